@@ -1,0 +1,205 @@
+"""The fleet: organisations, sites, nodes (servers) and heat meters."""
+
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from apps.core import crypto
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA time zone.")
+
+
+class Organisation(models.Model):
+    """The operator itself, or a heat-network partner that buys a site's heat."""
+
+    class Kind(models.TextChoices):
+        OPERATOR = "operator", "Operator"
+        PARTNER = "partner", "Heat-network partner"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PARTNER)
+    contact_name = models.CharField(max_length=200, blank=True)
+    contact_email = models.EmailField(blank=True)
+    contact_phone = models.CharField(max_length=50, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Site(models.Model):
+    """A boiler room or substation whose servers heat a heat network's water."""
+
+    class Status(models.TextChoices):
+        COMMISSIONING = "commissioning", "Commissioning"
+        ACTIVE = "active", "Active"
+        MAINTENANCE = "maintenance", "Maintenance"
+        DECOMMISSIONED = "decommissioned", "Decommissioned"
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    address = models.CharField(max_length=300, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    latitude = models.DecimalField(
+        max_digits=8,
+        decimal_places=5,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-90), MaxValueValidator(90)],
+    )
+    longitude = models.DecimalField(
+        max_digits=8,
+        decimal_places=5,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-180), MaxValueValidator(180)],
+    )
+    partner = models.ForeignKey(
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="sites",
+        limit_choices_to={"kind": Organisation.Kind.PARTNER},
+    )
+    heat_network = models.CharField(max_length=200, blank=True)
+    contract_min_supply_c = models.DecimalField(
+        "contracted minimum supply temperature (°C)",
+        max_digits=5,
+        decimal_places=1,
+        default=60,
+        validators=[MinValueValidator(20), MaxValueValidator(120)],
+    )
+    nominal_capacity_kw = models.DecimalField(
+        "nominal thermal capacity (kW)",
+        max_digits=9,
+        decimal_places=1,
+        default=0,
+        validators=[MinValueValidator(0)],
+    )
+    co2_factor_kg_per_mwh = models.DecimalField(
+        "CO₂ of the displaced heat source (kg/MWh_th)",
+        max_digits=7,
+        decimal_places=1,
+        default=227,
+        validators=[MinValueValidator(0)],
+        help_text="Emissions of the heat the partner would otherwise produce (gas boiler ≈ 227).",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    timezone = models.CharField(
+        max_length=64, default="Europe/Paris", validators=[validate_timezone]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        indexes = [models.Index(fields=["partner", "code"]), models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"{self.code} — {self.name}"
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class Node(models.Model):
+    """One water-cooled server at a site, reached through its BMC."""
+
+    class Status(models.TextChoices):
+        PRODUCTION = "production", "In production"
+        MAINTENANCE = "maintenance", "Maintenance"
+        FAILED = "failed", "Failed"
+        RETIRED = "retired", "Retired"
+
+    class BmcProtocol(models.TextChoices):
+        IPMI = "ipmi", "IPMI 2.0 (RMCP+)"
+        REDFISH = "redfish", "Redfish"
+
+    class PowerState(models.TextChoices):
+        UNKNOWN = "unknown", "Unknown"
+        ON = "on", "On"
+        OFF = "off", "Off"
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="nodes")
+    name = models.CharField(max_length=100, unique=True)
+    rack_position = models.CharField(max_length=32, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    serial = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PRODUCTION)
+    nominal_power_w = models.PositiveIntegerField(
+        default=500, help_text="Electrical draw at full load, used when the BMC reports none."
+    )
+
+    bmc_protocol = models.CharField(
+        max_length=16, choices=BmcProtocol.choices, default=BmcProtocol.IPMI
+    )
+    bmc_host = models.CharField(max_length=255, blank=True)
+    bmc_port = models.PositiveIntegerField(
+        default=623, validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    bmc_username = models.CharField(max_length=64, blank=True)
+    bmc_password_encrypted = models.TextField(blank=True, editable=False)
+
+    # Latest known state, written by the BMC poller.
+    power_state = models.CharField(
+        max_length=16, choices=PowerState.choices, default=PowerState.UNKNOWN
+    )
+    reachable = models.BooleanField(null=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    power_w = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["site__code", "name"]
+        indexes = [models.Index(fields=["site", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def bmc_password(self) -> str:
+        if not self.bmc_password_encrypted:
+            return ""
+        return crypto.decrypt(self.bmc_password_encrypted)
+
+    def set_bmc_password(self, password: str) -> None:
+        self.bmc_password_encrypted = crypto.encrypt(password) if password else ""
+
+
+class HeatMeter(models.Model):
+    """A heat meter on a site's water loop, read over Modbus TCP."""
+
+    class Protocol(models.TextChoices):
+        MODBUS_TCP = "modbus_tcp", "Modbus TCP"
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="meters")
+    serial = models.CharField(max_length=64, unique=True)
+    model = models.CharField(
+        max_length=64, default="generic", help_text="Register map used to read the meter."
+    )
+    protocol = models.CharField(
+        max_length=16, choices=Protocol.choices, default=Protocol.MODBUS_TCP
+    )
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField(
+        default=502, validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    unit_id = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(0), MaxValueValidator(247)]
+    )
+    installed_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the meter is replaced; kept for billing."
+    )
+
+    class Meta:
+        ordering = ["site__code", "serial"]
+
+    def __str__(self) -> str:
+        return f"{self.serial} ({self.site.code})"

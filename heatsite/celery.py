@@ -1,0 +1,35 @@
+"""The Celery app; the beat schedule is declared here and only here."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heatsite.settings")
+
+app = Celery("heatsite")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def setup_periodic_tasks(sender, **kwargs):
+    from django.conf import settings
+
+    sender.conf.beat_schedule = {
+        name: entry
+        for name, entry in {
+            "bmc-sweep": {
+                "task": "apps.hardware.tasks.bmc_sweep_task",
+                "schedule": settings.BMC_POLL_INTERVAL,
+            },
+            "meter-sweep": {
+                "task": "apps.heat.tasks.meter_sweep_task",
+                "schedule": settings.METER_POLL_INTERVAL,
+            },
+            "attestation-sweep": {
+                "task": "apps.attestation.tasks.attestation_sweep_task",
+                "schedule": settings.ATTESTATION_INTERVAL,
+            },
+        }.items()
+        if entry["task"] in sender.tasks
+    }
