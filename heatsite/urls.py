@@ -1,6 +1,32 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from apps.core.api import TokenView
+from apps.sites import api as sites_api
+
+router = DefaultRouter()
+router.register("sites", sites_api.SiteViewSet, basename="site")
+router.register("nodes", sites_api.NodeViewSet, basename="node")
+router.register("meters", sites_api.MeterViewSet, basename="meter")
+
+api_urlpatterns = [
+    path("auth/token/", TokenView.as_view(), name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include(router.urls)),
+]
 
 urlpatterns = [
+    path("", include("apps.accounts.urls")),
+    path("", include("apps.sites.urls")),
+    path("", include("apps.audit.urls")),
+    path("api/v1/", include(api_urlpatterns)),
     path("admin/", admin.site.urls),
 ]
+
+handler400 = "apps.core.views.bad_request"
+handler403 = "apps.core.views.permission_denied"
+handler404 = "apps.core.views.page_not_found"
+handler500 = "apps.core.views.server_error"

@@ -1,0 +1,92 @@
+"""The only way to reach tenant data for a user.
+
+An object outside the user's reach is a 404 (ids do not leak); a role that lacks the action is a
+403. Views, API, consumers, exports, admin and services all go through these functions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from apps.accounts.models import Role
+from apps.accounts.policy import Action, allows
+from apps.sites.models import HeatMeter, Node, Site
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
+
+def can(user: User, action: Action) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and allows(user.role, action))
+
+
+def require(user: User, action: Action) -> None:
+    """Raises PermissionDenied (403) unless the user's role allows `action`."""
+    if not can(user, action):
+        raise PermissionDenied(f"Your role may not {action.value.replace('_', ' ')}.")
+
+
+def sites_visible_to(user: User, action: Action = Action.VIEW_SITE) -> QuerySet[Site]:
+    """Sites the user may act on with `action`; empty when the role lacks it."""
+    if not can(user, action):
+        return Site.objects.none()
+    sites = Site.objects.all()
+    if user.role == Role.PARTNER:
+        sites = sites.filter(partner_id=user.organisation_id)
+    return sites
+
+
+def nodes_visible_to(user: User, action: Action = Action.VIEW_HARDWARE) -> QuerySet[Node]:
+    if not can(user, action) or user.role == Role.PARTNER:
+        return Node.objects.none()
+    return Node.objects.all()
+
+
+def meters_visible_to(user: User, action: Action = Action.VIEW_HARDWARE) -> QuerySet[HeatMeter]:
+    if not can(user, action) or user.role == Role.PARTNER:
+        return HeatMeter.objects.none()
+    return HeatMeter.objects.all()
+
+
+def _reachable_sites(user: User) -> QuerySet[Site]:
+    # What a user can *see exists*, independent of the action asked for: decides 404 vs 403.
+    return sites_visible_to(user, Action.VIEW_SITE)
+
+
+def site_for_user(user: User, site_id: int | str, action: Action = Action.VIEW_SITE) -> Site:
+    """The site, or 404 if the user cannot reach it, or 403 if the role lacks `action`."""
+    try:
+        site = _reachable_sites(user).get(pk=site_id)
+    except (Site.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such site.") from None
+    require(user, action)
+    return site
+
+
+def node_for_user(user: User, node_id: int | str, action: Action = Action.VIEW_HARDWARE) -> Node:
+    """The node, or 404 (unknown, or hardware the user may never see), or 403."""
+    if user.role == Role.PARTNER or not can(user, Action.VIEW_SITE):
+        raise Http404("No such node.")
+    try:
+        node = Node.objects.select_related("site", "site__partner").get(pk=node_id)
+    except (Node.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such node.") from None
+    require(user, action)
+    return node
+
+
+def meter_for_user(
+    user: User, meter_id: int | str, action: Action = Action.VIEW_HARDWARE
+) -> HeatMeter:
+    if user.role == Role.PARTNER or not can(user, Action.VIEW_SITE):
+        raise Http404("No such meter.")
+    try:
+        meter = HeatMeter.objects.select_related("site").get(pk=meter_id)
+    except (HeatMeter.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such meter.") from None
+    require(user, action)
+    return meter

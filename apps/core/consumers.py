@@ -1,0 +1,65 @@
+"""Websocket plumbing: every consumer authenticates and authorises through `access`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+# Close codes the browser can tell apart (4000-4999 are the application's own).
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+
+
+class AuthorisedConsumer(AsyncJsonWebsocketConsumer):
+    """Accepts only when `authorise()` returns the groups to join; forwards `push` events."""
+
+    # Subclasses define `async def authorise(self, user) -> list[str]`, raising PermissionError
+    # (403) or LookupError (404) through `sync_authorise`.
+    groups_joined: list[str]
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            self.groups_joined = await self.authorise(user)
+        except PermissionError:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        except LookupError:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        # Live pages only listen; anything sent is ignored rather than trusted.
+        return
+
+    async def push(self, message: dict[str, Any]) -> None:
+        await self.send_json(message["event"])
+
+
+def sync_authorise(func):
+    """Runs an access check in a thread, turning Http404/PermissionDenied into close codes."""
+    from django.core.exceptions import PermissionDenied
+    from django.http import Http404
+
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Http404 as exc:
+            raise LookupError(str(exc)) from exc
+        except PermissionDenied as exc:
+            raise PermissionError(str(exc)) from exc
+
+    return database_sync_to_async(wrapper)

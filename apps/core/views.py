@@ -1,0 +1,33 @@
+"""Designed error pages (HTML for pages, JSON for the API)."""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+
+def _error(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=status)
+    return render(
+        request, "error.html", {"status": status, "title": title, "message": message}, status=status
+    )
+
+
+def bad_request(request, exception=None):
+    return _error(request, 400, "Bad request", "The request could not be understood.")
+
+
+def permission_denied(request, exception=None):
+    message = str(exception) if exception and str(exception) else "Your role does not allow this."
+    return _error(request, 403, "Not allowed", message)
+
+
+def page_not_found(request, exception=None):
+    return _error(
+        request, 404, "Not found", "There is nothing here, or it is not visible to you."
+    )
+
+
+def server_error(request):
+    return _error(
+        request, 500, "Something went wrong", "The error was logged. Please try again shortly."
+    )

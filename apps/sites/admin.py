@@ -1,0 +1,54 @@
+from django import forms
+from django.contrib import admin
+
+from apps.core.admin_site import PolicyAdmin
+from apps.sites.models import HeatMeter, Node, Organisation, Site
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(PolicyAdmin):
+    list_display = ["name", "kind", "contact_name", "contact_email"]
+    list_filter = ["kind"]
+    search_fields = ["name"]
+
+
+@admin.register(Site)
+class SiteAdmin(PolicyAdmin):
+    list_display = ["code", "name", "city", "partner", "status", "nominal_capacity_kw"]
+    list_filter = ["status", "partner"]
+    search_fields = ["code", "name", "city"]
+    list_select_related = ["partner"]
+
+
+class NodeForm(forms.ModelForm):
+    bmc_password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the stored password. Stored encrypted.",
+    )
+
+    class Meta:
+        model = Node
+        exclude = ["bmc_password_encrypted"]
+
+
+@admin.register(Node)
+class NodeAdmin(PolicyAdmin):
+    form = NodeForm
+    list_display = ["name", "site", "rack_position", "model", "status", "power_state", "reachable"]
+    list_filter = ["status", "power_state", "bmc_protocol"]
+    search_fields = ["name", "serial", "site__code"]
+    list_select_related = ["site"]
+    readonly_fields = ["power_state", "reachable", "last_seen", "power_w"]
+
+    def save_model(self, request, obj, form, change):
+        if form.cleaned_data.get("bmc_password"):
+            obj.set_bmc_password(form.cleaned_data["bmc_password"])
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(HeatMeter)
+class HeatMeterAdmin(PolicyAdmin):
+    list_display = ["serial", "site", "model", "host", "port", "unit_id", "removed_at"]
+    search_fields = ["serial", "site__code"]
+    list_select_related = ["site"]

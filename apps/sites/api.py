@@ -1,0 +1,128 @@
+"""REST API for the inventory: the same access rules as the pages, via `access`."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.exceptions import ValidationError
+
+from apps.accounts import access
+from apps.accounts.policy import Action
+from apps.sites import selectors, services
+from apps.sites.serializers import (
+    MeterSerializer,
+    NodeSerializer,
+    PartnerSiteSerializer,
+    SiteSerializer,
+)
+
+
+class InventoryViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """List/retrieve what the user may see; create/update for MANAGE_INVENTORY through services."""
+
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+
+    # The action a role needs to list these objects at all (403 without it).
+    list_action = Action.VIEW_SITE
+
+    def check_permissions(self, request):
+        super().check_permissions(request)
+        if self.action in {"create", "update", "partial_update"}:
+            access.require(request.user, Action.MANAGE_INVENTORY)
+        elif self.action == "list":
+            access.require(request.user, self.list_action)
+
+    def get_object(self):
+        return self.fetch_one(self.kwargs["pk"])
+
+
+class SiteViewSet(InventoryViewSet):
+    def get_serializer_class(self):
+        if self.request.user.is_authenticated and not access.can(
+            self.request.user, Action.VIEW_HARDWARE
+        ):
+            return PartnerSiteSerializer if self.request.user.is_partner else SiteSerializer
+        return SiteSerializer
+
+    def get_queryset(self):
+        params = self.request.query_params
+        sites = selectors.sites_search(
+            access.sites_visible_to(self.request.user, Action.VIEW_SITE),
+            q=params.get("search", ""),
+            status=params.get("status", ""),
+        )
+        if params.get("partner", "").isdigit():
+            sites = sites.filter(partner_id=int(params["partner"]))
+        return sites.select_related("partner").order_by("code")
+
+    def fetch_one(self, pk):
+        return access.site_for_user(self.request.user, pk, Action.VIEW_SITE)
+
+    def perform_create(self, serializer):
+        serializer.instance = _call(services.site_save, self.request.user, serializer)
+
+    def perform_update(self, serializer):
+        serializer.instance = _call(
+            services.site_save, self.request.user, serializer, site=serializer.instance
+        )
+
+
+class NodeViewSet(InventoryViewSet):
+    serializer_class = NodeSerializer
+    list_action = Action.VIEW_HARDWARE
+
+    def get_queryset(self):
+        nodes = access.nodes_visible_to(self.request.user).select_related("site")
+        params = self.request.query_params
+        if params.get("site", "").isdigit():
+            nodes = nodes.filter(site_id=int(params["site"]))
+        if params.get("power_state"):
+            nodes = nodes.filter(power_state=params["power_state"])
+        if params.get("search"):
+            nodes = nodes.filter(name__icontains=params["search"])
+        return nodes.order_by("id")
+
+    def fetch_one(self, pk):
+        return access.node_for_user(self.request.user, pk, Action.VIEW_HARDWARE)
+
+    def perform_create(self, serializer):
+        serializer.instance = _call(services.node_save, self.request.user, serializer)
+
+    def perform_update(self, serializer):
+        serializer.instance = _call(
+            services.node_save, self.request.user, serializer, node=serializer.instance
+        )
+
+
+class MeterViewSet(InventoryViewSet):
+    serializer_class = MeterSerializer
+    list_action = Action.VIEW_HARDWARE
+
+    def get_queryset(self):
+        meters = access.meters_visible_to(self.request.user).select_related("site")
+        if self.request.query_params.get("site", "").isdigit():
+            meters = meters.filter(site_id=int(self.request.query_params["site"]))
+        return meters.order_by("id")
+
+    def fetch_one(self, pk):
+        return access.meter_for_user(self.request.user, pk, Action.VIEW_HARDWARE)
+
+    def perform_create(self, serializer):
+        serializer.instance = _call(services.meter_save, self.request.user, serializer)
+
+    def perform_update(self, serializer):
+        serializer.instance = _call(
+            services.meter_save, self.request.user, serializer, meter=serializer.instance
+        )
+
+
+def _call(service, actor, serializer, **instance):
+    try:
+        return service(actor=actor, data=dict(serializer.validated_data), **instance)
+    except DjangoValidationError as exc:
+        raise ValidationError(serializers.as_serializer_error(exc)) from exc
+

@@ -1,0 +1,53 @@
+"""Fleet, site and node pages."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from apps.accounts import access
+from apps.accounts.policy import Action
+from apps.sites import selectors
+
+
+@login_required
+def fleet(request: HttpRequest) -> HttpResponse:
+    access.require(request.user, Action.VIEW_SITE)
+    query = selectors.FleetQuery.from_params(request.GET)
+    page, flags = selectors.fleet_page(user=request.user, query=query)
+    context = {
+        "page": page,
+        "query": query,
+        "statuses": selectors.Site.Status.choices,
+        "status_counts": selectors.fleet_status_counts(user=request.user),
+        **flags,
+    }
+    if request.htmx and request.htmx.target == "fleet-table":
+        return render(request, "sites/_fleet_table.html", context)
+    return render(request, "sites/fleet.html", context)
+
+
+@login_required
+def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
+    site = access.site_for_user(request.user, site_id, Action.VIEW_SITE)
+    show_hardware = access.can(request.user, Action.VIEW_HARDWARE)
+    context = {
+        "site": site,
+        "show_hardware": show_hardware,
+        "nodes": site.nodes.order_by("name") if show_hardware else [],
+        "meters": site.meters.order_by("serial") if show_hardware else [],
+    }
+    return render(request, "sites/site_detail.html", context)
+
+
+@login_required
+def site_nodes_fragment(request: HttpRequest, site_id: int) -> HttpResponse:
+    site = access.site_for_user(request.user, site_id, Action.VIEW_HARDWARE)
+    return render(
+        request, "sites/_node_table.html", {"site": site, "nodes": site.nodes.order_by("name")}
+    )
+
+
+@login_required
+def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
+    node = access.node_for_user(request.user, node_id, Action.VIEW_HARDWARE)
+    return render(request, "sites/node_detail.html", {"node": node, "site": node.site})

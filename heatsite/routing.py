@@ -1,0 +1,10 @@
+"""Websocket routes. Every route's consumer authorises through apps.accounts.access."""
+
+from django.urls import path
+
+from apps.sites import consumers as sites_consumers
+
+websocket_urlpatterns = [
+    path("ws/fleet/", sites_consumers.FleetLiveConsumer.as_asgi(), name="ws-fleet"),
+    path("ws/sites/<int:site_id>/", sites_consumers.SiteLiveConsumer.as_asgi(), name="ws-site"),
+]
