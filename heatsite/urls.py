@@ -14,7 +14,7 @@ router.register("meters", sites_api.MeterViewSet, basename="meter")
 api_urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:api-schema"), name="api-docs"),
     path("", include(router.urls)),
 ]
 
@@ -22,7 +22,7 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.sites.urls")),
     path("", include("apps.audit.urls")),
-    path("api/v1/", include(api_urlpatterns)),
+    path("api/v1/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]
 

@@ -31,13 +31,17 @@ class InventoryViewSet(
 
     def check_permissions(self, request):
         super().check_permissions(request)
-        if self.action in {"create", "update", "partial_update"}:
+        if self.action == "create":
             access.require(request.user, Action.MANAGE_INVENTORY)
         elif self.action == "list":
             access.require(request.user, self.list_action)
 
     def get_object(self):
-        return self.fetch_one(self.kwargs["pk"])
+        # Fetch first: an object outside the user's reach is a 404 even for a write.
+        obj = self.fetch_one(self.kwargs["pk"])
+        if self.action in {"update", "partial_update"}:
+            access.require(self.request.user, Action.MANAGE_INVENTORY)
+        return obj
 
 
 class SiteViewSet(InventoryViewSet):

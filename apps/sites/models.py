@@ -151,7 +151,7 @@ class Node(models.Model):
     power_state = models.CharField(
         max_length=16, choices=PowerState.choices, default=PowerState.UNKNOWN
     )
-    reachable = models.BooleanField(null=True)
+    reachable = models.BooleanField(null=True, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
     power_w = models.FloatField(null=True, blank=True)
 

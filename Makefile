@@ -1,0 +1,100 @@
+# Heatsite: `make demo` runs the whole thing locally, `make test` runs the whole suite.
+# Both install what they need first (Debian packages when missing, a .venv, Python packages)
+# and are idempotent.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RUN := var/run
+LOG := var/log
+HOST ?= 127.0.0.1
+PORT ?= 8000
+REDIS_URL ?= redis://127.0.0.1:6379/0
+export REDIS_URL
+
+APT_PACKAGES := redis-server chromium ipmitool swtpm swtpm-tools tpm2-tools libtss2-dev \
+	pkg-config qemu-system-x86 ovmf mtools dosfstools fonts-dejavu-core
+# Executables or files that prove each package is there (same order as APT_PACKAGES).
+APT_PROBES := /usr/bin/redis-server /usr/bin/chromium /usr/bin/ipmitool /usr/bin/swtpm \
+	/usr/bin/swtpm_setup /usr/bin/tpm2_quote /usr/include/tss2/tss2_esys.h \
+	/usr/bin/pkg-config /usr/bin/qemu-system-x86_64 /usr/share/OVMF/OVMF_CODE_4M.fd \
+	/usr/bin/mcopy /usr/sbin/mkfs.vfat /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+
+.PHONY: help install system-packages venv demo test lint stop vendor benchmarks
+
+help:
+	@echo "make demo   install, migrate, seed, start lab + web + workers, print the URL and logins"
+	@echo "make test   install, run the whole suite"
+	@echo "make stop   stop what make demo started"
+
+install: system-packages venv
+
+system-packages:
+	@missing=""; pkgs=($(APT_PACKAGES)); probes=($(APT_PROBES)); \
+	for i in "$${!pkgs[@]}"; do [ -e "$${probes[$$i]}" ] || missing="$$missing $${pkgs[$$i]}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; \
+	  else echo "error: need root (or sudo) to apt-get install:$$missing" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml agent/pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e '.[dev]' -e ./agent
+	@touch $@
+
+venv: $(VENV)/.installed
+
+demo: install
+	@mkdir -p $(RUN) $(LOG)
+	@$(MAKE) -s stop >/dev/null 2>&1 || true
+	@$(PY) -c "import redis,os; redis.Redis.from_url(os.environ['REDIS_URL']).ping()" 2>/dev/null \
+	  || { echo "Starting Redis"; redis-server --daemonize yes --bind 127.0.0.1 --port 6379 \
+	       --save "" --appendonly no --pidfile $(CURDIR)/$(RUN)/redis.pid >/dev/null; sleep 1; }
+	$(PY) manage.py migrate --no-input -v0
+	$(PY) manage.py seed_demo > $(RUN)/logins.txt
+	$(PY) manage.py lab_config --output $(RUN)/lab.json
+	@nohup $(PY) manage.py run_lab --config $(RUN)/lab.json > $(LOG)/lab.log 2>&1 & echo $$! > $(RUN)/lab.pid
+	@nohup $(VENV)/bin/celery -A heatsite worker -l info -c 2 > $(LOG)/worker.log 2>&1 & echo $$! > $(RUN)/worker.pid
+	@nohup $(VENV)/bin/celery -A heatsite beat -l info -s $(RUN)/beat-schedule > $(LOG)/beat.log 2>&1 & echo $$! > $(RUN)/beat.pid
+	@nohup $(VENV)/bin/daphne -b $(HOST) -p $(PORT) heatsite.asgi:application > $(LOG)/web.log 2>&1 & echo $$! > $(RUN)/web.pid
+	@for i in $$(seq 1 50); do curl -sf -o /dev/null http://$(HOST):$(PORT)/login/ && break; sleep 0.2; done
+	@echo
+	@echo "Heatsite is running at http://$(HOST):$(PORT)/   (logs in $(LOG)/, stop with: make stop)"
+	@echo "Demo logins (username role password):"
+	@grep -v '^#' $(RUN)/logins.txt | sed 's/^/  /'
+
+stop:
+	@for name in web beat worker lab; do \
+	  if [ -f $(RUN)/$$name.pid ]; then kill $$(cat $(RUN)/$$name.pid) 2>/dev/null || true; rm -f $(RUN)/$$name.pid; fi; \
+	done
+
+test: install
+	$(PY) manage.py makemigrations --check --dry-run -v1
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+benchmarks: install
+	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# Refresh the vendored front-end packages from the npm registry (committed in static/vendor).
+vendor:
+	@tmp=$$(mktemp -d); cd $$tmp && npm pack -s bootstrap@5.3 htmx.org@2 plotly.js-dist-min@3 \
+	  bootstrap-icons@1 @xterm/xterm@5 @xterm/addon-fit >/dev/null && \
+	  for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}"; done && \
+	  cd $(CURDIR) && V=static/vendor && \
+	  cp $$tmp/bootstrap-*/package/dist/css/bootstrap.min.css $$tmp/bootstrap-[0-9]*/package/dist/js/bootstrap.bundle.min.js $$V/bootstrap/ && \
+	  cp $$tmp/htmx.org-*/package/dist/htmx.min.js $$V/htmx/ && \
+	  cp $$tmp/plotly.js-dist-min-*/package/plotly.min.js $$V/plotly/ && \
+	  cp $$tmp/bootstrap-icons-*/package/font/bootstrap-icons.min.css $$V/bootstrap-icons/ && \
+	  cp $$tmp/bootstrap-icons-*/package/font/fonts/* $$V/bootstrap-icons/fonts/ && \
+	  cp $$tmp/xterm-xterm-*/package/lib/xterm.js $$tmp/xterm-xterm-*/package/css/xterm.css $$V/xterm/ && \
+	  cp $$tmp/xterm-addon-fit-*/package/lib/addon-fit.js $$V/xterm/ && rm -rf $$tmp

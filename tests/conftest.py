@@ -1,0 +1,96 @@
+"""Role fixtures and service checks shared by the whole suite."""
+
+import os
+
+import pytest
+
+from apps.accounts.models import Role
+from tests.factories import NodeFactory, OrganisationFactory, SiteFactory, UserFactory
+
+
+def pytest_sessionstart(session):
+    # CI must run on the real services: fail, never skip, when they are unreachable.
+    if os.environ.get("HEATSITE_REQUIRE_SERVICES") != "1":
+        return
+    import psycopg
+    import redis
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if "postgresql" not in db["ENGINE"]:
+        raise pytest.UsageError(f"CI expects PostgreSQL, DATABASE_URL gives {db['ENGINE']}")
+    try:
+        psycopg.connect(
+            host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"],
+            connect_timeout=5,
+        ).close()
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5).ping()
+    except Exception as exc:
+        raise pytest.UsageError(f"CI services unreachable: {exc}") from exc
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's 1M iterations cost ~0.5 s per user; the suite creates hundreds.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def partner_org(db):
+    return OrganisationFactory(name="Réseau Chaleur Urbaine")
+
+
+@pytest.fixture
+def other_org(db):
+    return OrganisationFactory(name="Eau Chaude Nord")
+
+
+@pytest.fixture
+def site(partner_org):
+    return SiteFactory(partner=partner_org, code="lyo-0001", name="Piscine Lyon")
+
+
+@pytest.fixture
+def other_site(other_org):
+    return SiteFactory(partner=other_org, code="lil-0002", name="Lycée Lille")
+
+
+@pytest.fixture
+def node(site):
+    return NodeFactory(site=site, name="lyo-0001-n01")
+
+
+@pytest.fixture
+def partner(partner_org):
+    return UserFactory(username="partner", role=Role.PARTNER, organisation=partner_org)
+
+
+@pytest.fixture
+def other_partner(other_org):
+    return UserFactory(username="other-partner", role=Role.PARTNER, organisation=other_org)
+
+
+@pytest.fixture
+def engineer(db):
+    return UserFactory(username="engineer", role=Role.ENGINEER)
+
+
+@pytest.fixture
+def planner(db):
+    return UserFactory(username="planner", role=Role.PLANNER)
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="admin", role=Role.ADMIN)
+
+
+@pytest.fixture
+def users(partner, other_partner, engineer, planner, admin_user):
+    return {
+        "partner": partner,
+        "other_partner": other_partner,
+        "engineer": engineer,
+        "planner": planner,
+        "admin": admin_user,
+    }
