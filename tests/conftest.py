@@ -21,7 +21,10 @@ def pytest_sessionstart(session):
         raise pytest.UsageError(f"CI expects PostgreSQL, DATABASE_URL gives {db['ENGINE']}")
     try:
         psycopg.connect(
-            host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"],
+            host=db["HOST"],
+            port=db["PORT"] or 5432,
+            user=db["USER"],
+            dbname=db["NAME"],
             connect_timeout=5,
         ).close()
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5).ping()

@@ -6,7 +6,7 @@ from django.contrib.auth.hashers import make_password
 from apps.accounts.models import Role, User
 from apps.sites.models import HeatMeter, Node, Organisation, Site
 
-PASSWORD = "correct horse battery"  # noqa: S105
+PASSWORD = "correct horse battery"
 
 
 class OrganisationFactory(factory.django.DjangoModelFactory):

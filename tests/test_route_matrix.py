@@ -47,18 +47,18 @@ API_NODE = {"anonymous": 401, "partner": 404, "planner": 403, "engineer": 200, "
 API_WRITE = {"anonymous": 401, "partner": 403, "planner": 403, "engineer": 200, "admin": 200}
 
 ROUTES: dict[str, Route] = {
-    "home": Route(lambda o: "/", {r: 302 for r in ROLES}),
+    "home": Route(lambda o: "/", dict.fromkeys(ROLES, 302)),
     "login": Route(
         lambda o: reverse("login"),
         {"anonymous": 200, "partner": 302, "planner": 302, "engineer": 302, "admin": 302},
     ),
-    "logout": Route(lambda o: reverse("logout"), {r: 302 for r in ROLES}, method="post"),
+    "logout": Route(lambda o: reverse("logout"), dict.fromkeys(ROLES, 302), method="post"),
     "account": Route(lambda o: reverse("account"), ALL_200),
     "token-regenerate": Route(
-        lambda o: reverse("token-regenerate"), {r: 302 for r in ROLES}, method="post"
+        lambda o: reverse("token-regenerate"), dict.fromkeys(ROLES, 302), method="post"
     ),
     "token-revoke": Route(
-        lambda o: reverse("token-revoke"), {r: 302 for r in ROLES}, method="post"
+        lambda o: reverse("token-revoke"), dict.fromkeys(ROLES, 302), method="post"
     ),
     "fleet": Route(lambda o: reverse("fleet"), ALL_200),
     "site-detail": Route(own("site-detail"), ALL_200, foreign=foreign("site-detail")),
@@ -88,7 +88,9 @@ ROUTES: dict[str, Route] = {
     "api:node-list": Route(lambda o: reverse("api:node-list"), API_HARDWARE),
     "api:node-detail": Route(lambda o: f"/api/v1/nodes/{o['node'].pk}/", API_NODE),
     "api:meter-list": Route(lambda o: reverse("api:meter-list"), API_HARDWARE),
-    "api:meter-detail": Route(lambda o: reverse("api:meter-detail", args=[o["meter"].pk]), API_NODE),
+    "api:meter-detail": Route(
+        lambda o: reverse("api:meter-detail", args=[o["meter"].pk]), API_NODE
+    ),
     "api:site-create": Route(
         lambda o: reverse("api:site-list"),
         {"anonymous": 401, "partner": 403, "planner": 403, "engineer": 400, "admin": 400},
@@ -149,7 +151,9 @@ def test_route_answers_each_role_as_the_policy_says(client, users, objects, name
 @pytest.mark.parametrize("name", sorted(n for n, r in ROUTES.items() if r.foreign))
 def test_partner_gets_404_for_another_partners_object(client, users, objects, name):
     route = ROUTES[name]
-    response = _call(_client(client, users, "partner"), route, route.foreign(objects), "partner", users)
+    response = _call(
+        _client(client, users, "partner"), route, route.foreign(objects), "partner", users
+    )
     assert response.status_code == 404
 
 
@@ -159,7 +163,11 @@ def _walk(patterns, namespace=""):
             inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
             yield from _walk(entry.url_patterns, inner)
         elif isinstance(entry, URLPattern):
-            yield f"{namespace}{entry.name}" if entry.name else f"{namespace}<unnamed {entry.pattern}>"
+            yield (
+                f"{namespace}{entry.name}"
+                if entry.name
+                else f"{namespace}<unnamed {entry.pattern}>"
+            )
 
 
 def test_every_url_pattern_is_in_the_route_matrix():
@@ -232,7 +240,10 @@ def test_websocket_from_a_foreign_origin_is_refused(client, users, objects):
         communicator = WebsocketCommunicator(
             application,
             "/ws/fleet/",
-            headers=[(b"origin", b"http://evil.example"), (b"cookie", f"sessionid={cookie}".encode())],
+            headers=[
+                (b"origin", b"http://evil.example"),
+                (b"cookie", f"sessionid={cookie}".encode()),
+            ],
         )
         connected, _ = await communicator.connect()
         await communicator.disconnect()

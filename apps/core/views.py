@@ -22,9 +22,7 @@ def permission_denied(request, exception=None):
 
 
 def page_not_found(request, exception=None):
-    return _error(
-        request, 404, "Not found", "There is nothing here, or it is not visible to you."
-    )
+    return _error(request, 404, "Not found", "There is nothing here, or it is not visible to you.")
 
 
 def server_error(request):

@@ -29,7 +29,19 @@ class NodeForm(forms.ModelForm):
 
     class Meta:
         model = Node
-        exclude = ["bmc_password_encrypted"]
+        fields = [
+            "site",
+            "name",
+            "rack_position",
+            "model",
+            "serial",
+            "status",
+            "nominal_power_w",
+            "bmc_protocol",
+            "bmc_host",
+            "bmc_port",
+            "bmc_username",
+        ]
 
 
 @admin.register(Node)

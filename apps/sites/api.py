@@ -129,4 +129,3 @@ def _call(service, actor, serializer, **instance):
         return service(actor=actor, data=dict(serializer.validated_data), **instance)
     except DjangoValidationError as exc:
         raise ValidationError(serializers.as_serializer_error(exc)) from exc
-

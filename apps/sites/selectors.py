@@ -97,6 +97,6 @@ def sites_visible_to_user(user: Any) -> QuerySet[Site]:
 
 def fleet_status_counts(*, user: Any) -> dict[str, int]:
     rows = sites_visible_to_user(user).values("status").annotate(n=Count("id"))
-    counts = {status: 0 for status in Site.Status.values}
+    counts = dict.fromkeys(Site.Status.values, 0)
     counts.update({row["status"]: row["n"] for row in rows})
     return counts

@@ -22,7 +22,7 @@ def _apply(instance: Model, data: dict[str, Any]) -> dict[str, Any]:
             instance.set_bmc_password(value)  # type: ignore[attr-defined]
             changed[field] = "***"
             continue
-        if getattr(instance, field) != value:
+        if getattr(instance, field, None) != value:  # unset relations read as None
             changed[field] = str(value)
         setattr(instance, field, value)
     return changed
@@ -54,9 +54,7 @@ def node_save(*, actor: Any, data: dict[str, Any], node: Node | None = None) -> 
     return _save(actor=actor, instance=node or Node(), data=data, verb="node")  # type: ignore[return-value]
 
 
-def meter_save(
-    *, actor: Any, data: dict[str, Any], meter: HeatMeter | None = None
-) -> HeatMeter:
+def meter_save(*, actor: Any, data: dict[str, Any], meter: HeatMeter | None = None) -> HeatMeter:
     return _save(actor=actor, instance=meter or HeatMeter(), data=data, verb="meter")  # type: ignore[return-value]
 
 

@@ -67,7 +67,7 @@ class Command(BaseCommand):
                 HeatMeter.objects.all().delete()
                 Node.objects.all().delete()
                 Site.objects.all().delete()
-            operator, _ = Organisation.objects.get_or_create(
+            Organisation.objects.get_or_create(
                 name="Heatsite Operations", defaults={"kind": Organisation.Kind.OPERATOR}
             )
             orgs = [
