@@ -3,12 +3,21 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heatsite.settings")
 
 app = Celery("heatsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _reset_ipmi_after_fork(**kwargs):
+    # pyghmi keeps an IO thread and sockets per process: a forked child must start its own.
+    from apps.hardware import pyghmi_compat
+
+    pyghmi_compat.worker_process_init()
 
 
 @app.on_after_finalize.connect

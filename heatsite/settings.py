@@ -163,6 +163,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 BMC_POLL_INTERVAL = float(os.environ.get("BMC_POLL_INTERVAL", "30"))
 METER_POLL_INTERVAL = float(os.environ.get("METER_POLL_INTERVAL", "10"))
 ATTESTATION_INTERVAL = float(os.environ.get("ATTESTATION_INTERVAL", "300"))
+# Seconds one BMC call may take before it is reported as a timeout.
+BMC_TIMEOUT = float(os.environ.get("BMC_TIMEOUT", "5"))
+# Nodes per sweep task, and BMCs polled at once per worker and per site.
+BMC_SWEEP_BATCH = int(os.environ.get("BMC_SWEEP_BATCH", "500"))
+BMC_SWEEP_CONCURRENCY = int(os.environ.get("BMC_SWEEP_CONCURRENCY", "64"))
+BMC_SWEEP_PER_SITE = int(os.environ.get("BMC_SWEEP_PER_SITE", "8"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from apps.core.api import TokenView
+from apps.hardware import api as hardware_api
 from apps.sites import api as sites_api
 
 router = DefaultRouter()
@@ -15,6 +16,11 @@ api_urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:api-schema"), name="api-docs"),
+    path("nodes/<int:pk>/power/", hardware_api.node_power, name="node-power"),
+    path("nodes/<int:pk>/boot-device/", hardware_api.node_boot_device, name="node-boot-device"),
+    path("sites/<int:pk>/power/", hardware_api.site_power, name="site-power"),
+    path("power-actions/<int:pk>/", hardware_api.power_action_detail, name="power-action-detail"),
+    path("power-batches/<int:pk>/", hardware_api.power_batch_detail, name="power-batch-detail"),
     path("", include(router.urls)),
 ]
 
@@ -22,6 +28,7 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.sites.urls")),
     path("", include("apps.audit.urls")),
+    path("", include("apps.hardware.urls")),
     path("api/v1/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

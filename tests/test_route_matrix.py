@@ -13,6 +13,7 @@ from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from apps.hardware.models import PowerAction, PowerBatch
 from heatsite.asgi import application
 from heatsite.routing import websocket_urlpatterns
 from tests.factories import PASSWORD, HeatMeterFactory
@@ -44,7 +45,8 @@ HARDWARE = {"anonymous": LOGIN, "partner": 403, "planner": 403, "engineer": 200,
 API_ALL = {"anonymous": 401, "partner": 200, "planner": 200, "engineer": 200, "admin": 200}
 API_HARDWARE = {"anonymous": 401, "partner": 403, "planner": 403, "engineer": 200, "admin": 200}
 API_NODE = {"anonymous": 401, "partner": 404, "planner": 403, "engineer": 200, "admin": 200}
-API_WRITE = {"anonymous": 401, "partner": 403, "planner": 403, "engineer": 200, "admin": 200}
+POWER_PAGE = {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 302, "admin": 403}
+API_POWER = {"anonymous": 401, "partner": 404, "planner": 403, "engineer": 202, "admin": 403}
 
 ROUTES: dict[str, Route] = {
     "home": Route(lambda o: "/", dict.fromkeys(ROLES, 302)),
@@ -102,6 +104,54 @@ ROUTES: dict[str, Route] = {
         method="patch",
         data={"rack_position": "R2-U10"},
     ),
+    # -- power (issue 3): engineers only; admins manage, they do not press power buttons
+    "node-power-confirm": Route(
+        lambda o: reverse("node-power-confirm", args=[o["node"].pk]) + "?action=off",
+        {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 200, "admin": 403},
+    ),
+    "node-power": Route(
+        own("node-power", "node"), POWER_PAGE, method="post", data={"action": "on"}
+    ),
+    "node-boot-device": Route(
+        own("node-boot-device", "node"), POWER_PAGE, method="post", data={"device": "network"}
+    ),
+    "node-refresh": Route(
+        own("node-refresh", "node"),
+        {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 302, "admin": 302},
+        method="post",
+    ),
+    "node-actions": Route(
+        own("node-actions", "node"),
+        {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 200, "admin": 200},
+    ),
+    "site-power-confirm": Route(
+        lambda o: reverse("site-power-confirm", args=[o["site"].pk]) + "?action=off",
+        {"anonymous": LOGIN, "partner": 403, "planner": 403, "engineer": 200, "admin": 403},
+        foreign=lambda o: reverse("site-power-confirm", args=[o["other_site"].pk]) + "?action=off",
+    ),
+    "site-power": Route(
+        own("site-power"),
+        {"anonymous": LOGIN, "partner": 403, "planner": 403, "engineer": 302, "admin": 403},
+        method="post",
+        data={"action": "off"},
+        foreign=foreign("site-power"),
+    ),
+    "power-batch": Route(own("power-batch", "batch"), HARDWARE),
+    "api:node-power": Route(
+        own("api:node-power", "node"), API_POWER, method="post", data={"action": "on"}
+    ),
+    "api:node-boot-device": Route(
+        own("api:node-boot-device", "node"), API_POWER, method="post", data={"device": "network"}
+    ),
+    "api:site-power": Route(
+        own("api:site-power"),
+        {"anonymous": 401, "partner": 403, "planner": 403, "engineer": 202, "admin": 403},
+        method="post",
+        data={"action": "off"},
+        foreign=foreign("api:site-power"),
+    ),
+    "api:power-action-detail": Route(own("api:power-action-detail", "action"), API_NODE),
+    "api:power-batch-detail": Route(own("api:power-batch-detail", "batch"), API_HARDWARE),
     "admin": Route(
         lambda o: reverse("admin:index"),
         {"anonymous": 302, "partner": 403, "planner": 403, "engineer": 403, "admin": 200},
@@ -117,11 +167,15 @@ COVERED_NAMESPACES = {"admin"}  # every admin view goes through HeatsiteAdminSit
 
 @pytest.fixture
 def objects(site, other_site, node):
+    batch = PowerBatch.objects.create(site=site, action="off")
+    done = {"status": PowerAction.Status.SUCCEEDED}
     return {
         "site": site,
         "other_site": other_site,
         "node": node,
         "meter": HeatMeterFactory(site=site),
+        "batch": batch,
+        "action": PowerAction.objects.create(node=node, kind="on", batch=batch, **done),
     }
 
 
@@ -133,8 +187,8 @@ def _client(client, users, role):
 
 def _call(client, route, url, role, users):
     data = route.data(role, users) if callable(route.data) else dict(route.data)
-    if route.method == "patch":
-        return client.patch(url, data, content_type="application/json")
+    if route.method == "patch" or (route.method == "post" and url.startswith("/api/")):
+        return getattr(client, route.method)(url, data, content_type="application/json")
     return getattr(client, route.method)(url, data)
 
 

@@ -90,3 +90,28 @@ def meter_for_user(
         raise Http404("No such meter.") from None
     require(user, action)
     return meter
+
+
+def power_action_for_user(user: User, action_id: int | str, action: Action = Action.VIEW_HARDWARE):
+    """A power action, reachable exactly when its node is."""
+    from apps.hardware.models import PowerAction
+
+    try:
+        node_id = PowerAction.objects.values_list("node_id", flat=True).get(pk=action_id)
+    except (PowerAction.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such power action.") from None
+    node_for_user(user, node_id, action)
+    return PowerAction.objects.select_related("node", "node__site", "requested_by").get(
+        pk=action_id
+    )
+
+
+def power_batch_for_user(user: User, batch_id: int | str, action: Action = Action.VIEW_HARDWARE):
+    from apps.hardware.models import PowerBatch
+
+    try:
+        site_id = PowerBatch.objects.values_list("site_id", flat=True).get(pk=batch_id)
+    except (PowerBatch.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such power batch.") from None
+    site_for_user(user, site_id, action)
+    return PowerBatch.objects.select_related("site").get(pk=batch_id)

@@ -6,6 +6,7 @@ from django.shortcuts import render
 
 from apps.accounts import access
 from apps.accounts.policy import Action
+from apps.hardware import selectors as hardware_selectors
 from apps.sites import selectors
 
 
@@ -33,8 +34,20 @@ def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
     context = {
         "site": site,
         "show_hardware": show_hardware,
-        "nodes": site.nodes.order_by("name") if show_hardware else [],
+        "nodes": hardware_selectors.node_grid(site) if show_hardware else [],
         "meters": site.meters.order_by("serial") if show_hardware else [],
+        "can_power": access.can(request.user, Action.POWER_CONTROL),
+        "actions": hardware_selectors.site_actions(site.pk) if show_hardware else [],
+        "batch_id": request.GET.get("batch", "")
+        if show_hardware and request.GET.get("batch", "").isdigit()
+        else "",
+        "power_kinds": [
+            ("on", "Power on"),
+            ("soft", "Shut down"),
+            ("reset", "Reset"),
+            ("cycle", "Cycle"),
+            ("off", "Power off"),
+        ],
     }
     return render(request, "sites/site_detail.html", context)
 
@@ -42,12 +55,32 @@ def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
 @login_required
 def site_nodes_fragment(request: HttpRequest, site_id: int) -> HttpResponse:
     site = access.site_for_user(request.user, site_id, Action.VIEW_HARDWARE)
-    return render(
-        request, "sites/_node_table.html", {"site": site, "nodes": site.nodes.order_by("name")}
-    )
+    context = {
+        "site": site,
+        "nodes": hardware_selectors.node_grid(site),
+        "can_power": access.can(request.user, Action.POWER_CONTROL),
+    }
+    return render(request, "sites/_node_table.html", context)
 
 
 @login_required
 def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
     node = access.node_for_user(request.user, node_id, Action.VIEW_HARDWARE)
-    return render(request, "sites/node_detail.html", {"node": node, "site": node.site})
+    facts = hardware_selectors.node_facts(node)
+    context = {
+        "node": node,
+        "site": node.site,
+        "facts": facts,
+        "actions": hardware_selectors.node_actions(node),
+        "history": hardware_selectors.node_history(node),
+        "can_power": access.can(request.user, Action.POWER_CONTROL),
+        "boot_devices": ["network", "disk", "bios", "default"],
+        "power_buttons": [
+            ("on", "Power on", "success"),
+            ("soft", "Shut down", "warning"),
+            ("reset", "Reset", "danger"),
+            ("cycle", "Cycle", "danger"),
+            ("off", "Power off", "danger"),
+        ],
+    }
+    return render(request, "sites/node_detail.html", context)

@@ -1,0 +1,177 @@
+"""The BMC port: what Heatsite asks of a baseboard management controller.
+
+Plain dataclasses in and out, one error type (`BmcError`) that says what went wrong and whether
+retrying can help. Adapters (``ipmi.py``, ``redfish.py``) are the only code that speaks a
+protocol; nothing here imports Django.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Literal
+
+Protocol = Literal["ipmi", "redfish"]
+PowerStateName = Literal["on", "off"]
+PowerActionName = Literal["on", "off", "soft", "reset", "cycle"]
+SensorKind = Literal["temperature", "fan", "voltage", "power", "other"]
+Health = Literal["ok", "warning", "critical", "unknown"]
+
+POWER_ACTIONS: tuple[str, ...] = ("on", "off", "soft", "reset", "cycle")
+BOOT_DEVICES: tuple[str, ...] = ("default", "network", "disk", "bios", "cdrom", "usb", "safe")
+
+CAUSES: dict[str, tuple[bool, str]] = {
+    # cause: (transient, what the engineer reads)
+    "unreachable": (True, "The BMC does not answer on the network."),
+    "bad_credentials": (False, "The BMC rejected the user name or password."),
+    "no_session_slot": (True, "The BMC has no free session slot; retry when sessions expire."),
+    "not_supported": (False, "The BMC does not support this command."),
+    "bad_power_state": (False, "The BMC refused: not possible in the present power state."),
+    "timeout": (True, "The BMC did not answer in time."),
+    "protocol": (False, "The BMC answered with something Heatsite does not understand."),
+    "bad_request": (False, "The request is not valid."),
+}
+
+
+class BmcError(Exception):
+    """A BMC operation failed; ``cause`` is one of `CAUSES`, ``transient`` says if a retry helps."""
+
+    def __init__(self, cause: str, message: str | None = None, *, transient: bool | None = None):
+        if cause not in CAUSES:
+            raise ValueError(f"unknown BmcError cause {cause!r}")
+        default_transient, default_message = CAUSES[cause]
+        self.cause = cause
+        self.transient = default_transient if transient is None else transient
+        self.message = message or default_message
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"BmcError({self.cause!r}, {self.message!r}, transient={self.transient})"
+
+
+@dataclasses.dataclass(frozen=True)
+class BmcEndpoint:
+    """Where a BMC is and how to log in. ``site`` only groups endpoints for per-site limits."""
+
+    host: str
+    port: int = 623
+    username: str = "admin"
+    password: str = dataclasses.field(default="", repr=False)
+    protocol: Protocol = "ipmi"
+    site: str = ""
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        """Identity of the BMC account (one cached session per key per process)."""
+        return (self.host, self.port, self.username)
+
+    def __str__(self) -> str:
+        return f"{self.username}@{self.host}:{self.port}"
+
+
+@dataclasses.dataclass(frozen=True)
+class PowerState:
+    """The chassis power state as the BMC reports it."""
+
+    state: PowerStateName
+
+
+@dataclasses.dataclass(frozen=True)
+class PowerResult:
+    """Outcome of a power action. ``changed`` is False when the node already was in that state."""
+
+    action: PowerActionName
+    changed: bool
+    state: PowerStateName | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class BootDevice:
+    """Boot override: ``device`` in `BOOT_DEVICES`, once or ``persistent``, legacy or ``uefi``."""
+
+    device: str
+    persistent: bool = False
+    uefi: bool = False
+
+    def __post_init__(self) -> None:
+        if self.device not in BOOT_DEVICES:
+            raise BmcError("bad_request", f"Unknown boot device {self.device!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class SensorReading:
+    """One sensor; ``value`` is None when the BMC has no reading (e.g. host sensors when off)."""
+
+    name: str
+    kind: SensorKind
+    value: float | None
+    unit: str
+    health: Health
+
+
+@dataclasses.dataclass(frozen=True)
+class FruInventory:
+    """Field-replaceable-unit data of the system board (empty strings where the BMC has none)."""
+
+    manufacturer: str = ""
+    product: str = ""
+    serial: str = ""
+    part_number: str = ""
+    board_serial: str = ""
+    chassis_serial: str = ""
+    uuid: str = ""
+    extra: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class FirmwareVersion:
+    """One firmware component and its version string."""
+
+    component: str
+    version: str
+
+
+class BmcDriver(abc.ABC):
+    """What Heatsite asks of a BMC. Every method raises only `BmcError`."""
+
+    endpoint: BmcEndpoint
+
+    @abc.abstractmethod
+    def power_state(self) -> PowerState: ...
+
+    @abc.abstractmethod
+    def power(self, action: str) -> PowerResult:
+        """Run ``action`` (on|off|soft|reset|cycle); a no-op when the node is already there."""
+
+    @abc.abstractmethod
+    def boot_device(self) -> BootDevice: ...
+
+    @abc.abstractmethod
+    def set_boot_device(self, boot: BootDevice) -> BootDevice: ...
+
+    @abc.abstractmethod
+    def sensors(self) -> list[SensorReading]: ...
+
+    @abc.abstractmethod
+    def system_power_watts(self) -> float | None:
+        """Whole-system input power (DCMI); None when the BMC does not offer it."""
+
+    @abc.abstractmethod
+    def inventory(self) -> FruInventory: ...
+
+    @abc.abstractmethod
+    def firmware(self) -> list[FirmwareVersion]: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+def driver_for(endpoint: BmcEndpoint, **options: object) -> BmcDriver:
+    """The adapter for ``endpoint.protocol``; options go to the adapter (e.g. ``timeout``)."""
+    if endpoint.protocol == "ipmi":
+        from apps.hardware.drivers.ipmi import IpmiDriver
+
+        return IpmiDriver(endpoint, **options)  # type: ignore[arg-type]
+    if endpoint.protocol == "redfish":
+        raise BmcError("not_supported", "The Redfish adapter is not available yet.")
+    raise BmcError("bad_request", f"Unknown BMC protocol {endpoint.protocol!r}.")

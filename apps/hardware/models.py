@@ -1,0 +1,126 @@
+"""Power actions, BMC facts and sensor history of nodes."""
+
+from django.conf import settings
+from django.db import models
+
+
+class PowerBatch(models.Model):
+    """A power action on several nodes of a site, run rolling with a concurrency limit."""
+
+    site = models.ForeignKey("sites.Site", on_delete=models.CASCADE, related_name="power_batches")
+    action = models.CharField(max_length=16)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    concurrency = models.PositiveSmallIntegerField(default=2)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.site} ({self.requested_at:%Y-%m-%d %H:%M})"
+
+
+class PowerAction(models.Model):
+    """One requested power or boot-device action on one node, and what became of it."""
+
+    class Kind(models.TextChoices):
+        ON = "on", "Power on"
+        OFF = "off", "Power off (hard)"
+        SOFT = "soft", "Soft shutdown"
+        RESET = "reset", "Reset"
+        CYCLE = "cycle", "Power cycle"
+        BOOT_DEVICE = "bootdev", "Set boot device"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (Status.PENDING, Status.RUNNING)
+    DESTRUCTIVE = (Kind.OFF, Kind.SOFT, Kind.RESET, Kind.CYCLE)
+
+    node = models.ForeignKey("sites.Node", on_delete=models.CASCADE, related_name="power_actions")
+    batch = models.ForeignKey(
+        PowerBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="actions"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    params = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    # Handed to the task queue (a batch holds its later actions back until a slot frees).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Set just before the command goes to the BMC: tells a redelivered task it may have run.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    result = models.CharField(max_length=300, blank=True)
+    error_cause = models.CharField(max_length=32, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    state_after = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            # At most one action in flight per node: concurrent requests conflict here.
+            models.UniqueConstraint(
+                fields=["node"],
+                condition=models.Q(status__in=["pending", "running"]),
+                name="one_active_power_action_per_node",
+            )
+        ]
+        indexes = [models.Index(fields=["node", "-requested_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.node} [{self.status}]"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class BmcFacts(models.Model):
+    """What Heatsite knows about a node's BMC beyond its power state."""
+
+    node = models.OneToOneField("sites.Node", on_delete=models.CASCADE, related_name="bmc_facts")
+    # feature -> available (False: the BMC refused or lacks it; the page says so).
+    features = models.JSONField(default=dict, blank=True)
+    inventory = models.JSONField(default=dict, blank=True)
+    firmware = models.JSONField(default=list, blank=True)
+    boot_device = models.JSONField(default=dict, blank=True)
+    sensors = models.JSONField(default=list, blank=True)
+    last_error_cause = models.CharField(max_length=32, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    backoff_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "BMC facts"
+
+    def __str__(self) -> str:
+        return f"BMC of {self.node}"
+
+
+class NodeTelemetry(models.Model):
+    """One sweep's view of one node: the sensor history behind the node charts."""
+
+    node = models.ForeignKey("sites.Node", on_delete=models.CASCADE, related_name="telemetry")
+    at = models.DateTimeField()
+    power_state = models.CharField(max_length=8)
+    power_w = models.FloatField(null=True)
+    cpu_temp_c = models.FloatField(null=True)
+    water_in_c = models.FloatField(null=True)
+    water_out_c = models.FloatField(null=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["node", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.node} @ {self.at:%H:%M:%S}"

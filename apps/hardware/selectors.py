@@ -1,0 +1,76 @@
+"""Reads about nodes' hardware for pages and the API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.hardware.models import BmcFacts, NodeTelemetry, PowerAction
+from apps.sites.models import Node, Site
+
+
+def site_heat_at_risk_kw(nodes: list[Node], recovery: float = 0.9) -> float:
+    """Thermal power the site loses while these nodes are off (from their latest draw)."""
+    watts = sum(node.power_w or 0 for node in nodes if node.power_state == Node.PowerState.ON)
+    return round(watts * recovery / 1000, 2)
+
+
+def node_facts(node: Node) -> BmcFacts | None:
+    return BmcFacts.objects.filter(node=node).first()
+
+
+def _sensor(facts: BmcFacts | None, names: tuple[str, ...]) -> float | None:
+    if facts is None:
+        return None
+    values = [s["value"] for s in facts.sensors if s["name"] in names and s["value"] is not None]
+    return max(values) if values else None
+
+
+def node_grid(site: Site) -> list[Node]:
+    """The site's nodes with their key temperatures, in two queries."""
+    nodes = list(site.nodes.select_related("bmc_facts").order_by("name"))
+    for node in nodes:
+        facts = getattr(node, "bmc_facts", None)
+        node.cpu_temp_c = _sensor(facts, ("CPU1 Temp", "CPU2 Temp"))
+        node.water_out_c = _sensor(facts, ("Water Outlet",))
+        node.last_error = facts.last_error if facts and not node.reachable else ""
+    return nodes
+
+
+def node_actions(node: Node, limit: int = 20) -> QuerySet[PowerAction]:
+    return node.power_actions.select_related("requested_by")[:limit]
+
+
+def site_actions(site_id: int, limit: int = 30) -> QuerySet[PowerAction]:
+    return (
+        PowerAction.objects.filter(node__site_id=site_id)
+        .select_related("node", "requested_by")
+        .order_by("-requested_at", "-id")[:limit]
+    )
+
+
+def node_history(node: Node, hours: float = 6) -> dict[str, list[Any]]:
+    """Sensor history of one node, oldest first, as columns for a chart."""
+    since = timezone.now() - timedelta(hours=hours)
+    rows = list(
+        NodeTelemetry.objects.filter(node=node, at__gte=since)
+        .order_by("at")
+        .values_list("at", "power_w", "cpu_temp_c", "water_in_c", "water_out_c")
+    )
+    columns: dict[str, list[Any]] = {
+        "at": [],
+        "power_w": [],
+        "cpu_temp_c": [],
+        "water_in_c": [],
+        "water_out_c": [],
+    }
+    for at, power, cpu, water_in, water_out in rows:
+        columns["at"].append(at.isoformat())
+        columns["power_w"].append(power)
+        columns["cpu_temp_c"].append(cpu)
+        columns["water_in_c"].append(water_in)
+        columns["water_out_c"].append(water_out)
+    return columns

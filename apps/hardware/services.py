@@ -1,0 +1,524 @@
+"""Power actions and BMC polling: the only code that turns requests into driver calls.
+
+A request creates a PowerAction in a transaction (the partial unique index refuses a second
+action in flight on the same node) and enqueues the task on commit. The task calls
+`power_execute`, which owns the state machine: transient BMC errors are retried (bounded, the
+state re-read after each attempt), fatal ones are not; a redelivered task never repeats a
+reset or cycle that may already have reached the BMC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.accounts import access
+from apps.accounts.policy import Action
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_record
+from apps.core.crypto import CredentialError
+from apps.core.realtime import broadcast
+from apps.hardware.drivers.base import BmcEndpoint, BmcError, BootDevice, driver_for
+from apps.hardware.models import BmcFacts, NodeTelemetry, PowerAction, PowerBatch
+from apps.sites.models import Node, Site
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+NOT_REPEATABLE = (PowerAction.Kind.RESET, PowerAction.Kind.CYCLE)
+
+
+class PowerConflict(Exception):
+    """Another action is already queued or running on the node."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What `power_execute` did: `retry_in` seconds when the task should try again."""
+
+    action: PowerAction
+    retry_in: float | None = None
+
+
+def endpoint_for(node: Node) -> BmcEndpoint:
+    return BmcEndpoint(
+        host=node.bmc_host,
+        port=node.bmc_port,
+        username=node.bmc_username,
+        password=node.bmc_password,
+        protocol=node.bmc_protocol,
+        site=str(node.site_id),
+    )
+
+
+def _enqueue(action_id: int) -> bool:
+    """Hands the action to the queue once (claims it first); False if already handed over."""
+    from apps.hardware.tasks import power_execute_task
+
+    claimed = PowerAction.objects.filter(pk=action_id, enqueued_at__isnull=True).update(
+        enqueued_at=timezone.now()
+    )
+    if claimed:
+        transaction.on_commit(lambda: power_execute_task.delay(action_id))
+    return bool(claimed)
+
+
+def _event(action: PowerAction) -> dict[str, Any]:
+    return {
+        "type": "node.power_action",
+        "action_id": action.pk,
+        "node_id": action.node_id,
+        "kind": action.kind,
+        "status": action.status,
+        "result": action.result,
+        "error": action.error,
+        "batch_id": action.batch_id,
+    }
+
+
+def _push(action: PowerAction) -> None:
+    site_id = action.node.site_id
+    broadcast(f"site.{site_id}.hardware", _event(action))
+
+
+def _create_action(*, actor: Any, node: Node, kind: str, params: dict, batch=None) -> PowerAction:
+    try:
+        with transaction.atomic():
+            action = PowerAction.objects.create(
+                node=node, kind=kind, params=params, requested_by=actor, batch=batch
+            )
+    except IntegrityError:
+        active = node.power_actions.filter(status__in=PowerAction.ACTIVE).first()
+        what = active.get_kind_display().lower() if active else "another action"
+        raise PowerConflict(
+            f"{node.name} already has an action in progress ({what}); wait for it to finish."
+        ) from None
+    return action
+
+
+def power_request(*, actor: Any, node: Node, kind: str, params: dict | None = None) -> PowerAction:
+    """Queues one power or boot-device action on a node (engineers only)."""
+    access.require(actor, Action.POWER_CONTROL)
+    if kind not in PowerAction.Kind.values:
+        raise ValueError(f"Unknown action {kind!r}.")
+    params = params or {}
+    if kind == PowerAction.Kind.BOOT_DEVICE:
+        BootDevice(**params)  # validates the device name before anything is stored
+    with transaction.atomic():
+        try:
+            action = _create_action(actor=actor, node=node, kind=kind, params=params)
+        except PowerConflict as conflict:
+            audit_record(
+                actor=actor,
+                action=f"power.{kind}",
+                target=node,
+                result=AuditEvent.Result.REFUSED,
+                detail={"reason": str(conflict)},
+            )
+            raise
+        audit_record(
+            actor=actor,
+            action=f"power.{kind}",
+            target=node,
+            result=AuditEvent.Result.PENDING,
+            detail={"action_id": action.pk, **params},
+        )
+        _push(action)
+        _enqueue(action.pk)
+    return action
+
+
+def bulk_power_request(
+    *, actor: Any, site: Site, kind: str, nodes: list[Node], concurrency: int = 2
+) -> tuple[PowerBatch, list[str]]:
+    """Queues `kind` on several nodes of one site, at most `concurrency` at a time.
+
+    Nodes with an action already in flight are skipped and named in the returned list.
+    """
+    access.require(actor, Action.POWER_CONTROL)
+    if kind not in PowerAction.Kind.values or kind == PowerAction.Kind.BOOT_DEVICE:
+        raise ValueError(f"Unknown bulk action {kind!r}.")
+    if not 1 <= concurrency <= 16:
+        raise ValueError("Concurrency must be between 1 and 16.")
+    if any(node.site_id != site.pk for node in nodes):
+        raise ValueError("Every node of a bulk action must belong to the site.")
+    skipped: list[str] = []
+    with transaction.atomic():
+        batch = PowerBatch.objects.create(
+            site=site, action=kind, requested_by=actor, concurrency=concurrency
+        )
+        actions = []
+        for node in nodes:
+            try:
+                actions.append(
+                    _create_action(actor=actor, node=node, kind=kind, params={}, batch=batch)
+                )
+            except PowerConflict as conflict:
+                skipped.append(str(conflict))
+        audit_record(
+            actor=actor,
+            action=f"power.bulk.{kind}",
+            target=site,
+            result=AuditEvent.Result.PENDING,
+            detail={"batch_id": batch.pk, "nodes": len(actions), "skipped": len(skipped)},
+        )
+        for action in actions[:concurrency]:
+            _enqueue(action.pk)
+    return batch, skipped
+
+
+def _next_in_batch(action: PowerAction) -> None:
+    """Rolling: when one action of a batch ends, hand the next held-back ones to the queue."""
+    if action.batch_id is None:
+        return
+    batch_actions = PowerAction.objects.filter(batch_id=action.batch_id)
+    in_flight = batch_actions.filter(
+        status__in=PowerAction.ACTIVE, enqueued_at__isnull=False
+    ).count()
+    free = action.batch.concurrency - in_flight
+    held = (
+        batch_actions.filter(enqueued_at__isnull=True).order_by("id").values_list("pk", flat=True)
+    )
+    for pk in held[: max(free, 0)]:
+        _enqueue(pk)
+
+
+def _finish(
+    action: PowerAction,
+    *,
+    status: str,
+    result: str = "",
+    cause: str = "",
+    error: str = "",
+    state_after: str = "",
+) -> PowerAction:
+    action.status = status
+    action.result = result[:300]
+    action.error_cause = cause
+    action.error = error[:500]
+    action.state_after = state_after
+    action.finished_at = timezone.now()
+    action.save(
+        update_fields=["status", "result", "error_cause", "error", "state_after", "finished_at"]
+    )
+    audit_record(
+        actor=action.requested_by,
+        action=f"power.{action.kind}",
+        target=action.node,
+        result=AuditEvent.Result.OK
+        if status == PowerAction.Status.SUCCEEDED
+        else AuditEvent.Result.FAILED,
+        detail={"action_id": action.pk, "result": result, "error": error, "cause": cause},
+    )
+    if state_after in Node.PowerState.values:
+        Node.objects.filter(pk=action.node_id).update(power_state=state_after)
+    _push(action)
+    _next_in_batch(action)
+    return action
+
+
+def power_execute(action_id: int) -> Attempt:
+    """Runs (or re-runs, or refuses to repeat) one queued action. Called by the task only.
+
+    An action found RUNNING was started by a worker that died before finishing it (retries put
+    it back to PENDING): on/off/soft/boot device are safe to run again (the driver does nothing
+    when the node is already there); reset and cycle are not, and are failed instead.
+    """
+    with transaction.atomic():
+        action = (
+            PowerAction.objects.select_for_update()
+            .select_related("node", "node__site", "batch")
+            .get(pk=action_id)
+        )
+        if not action.is_active:
+            return Attempt(action)  # already finished: a duplicate delivery does nothing
+        interrupted = action.status == PowerAction.Status.RUNNING
+        if interrupted and action.kind in NOT_REPEATABLE:
+            # The worker died after the command may have reached the BMC: never reset twice.
+            return Attempt(
+                _finish(
+                    action,
+                    status=PowerAction.Status.FAILED,
+                    cause="interrupted",
+                    error="The worker stopped while this action was being sent. It was not repeated "
+                    "(a second reset would interrupt the boot); check the node's state.",
+                )
+            )
+        action.status = PowerAction.Status.RUNNING
+        action.started_at = action.started_at or timezone.now()
+        action.attempts += 1
+        action.sent_at = timezone.now()
+        action.save(update_fields=["status", "started_at", "attempts", "sent_at"])
+        _push(action)
+    node = action.node
+    try:
+        driver = driver_for(endpoint_for(node), timeout=settings.BMC_TIMEOUT)
+        if action.kind == PowerAction.Kind.BOOT_DEVICE:
+            boot = driver.set_boot_device(BootDevice(**action.params))
+            _facts_update(node, boot_device=_boot_dict(boot))
+            message = f"Next boot from {boot.device}" + (
+                " (persistent)" if boot.persistent else " (once)"
+            )
+            return Attempt(_finish(action, status=PowerAction.Status.SUCCEEDED, result=message))
+        outcome = driver.power(action.kind)
+        state = _state_after(driver, action.kind)
+        if not outcome.changed:
+            message = f"Already {outcome.state}: nothing was sent."
+        else:
+            message = f"{action.get_kind_display()} sent; the node is now {state or 'settling'}."
+        return Attempt(
+            _finish(
+                action, status=PowerAction.Status.SUCCEEDED, result=message, state_after=state or ""
+            )
+        )
+    except (BmcError, CredentialError) as error:
+        cause = getattr(error, "cause", "bad_credentials")
+        transient = getattr(error, "transient", False)
+        message = getattr(error, "message", str(error))
+        if transient and action.attempts < MAX_ATTEMPTS:
+            # Re-read the state: the command may have landed before the error.
+            state = _state_after_safe(node)
+            if state is not None and _reached(action.kind, state):
+                return Attempt(
+                    _finish(
+                        action,
+                        status=PowerAction.Status.SUCCEEDED,
+                        result=f"The node is {state} (confirmed after a retry).",
+                        state_after=state,
+                    )
+                )
+            PowerAction.objects.filter(pk=action.pk).update(
+                status=PowerAction.Status.PENDING, error_cause=cause, error=message[:500]
+            )
+            return Attempt(action, retry_in=2.0 * action.attempts)
+        return Attempt(
+            _finish(
+                action,
+                status=PowerAction.Status.FAILED,
+                cause=cause,
+                error=message,
+                state_after=_state_after_safe(node) or "",
+            )
+        )
+
+
+def _reached(kind: str, state: str) -> bool:
+    return (kind == "on" and state == "on") or (kind in ("off", "soft") and state == "off")
+
+
+def _state_after(driver, kind: str) -> str | None:
+    try:
+        return driver.power_state().state
+    except BmcError:
+        return None
+
+
+def _state_after_safe(node: Node) -> str | None:
+    try:
+        return driver_for(endpoint_for(node), timeout=settings.BMC_TIMEOUT).power_state().state
+    except (BmcError, CredentialError):
+        return None
+
+
+def _boot_dict(boot: BootDevice) -> dict[str, Any]:
+    return {"device": boot.device, "persistent": boot.persistent, "uefi": boot.uefi}
+
+
+def _facts_update(node: Node, **fields: Any) -> None:
+    BmcFacts.objects.update_or_create(node=node, defaults=fields)
+
+
+# -- polling ------------------------------------------------------------------------------
+
+_SENSOR_COLUMNS = {
+    "cpu_temp_c": ("CPU1 Temp", "CPU2 Temp"),
+    "water_in_c": ("Water Inlet",),
+    "water_out_c": ("Water Outlet",),
+}
+
+
+def _pick(readings, names) -> float | None:
+    values = [r.value for r in readings if r.name in names and r.value is not None]
+    return max(values) if values else None
+
+
+def _sensor_power(readings) -> float | None:
+    values = [r.value for r in readings if r.kind == "power" and r.value is not None]
+    return max(values) if values else None
+
+
+def bmc_sweep_nodes(node_ids: list[int], *, now: datetime | None = None) -> dict[str, int]:
+    """Polls power state and sensors of these nodes, stores the latest state, the history and
+    the reachability, and pushes what changed. Returns counts for the task's log."""
+    from apps.hardware.sweep import sweep
+
+    now = now or timezone.now()
+    nodes = list(
+        Node.objects.filter(pk__in=node_ids)
+        .exclude(bmc_host="")
+        .only(
+            "id",
+            "site_id",
+            "name",
+            "bmc_host",
+            "bmc_port",
+            "bmc_username",
+            "bmc_password_encrypted",
+            "bmc_protocol",
+            "power_state",
+            "reachable",
+            "power_w",
+        )
+    )
+    endpoints, polled = [], []
+    for node in nodes:
+        try:
+            endpoints.append(endpoint_for(node))
+            polled.append(node)
+        except CredentialError:
+            logger.warning("node %s: BMC password cannot be decrypted", node.pk)
+    results = sweep(
+        endpoints,
+        max_concurrency=settings.BMC_SWEEP_CONCURRENCY,
+        per_site_limit=settings.BMC_SWEEP_PER_SITE,
+        timeout=settings.BMC_TIMEOUT,
+        sensors=True,
+    )
+    changed_nodes, telemetry, facts = [], [], []
+    counts = {"polled": len(results), "ok": 0, "failed": 0, "skipped": 0}
+    for node, result in zip(polled, results, strict=True):
+        before = (node.power_state, node.reachable, node.power_w)
+        if result.skipped:
+            counts["skipped"] += 1
+            continue
+        if result.ok:
+            counts["ok"] += 1
+            readings = result.sensors or []
+            watts = result.system_power_watts
+            if watts is None:
+                watts = _sensor_power(readings)
+            node.power_state, node.reachable, node.last_seen = result.power_state, True, now
+            node.power_w = watts if result.power_state == "on" else 0.0
+            telemetry.append(
+                NodeTelemetry(
+                    node_id=node.pk,
+                    at=now,
+                    power_state=result.power_state,
+                    power_w=node.power_w,
+                    **{col: _pick(readings, names) for col, names in _SENSOR_COLUMNS.items()},
+                )
+            )
+            facts.append(
+                (
+                    node.pk,
+                    {
+                        "sensors": [
+                            {
+                                "name": r.name,
+                                "kind": r.kind,
+                                "value": r.value,
+                                "unit": r.unit,
+                                "health": r.health,
+                            }
+                            for r in readings
+                        ],
+                        "last_error_cause": "",
+                        "last_error": "",
+                        "backoff_until": None,
+                        "features": {"dcmi": result.system_power_watts is not None},
+                    },
+                )
+            )
+        else:
+            counts["failed"] += 1
+            if result.reachable is False:
+                node.reachable = False
+            facts.append(
+                (
+                    node.pk,
+                    {
+                        "last_error_cause": result.cause or "",
+                        "last_error": result.message[:500],
+                        "backoff_until": result.backoff_until,
+                    },
+                )
+            )
+        if (node.power_state, node.reachable, node.power_w) != before or result.ok:
+            changed_nodes.append(node)
+    with transaction.atomic():
+        Node.objects.bulk_update(
+            changed_nodes, ["power_state", "reachable", "last_seen", "power_w"], batch_size=500
+        )
+        NodeTelemetry.objects.bulk_create(telemetry, batch_size=1000)
+        _facts_bulk(facts)
+        for node in changed_nodes:
+            broadcast(
+                f"site.{node.site_id}.hardware",
+                {
+                    "type": "node.state",
+                    "node_id": node.pk,
+                    "power_state": node.power_state,
+                    "reachable": node.reachable,
+                    "power_w": node.power_w,
+                },
+            )
+    return counts
+
+
+def _facts_bulk(rows: list[tuple[int, dict[str, Any]]]) -> None:
+    existing = {f.node_id: f for f in BmcFacts.objects.filter(node_id__in=[pk for pk, _ in rows])}
+    create, update, fields = [], [], set()
+    for node_id, values in rows:
+        fact = existing.get(node_id)
+        if fact is None:
+            create.append(BmcFacts(node_id=node_id, **values))
+            continue
+        if "features" in values:
+            values = {**values, "features": {**fact.features, **values["features"]}}
+        for key, value in values.items():
+            setattr(fact, key, value)
+        fields.update(values)
+        update.append(fact)
+    BmcFacts.objects.bulk_create(create, batch_size=500)
+    if update:
+        BmcFacts.objects.bulk_update(update, sorted(fields), batch_size=500)
+
+
+def bmc_details_refresh(node_id: int) -> BmcFacts:
+    """Reads FRU inventory, firmware versions and the boot device; a BMC that refuses one of
+    them marks that feature unavailable for the node and the rest is still stored."""
+    node = Node.objects.select_related("site").get(pk=node_id)
+    driver = driver_for(endpoint_for(node), timeout=settings.BMC_TIMEOUT)
+    values: dict[str, Any] = {}
+    features: dict[str, bool] = {}
+    errors = []
+    for feature, read in (
+        ("inventory", lambda: dataclasses.asdict(driver.inventory())),
+        ("firmware", lambda: [dataclasses.asdict(f) for f in driver.firmware()]),
+        ("boot_device", lambda: _boot_dict(driver.boot_device())),
+        ("dcmi", lambda: driver.system_power_watts()),
+    ):
+        try:
+            value = read()
+        except BmcError as error:
+            if error.cause in ("unreachable", "timeout", "bad_credentials", "no_session_slot"):
+                raise
+            features[feature] = False
+            errors.append(f"{feature}: {error.message}")
+            continue
+        features[feature] = value is not None
+        if feature != "dcmi":
+            values[feature] = value
+    facts, _ = BmcFacts.objects.get_or_create(node=node)
+    for key, value in values.items():
+        setattr(facts, key, value)
+    facts.features = {**facts.features, **features}
+    facts.save()
+    return facts

@@ -1,0 +1,47 @@
+"""Celery tasks for BMCs: thin wrappers that reload by id and call one service."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from apps.hardware import services
+from apps.sites.models import Node
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(ignore_result=True)
+def bmc_sweep_task() -> int:
+    """Beat entry point: splits the fleet into batches, one task per batch."""
+    ids = list(
+        Node.objects.exclude(bmc_host="").order_by("site_id", "id").values_list("id", flat=True)
+    )
+    size = settings.BMC_SWEEP_BATCH
+    for start in range(0, len(ids), size):
+        bmc_sweep_nodes_task.delay(ids[start : start + size])
+    return len(ids)
+
+
+@shared_task(ignore_result=True, expires=120)
+def bmc_sweep_nodes_task(node_ids: list[int]) -> dict[str, int]:
+    counts = services.bmc_sweep_nodes(node_ids)
+    logger.info("BMC sweep of %d nodes: %s", len(node_ids), counts)
+    return counts
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=5)
+def power_execute_task(self, action_id: int) -> str:
+    """Acts on hardware: acknowledged only once done, so a killed worker's action is redelivered
+    (and `power_execute` decides whether it may run again)."""
+    attempt = services.power_execute(action_id)
+    if attempt.retry_in is not None:
+        raise self.retry(countdown=attempt.retry_in)
+    return attempt.action.status
+
+
+@shared_task(ignore_result=True)
+def bmc_details_refresh_task(node_id: int) -> None:
+    services.bmc_details_refresh(node_id)

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from apps.hardware import views
+
+urlpatterns = [
+    path("nodes/<int:node_id>/power/confirm/", views.node_power_confirm, name="node-power-confirm"),
+    path("nodes/<int:node_id>/power/", views.node_power, name="node-power"),
+    path("nodes/<int:node_id>/boot-device/", views.node_boot_device, name="node-boot-device"),
+    path("nodes/<int:node_id>/refresh/", views.node_details_refresh, name="node-refresh"),
+    path("nodes/<int:node_id>/actions/", views.node_actions_fragment, name="node-actions"),
+    path("sites/<int:site_id>/power/confirm/", views.site_power_confirm, name="site-power-confirm"),
+    path("sites/<int:site_id>/power/", views.site_power, name="site-power"),
+    path("power-batches/<int:batch_id>/", views.power_batch_progress, name="power-batch"),
+]

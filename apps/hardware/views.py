@@ -1,0 +1,176 @@
+"""Power controls and hardware fragments of the node and site pages (engineers only)."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.accounts import access
+from apps.accounts.policy import Action
+from apps.hardware import selectors, services
+from apps.hardware.drivers.base import BOOT_DEVICES, BmcError
+from apps.hardware.models import PowerAction
+
+WHAT_HAPPENS = {
+    "on": "The node powers on and boots; its heat returns to the water loop within minutes.",
+    "off": "Power is cut at once, like pulling the plug: unsaved work on the node is lost.",
+    "soft": "The operating system is asked to shut down cleanly; the node then powers off.",
+    "reset": "The node restarts at once without shutting down: running work is lost.",
+    "cycle": "Power is cut, then restored after a few seconds: running work is lost.",
+}
+
+
+def _kind_or_400(request: HttpRequest, source) -> str | None:
+    kind = source.get("action", "")
+    return kind if kind in WHAT_HAPPENS else None
+
+
+@login_required
+@require_GET
+def node_power_confirm(request: HttpRequest, node_id: int) -> HttpResponse:
+    node = access.node_for_user(request.user, node_id, Action.POWER_CONTROL)
+    kind = _kind_or_400(request, request.GET)
+    if kind is None:
+        return HttpResponseBadRequest("Unknown power action.")
+    context = {
+        "node": node,
+        "site": node.site,
+        "kind": kind,
+        "label": PowerAction.Kind(kind).label,
+        "what": WHAT_HAPPENS[kind],
+        "destructive": kind in PowerAction.DESTRUCTIVE,
+        "heat_lost_kw": selectors.site_heat_at_risk_kw([node]),
+        "nodes": [node],
+    }
+    return render(request, "hardware/_power_confirm.html", context)
+
+
+@login_required
+@require_POST
+def node_power(request: HttpRequest, node_id: int) -> HttpResponse:
+    node = access.node_for_user(request.user, node_id, Action.POWER_CONTROL)
+    kind = _kind_or_400(request, request.POST)
+    if kind is None:
+        return HttpResponseBadRequest("Unknown power action.")
+    try:
+        action = services.power_request(actor=request.user, node=node, kind=kind)
+    except services.PowerConflict as conflict:
+        messages.error(request, str(conflict))
+    else:
+        messages.info(request, f"{action.get_kind_display()} of {node.name} queued.")
+    return redirect("node-detail", node_id=node.pk)
+
+
+@login_required
+@require_POST
+def node_boot_device(request: HttpRequest, node_id: int) -> HttpResponse:
+    node = access.node_for_user(request.user, node_id, Action.POWER_CONTROL)
+    device = request.POST.get("device", "")
+    if device not in BOOT_DEVICES:
+        messages.error(request, f"Unknown boot device {device!r}.")
+        return redirect("node-detail", node_id=node.pk)
+    params = {
+        "device": device,
+        "persistent": request.POST.get("persistent") == "on",
+        "uefi": request.POST.get("uefi", "on") == "on",
+    }
+    try:
+        services.power_request(actor=request.user, node=node, kind="bootdev", params=params)
+    except (services.PowerConflict, BmcError) as error:
+        messages.error(request, str(error))
+    else:
+        messages.info(request, f"Boot device of {node.name}: {device} requested.")
+    return redirect("node-detail", node_id=node.pk)
+
+
+@login_required
+@require_POST
+def node_details_refresh(request: HttpRequest, node_id: int) -> HttpResponse:
+    from apps.hardware.tasks import bmc_details_refresh_task
+
+    node = access.node_for_user(request.user, node_id, Action.VIEW_HARDWARE)
+    transaction.on_commit(lambda: bmc_details_refresh_task.delay(node.pk))
+    messages.info(request, "Reading inventory, firmware and boot device from the BMC…")
+    return redirect("node-detail", node_id=node.pk)
+
+
+def _selected_nodes(request: HttpRequest, site, source):
+    ids = [int(v) for v in source.getlist("nodes") if v.isdigit()]
+    nodes = site.nodes.order_by("name")
+    return list(nodes.filter(pk__in=ids)) if ids else list(nodes)
+
+
+@login_required
+@require_GET
+def site_power_confirm(request: HttpRequest, site_id: int) -> HttpResponse:
+    site = access.site_for_user(request.user, site_id, Action.POWER_CONTROL)
+    kind = _kind_or_400(request, request.GET)
+    if kind is None:
+        return HttpResponseBadRequest("Unknown power action.")
+    nodes = _selected_nodes(request, site, request.GET)
+    context = {
+        "site": site,
+        "kind": kind,
+        "label": PowerAction.Kind(kind).label,
+        "what": WHAT_HAPPENS[kind],
+        "destructive": kind in PowerAction.DESTRUCTIVE,
+        "heat_lost_kw": selectors.site_heat_at_risk_kw(nodes),
+        "nodes": nodes,
+        "bulk": True,
+    }
+    return render(request, "hardware/_power_confirm.html", context)
+
+
+@login_required
+@require_POST
+def site_power(request: HttpRequest, site_id: int) -> HttpResponse:
+    site = access.site_for_user(request.user, site_id, Action.POWER_CONTROL)
+    kind = _kind_or_400(request, request.POST)
+    if kind is None:
+        return HttpResponseBadRequest("Unknown power action.")
+    try:
+        concurrency = max(1, min(16, int(request.POST.get("concurrency", 2))))
+    except ValueError:
+        concurrency = 2
+    nodes = _selected_nodes(request, site, request.POST)
+    batch, skipped = services.bulk_power_request(
+        actor=request.user, site=site, kind=kind, nodes=nodes, concurrency=concurrency
+    )
+    for reason in skipped:
+        messages.warning(request, reason)
+    messages.info(
+        request, f"{PowerAction.Kind(kind).label} of {batch.actions.count()} node(s) queued."
+    )
+    return redirect(f"/sites/{site.pk}/?batch={batch.pk}#power")
+
+
+@login_required
+@require_GET
+def power_batch_progress(request: HttpRequest, batch_id: int) -> HttpResponse:
+    batch = access.power_batch_for_user(request.user, batch_id)
+    actions = list(batch.actions.select_related("node").order_by("id"))
+    done = sum(1 for a in actions if not a.is_active)
+    return render(
+        request,
+        "hardware/_batch_progress.html",
+        {
+            "batch": batch,
+            "actions": actions,
+            "done": done,
+            "total": len(actions),
+            "percent": round(100 * done / len(actions)) if actions else 100,
+        },
+    )
+
+
+@login_required
+@require_GET
+def node_actions_fragment(request: HttpRequest, node_id: int) -> HttpResponse:
+    node = access.node_for_user(request.user, node_id, Action.VIEW_HARDWARE)
+    return render(
+        request,
+        "hardware/_action_history.html",
+        {"actions": selectors.node_actions(node), "site": node.site, "show_node": False},
+    )
