@@ -58,8 +58,7 @@ demo: install
 	       --save "" --appendonly no --pidfile $(CURDIR)/$(RUN)/redis.pid >/dev/null; sleep 1; }
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py seed_demo > $(RUN)/logins.txt
-	$(PY) manage.py lab_config --output $(RUN)/lab.json
-	@nohup $(PY) manage.py run_lab --config $(RUN)/lab.json > $(LOG)/lab.log 2>&1 & echo $$! > $(RUN)/lab.pid
+	@nohup $(PY) manage.py run_lab > $(LOG)/lab.log 2>&1 & echo $$! > $(RUN)/lab.pid
 	@nohup $(VENV)/bin/celery -A heatsite worker -l info -c 2 > $(LOG)/worker.log 2>&1 & echo $$! > $(RUN)/worker.pid
 	@nohup $(VENV)/bin/celery -A heatsite beat -l info -s $(RUN)/beat-schedule > $(LOG)/beat.log 2>&1 & echo $$! > $(RUN)/beat.pid
 	@nohup $(VENV)/bin/daphne -b $(HOST) -p $(PORT) heatsite.asgi:application > $(LOG)/web.log 2>&1 & echo $$! > $(RUN)/web.pid

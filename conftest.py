@@ -4,3 +4,6 @@ import os
 
 # Unit tests use the in-memory channel layer; end-to-end servers get Redis explicitly.
 os.environ.setdefault("CHANNELS_IN_MEMORY", "1")
+# Connections opened in worker threads (websocket consumers, live servers) must close when
+# their work ends, or PostgreSQL refuses to drop the test database at teardown.
+os.environ.setdefault("DB_CONN_MAX_AGE", "0")
