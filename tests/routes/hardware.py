@@ -1,0 +1,68 @@
+"""Power routes (issue 3): engineers only; admins manage, they do not press power buttons."""
+
+from django.urls import reverse
+
+from apps.hardware.models import PowerAction, PowerBatch
+from tests.routes.common import API_HARDWARE, API_NODE, HARDWARE, LOGIN, Route, foreign, own
+
+POWER_PAGE = {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 302, "admin": 403}
+API_POWER = {"anonymous": 401, "partner": 404, "planner": 403, "engineer": 202, "admin": 403}
+
+
+def extra_objects(objects):
+    batch = PowerBatch.objects.create(site=objects["site"], action="off")
+    action = PowerAction.objects.create(
+        node=objects["node"], kind="on", batch=batch, status=PowerAction.Status.SUCCEEDED
+    )
+    return {"batch": batch, "action": action}
+
+
+ROUTES: dict[str, Route] = {
+    "node-power-confirm": Route(
+        lambda o: reverse("node-power-confirm", args=[o["node"].pk]) + "?action=off",
+        {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 200, "admin": 403},
+    ),
+    "node-power": Route(
+        own("node-power", "node"), POWER_PAGE, method="post", data={"action": "on"}
+    ),
+    "node-boot-device": Route(
+        own("node-boot-device", "node"), POWER_PAGE, method="post", data={"device": "network"}
+    ),
+    "node-refresh": Route(
+        own("node-refresh", "node"),
+        {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 302, "admin": 302},
+        method="post",
+    ),
+    "node-actions": Route(
+        own("node-actions", "node"),
+        {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 200, "admin": 200},
+    ),
+    "site-power-confirm": Route(
+        lambda o: reverse("site-power-confirm", args=[o["site"].pk]) + "?action=off",
+        {"anonymous": LOGIN, "partner": 403, "planner": 403, "engineer": 200, "admin": 403},
+        foreign=lambda o: reverse("site-power-confirm", args=[o["other_site"].pk]) + "?action=off",
+    ),
+    "site-power": Route(
+        own("site-power"),
+        {"anonymous": LOGIN, "partner": 403, "planner": 403, "engineer": 302, "admin": 403},
+        method="post",
+        data={"action": "off"},
+        foreign=foreign("site-power"),
+    ),
+    "power-batch": Route(own("power-batch", "batch"), HARDWARE),
+    "api:node-power": Route(
+        own("api:node-power", "node"), API_POWER, method="post", data={"action": "on"}
+    ),
+    "api:node-boot-device": Route(
+        own("api:node-boot-device", "node"), API_POWER, method="post", data={"device": "network"}
+    ),
+    "api:site-power": Route(
+        own("api:site-power"),
+        {"anonymous": 401, "partner": 403, "planner": 403, "engineer": 202, "admin": 403},
+        method="post",
+        data={"action": "off"},
+        foreign=foreign("api:site-power"),
+    ),
+    "api:power-action-detail": Route(own("api:power-action-detail", "action"), API_NODE),
+    "api:power-batch-detail": Route(own("api:power-batch-detail", "batch"), API_HARDWARE),
+}
