@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import zlib
 from collections import defaultdict
 
 from django.core.management.base import BaseCommand, CommandError
@@ -67,7 +68,10 @@ class Command(BaseCommand):
         servers = []
         for run in bmc_configs(nodes):
             for config in run:
-                config["load"] = load
+                # Nodes of a real site never run at exactly the same load.
+                config["load"] = min(
+                    1.0, max(0.1, load + (zlib.crc32(config["name"].encode()) % 41 - 20) / 100)
+                )
             servers.append(LabBmcServer(base_port=run[0]["port"], configs=run).start())
         bmcs_by_site: dict[int, list] = defaultdict(list)
         bmc_by_name = {bmc.name: bmc for server in servers for bmc in server.bmcs}
