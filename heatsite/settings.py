@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "apps.hardware",
     "apps.heat",
     "apps.attestation",
+    "apps.console",
     "apps.lab",
 ]
 

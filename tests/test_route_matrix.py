@@ -17,7 +17,7 @@ from tests.factories import HeatMeterFactory
 from tests.routes import load
 from tests.routes.common import ROLES
 
-ROUTES, EXTRA_OBJECTS = load()
+ROUTES, WS_ROUTES, EXTRA_OBJECTS = load()
 
 COVERED_NAMESPACES = {"admin"}  # every admin view goes through HeatsiteAdminSite.admin_view
 
@@ -94,19 +94,6 @@ def test_every_url_pattern_is_in_the_route_matrix():
 
 # -- websockets ---------------------------------------------------------------------------
 
-WS_ROUTES = {
-    "ws-fleet": (
-        lambda o: "/ws/fleet/",
-        {"anonymous": 4401, "partner": "ok", "planner": "ok", "engineer": "ok", "admin": "ok"},
-        None,
-    ),
-    "ws-site": (
-        lambda o: f"/ws/sites/{o['site'].pk}/",
-        {"anonymous": 4401, "partner": "ok", "planner": "ok", "engineer": "ok", "admin": "ok"},
-        lambda o: f"/ws/sites/{o['other_site'].pk}/",
-    ),
-}
-
 
 def _ws(path, client, user):
     """Connects through the real ASGI stack with the session cookie of `client`."""
@@ -136,9 +123,12 @@ def test_websocket_route_answers_each_role(client, users, objects, name, role):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_partner_websocket_to_another_partners_site_is_refused_as_not_found(client, users, objects):
+@pytest.mark.parametrize("name", sorted(n for n, r in WS_ROUTES.items() if r[2]))
+def test_partner_websocket_to_another_partners_object_is_refused_as_not_found(
+    client, users, objects, name
+):
     client.force_login(users["partner"])
-    assert _ws(WS_ROUTES["ws-site"][2](objects), client, users["partner"]) == 4404
+    assert _ws(WS_ROUTES[name][2](objects), client, users["partner"]) == 4404
 
 
 @pytest.mark.django_db(transaction=True)

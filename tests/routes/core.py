@@ -81,3 +81,19 @@ ROUTES: dict[str, Route] = {
         {"anonymous": 302, "partner": 403, "planner": 403, "engineer": 403, "admin": 200},
     ),
 }
+
+
+# Websocket routes: name -> (path(objects), role -> "ok" or close code, path on another
+# partner's object or None).
+WS_ROUTES = {
+    "ws-fleet": (
+        lambda o: "/ws/fleet/",
+        {"anonymous": 4401, "partner": "ok", "planner": "ok", "engineer": "ok", "admin": "ok"},
+        None,
+    ),
+    "ws-site": (
+        lambda o: f"/ws/sites/{o['site'].pk}/",
+        {"anonymous": 4401, "partner": "ok", "planner": "ok", "engineer": "ok", "admin": "ok"},
+        lambda o: f"/ws/sites/{o['other_site'].pk}/",
+    ),
+}
