@@ -7,3 +7,11 @@ os.environ.setdefault("CHANNELS_IN_MEMORY", "1")
 # Connections opened in worker threads (websocket consumers, live servers) must close when
 # their work ends, or PostgreSQL refuses to drop the test database at teardown.
 os.environ.setdefault("DB_CONN_MAX_AGE", "0")
+
+
+def pytest_configure(config):
+    # pytest-django has already read the settings by now: override the layer itself too.
+    if os.environ["CHANNELS_IN_MEMORY"] == "1":
+        from django.conf import settings
+
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

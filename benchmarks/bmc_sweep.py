@@ -1,6 +1,8 @@
 """Power-state sweep of 200 lab BMCs, measured three ways in one run.
 
-1. Heatsite: `apps.hardware.sweep.sweep()` (patched pyghmi, cached sessions, thread pool).
+1. Heatsite: `apps.hardware.sweep.sweep()` (patched pyghmi, cached sessions, thread pool), in
+   one process, and split across 2 processes as the Celery deployment runs it (`-c 2`, one
+   batch of the fleet per worker process): the 2-process figure is Heatsite's.
 2. Stock pyghmi, a new session per poll (login, Get Chassis Status, logout), 8 threads, in a
    subprocess without `pyghmi_compat.apply()`. Stock pyghmi hangs on the second Command() to a
    BMC (fix 1), so that run clears ``Session.initting_sessions`` after each login: the minimum
@@ -9,13 +11,14 @@
 
 The lab runs in its own process on the same two cores. Usage:
 
-    .venv/bin/python benchmarks/bmc_sweep.py [--count 200] [--seconds 5] [--threads 32]
+    .venv/bin/python benchmarks/bmc_sweep.py [--count 200] [--seconds 5] [--processes 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import re
 import subprocess
 import sys
@@ -97,6 +100,40 @@ def bench_heatsite(endpoints, seconds: float, threads: int) -> dict:
     }
 
 
+def _sweep_process(endpoints, threads: int, start_at: float, seconds: float, out) -> None:
+    """One worker process: log in, wait for the common start, sweep its share until the end."""
+    breaker = CircuitBreaker()
+    warm = sweep(endpoints, max_concurrency=threads, breaker=breaker)
+    polls = failures = 0
+    while time.time() < start_at:
+        time.sleep(0.001)
+    while time.time() < start_at + seconds:
+        results = sweep(endpoints, max_concurrency=threads, breaker=breaker)
+        polls += len(results)
+        failures += sum(not r.ok for r in results)
+    out.put({"polls": polls, "errors": failures + sum(not r.ok for r in warm)})
+
+
+def bench_processes(endpoints, seconds: float, threads: int, processes: int) -> dict:
+    """The sweep split into `processes` batches, one per process, measured over the same span."""
+    context = multiprocessing.get_context("spawn")  # like Celery's pool: fresh pyghmi state
+    out = context.Queue()
+    start_at = time.time() + 3.0  # time for the children to import and log in
+    workers = [
+        context.Process(
+            target=_sweep_process, args=(endpoints[k::processes], threads, start_at, seconds, out)
+        )
+        for k in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    results = [out.get(timeout=seconds + 120) for _ in workers]
+    for worker in workers:
+        worker.join(30)
+    polls = sum(r["polls"] for r in results)
+    return {"rate": polls / seconds, "polls": polls, "errors": sum(r["errors"] for r in results)}
+
+
 def bench_stock(ports, seconds: float) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", STOCK_SCRIPT, json.dumps(ports), str(seconds)],
@@ -127,19 +164,22 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--processes", type=int, default=2, help="worker processes (Celery -c)")
     args = parser.parse_args()
     lab, ports = start_lab(args.count)
     try:
         endpoints = [BmcEndpoint("127.0.0.1", p, "admin", "password") for p in ports]
         heatsite = bench_heatsite(endpoints, args.seconds, args.threads)
         ipmi_driver.close_all()
+        split = bench_processes(endpoints, args.seconds, args.threads, args.processes)
         stock = bench_stock(ports, args.seconds)
         tool = bench_ipmitool(ports)
     finally:
         lab.terminate()
         lab.wait(10)
     rows = [
-        (f"Heatsite sweep() ({args.threads} threads, cached)", heatsite),
+        (f"**Heatsite: {args.processes} worker processes × {args.threads} threads**", split),
+        (f"Heatsite sweep(), 1 process ({args.threads} threads, cached)", heatsite),
         ("stock pyghmi, new session per poll (8 threads)", stock),
         ("ipmitool spawned per BMC (8 at a time)", tool),
     ]

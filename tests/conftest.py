@@ -1,6 +1,8 @@
 """Role fixtures and service checks shared by the whole suite."""
 
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +32,19 @@ def pytest_sessionstart(session):
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5).ping()
     except Exception as exc:
         raise pytest.UsageError(f"CI services unreachable: {exc}") from exc
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    # SQLite's test database lives in a file, not in memory, so that the processes some tests
+    # start (a Celery worker, an ASGI server) see the same data as the test.
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        db.setdefault("TEST", {})["NAME"] = str(
+            Path(tempfile.gettempdir()) / f"heatsite-test-{os.getpid()}.sqlite3"
+        )
 
 
 @pytest.fixture(autouse=True)

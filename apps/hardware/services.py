@@ -60,14 +60,29 @@ def endpoint_for(node: Node) -> BmcEndpoint:
 
 def _enqueue(action_id: int) -> bool:
     """Hands the action to the queue once (claims it first); False if already handed over."""
-    from apps.hardware.tasks import power_execute_task
-
     claimed = PowerAction.objects.filter(pk=action_id, enqueued_at__isnull=True).update(
         enqueued_at=timezone.now()
     )
     if claimed:
-        transaction.on_commit(lambda: power_execute_task.delay(action_id))
+        transaction.on_commit(lambda: _send(action_id))
     return bool(claimed)
+
+
+def _send(action_id: int) -> None:
+    from apps.hardware.tasks import power_execute_task
+
+    try:
+        power_execute_task.delay(action_id)
+    except Exception as error:
+        # Without this the action would stay queued forever and block its node.
+        logger.exception("power action %s could not be queued", action_id)
+        action = PowerAction.objects.select_related("node", "batch").get(pk=action_id)
+        _finish(
+            action,
+            status=PowerAction.Status.FAILED,
+            cause="queue",
+            error=f"The task queue is unavailable; nothing was sent to the BMC ({error}).",
+        )
 
 
 def _event(action: PowerAction) -> dict[str, Any]:
@@ -111,28 +126,35 @@ def power_request(*, actor: Any, node: Node, kind: str, params: dict | None = No
     params = params or {}
     if kind == PowerAction.Kind.BOOT_DEVICE:
         BootDevice(**params)  # validates the device name before anything is stored
-    with transaction.atomic():
-        try:
+    try:
+        with transaction.atomic():
             action = _create_action(actor=actor, node=node, kind=kind, params=params)
-        except PowerConflict as conflict:
-            audit_record(
-                actor=actor,
-                action=f"power.{kind}",
-                target=node,
-                result=AuditEvent.Result.REFUSED,
-                detail={"reason": str(conflict)},
-            )
-            raise
+            _request_recorded(actor=actor, node=node, kind=kind, params=params, action=action)
+    except PowerConflict as conflict:
+        # written after the rollback, or the refusal would vanish with the request
         audit_record(
             actor=actor,
             action=f"power.{kind}",
             target=node,
-            result=AuditEvent.Result.PENDING,
-            detail={"action_id": action.pk, **params},
+            result=AuditEvent.Result.REFUSED,
+            detail={"reason": str(conflict)},
         )
-        _push(action)
-        _enqueue(action.pk)
+        raise
     return action
+
+
+def _request_recorded(
+    *, actor: Any, node: Node, kind: str, params: dict, action: PowerAction
+) -> None:
+    audit_record(
+        actor=actor,
+        action=f"power.{kind}",
+        target=node,
+        result=AuditEvent.Result.PENDING,
+        detail={"action_id": action.pk, **params},
+    )
+    _push(action)
+    _enqueue(action.pk)
 
 
 def bulk_power_request(
@@ -162,6 +184,13 @@ def bulk_power_request(
                 )
             except PowerConflict as conflict:
                 skipped.append(str(conflict))
+                audit_record(
+                    actor=actor,
+                    action=f"power.{kind}",
+                    target=node,
+                    result=AuditEvent.Result.REFUSED,
+                    detail={"reason": str(conflict), "batch_id": batch.pk},
+                )
         audit_record(
             actor=actor,
             action=f"power.bulk.{kind}",
@@ -178,16 +207,18 @@ def _next_in_batch(action: PowerAction) -> None:
     """Rolling: when one action of a batch ends, hand the next held-back ones to the queue."""
     if action.batch_id is None:
         return
-    batch_actions = PowerAction.objects.filter(batch_id=action.batch_id)
-    in_flight = batch_actions.filter(
-        status__in=PowerAction.ACTIVE, enqueued_at__isnull=False
-    ).count()
-    free = action.batch.concurrency - in_flight
-    held = (
-        batch_actions.filter(enqueued_at__isnull=True).order_by("id").values_list("pk", flat=True)
-    )
-    for pk in held[: max(free, 0)]:
-        _enqueue(pk)
+    with transaction.atomic():
+        # Two actions of the batch may end at once in two workers: the batch row lock makes
+        # them count and claim one after the other, so the limit holds.
+        batch = PowerBatch.objects.select_for_update().get(pk=action.batch_id)
+        batch_actions = PowerAction.objects.filter(batch_id=batch.pk)
+        in_flight = batch_actions.filter(
+            status__in=PowerAction.ACTIVE, enqueued_at__isnull=False
+        ).count()
+        free = batch.concurrency - in_flight
+        held = batch_actions.filter(enqueued_at__isnull=True).order_by("id")
+        for pk in held.values_list("pk", flat=True)[: max(free, 0)]:
+            _enqueue(pk)
 
 
 def _finish(
@@ -247,8 +278,8 @@ def power_execute(action_id: int) -> Attempt:
                     action,
                     status=PowerAction.Status.FAILED,
                     cause="interrupted",
-                    error="The worker stopped while this action was being sent. It was not repeated "
-                    "(a second reset would interrupt the boot); check the node's state.",
+                    error="The worker stopped while this action was being sent. It was not "
+                    "repeated (a second reset would interrupt the boot); check the node's state.",
                 )
             )
         action.status = PowerAction.Status.RUNNING
@@ -271,42 +302,70 @@ def power_execute(action_id: int) -> Attempt:
         state = _state_after(driver, action.kind)
         if not outcome.changed:
             message = f"Already {outcome.state}: nothing was sent."
+        elif state is None:
+            message = f"{action.get_kind_display()} sent; the state could not be read back."
+        elif _reached(action.kind, state) or action.kind in NOT_REPEATABLE:
+            message = f"{action.get_kind_display()} sent; the node is now {state}."
         else:
-            message = f"{action.get_kind_display()} sent; the node is now {state or 'settling'}."
+            # e.g. a soft shutdown: the OS takes a while; the sweep records the end state
+            message = f"{action.get_kind_display()} sent; the node is still {state} for now."
         return Attempt(
             _finish(
                 action, status=PowerAction.Status.SUCCEEDED, result=message, state_after=state or ""
             )
         )
     except (BmcError, CredentialError) as error:
-        cause = getattr(error, "cause", "bad_credentials")
-        transient = getattr(error, "transient", False)
-        message = getattr(error, "message", str(error))
-        if transient and action.attempts < MAX_ATTEMPTS:
-            # Re-read the state: the command may have landed before the error.
-            state = _state_after_safe(node)
-            if state is not None and _reached(action.kind, state):
-                return Attempt(
-                    _finish(
-                        action,
-                        status=PowerAction.Status.SUCCEEDED,
-                        result=f"The node is {state} (confirmed after a retry).",
-                        state_after=state,
-                    )
-                )
-            PowerAction.objects.filter(pk=action.pk).update(
-                status=PowerAction.Status.PENDING, error_cause=cause, error=message[:500]
-            )
-            return Attempt(action, retry_in=2.0 * action.attempts)
+        return _failed_attempt(action, node, error)
+    except Exception as error:
+        # A bug or a broken reply must not leave the action "running" (it would block the node
+        # forever): the engineer sees it failed and can retry.
+        logger.exception("power action %s failed unexpectedly", action.pk)
         return Attempt(
             _finish(
                 action,
                 status=PowerAction.Status.FAILED,
-                cause=cause,
-                error=message,
+                cause="internal",
+                error=f"Heatsite failed while sending the action ({type(error).__name__}); "
+                "check the node's state before retrying.",
                 state_after=_state_after_safe(node) or "",
             )
         )
+
+
+def _failed_attempt(action: PowerAction, node: Node, error: Exception) -> Attempt:
+    """A BMC error: retry transient ones (bounded, re-reading the state), fail the rest."""
+    cause = getattr(error, "cause", "bad_credentials")
+    transient = getattr(error, "transient", False)
+    message = getattr(error, "message", str(error))
+    if transient and action.attempts < MAX_ATTEMPTS:
+        # Re-read the state: the command may have landed before the error.
+        state = _state_after_safe(node)
+        if state is not None and _reached(action.kind, state):
+            return Attempt(
+                _finish(
+                    action,
+                    status=PowerAction.Status.SUCCEEDED,
+                    result=f"The node is {state} (confirmed after a retry).",
+                    state_after=state,
+                )
+            )
+        action.status, action.error_cause, action.error = (
+            PowerAction.Status.PENDING,
+            cause,
+            message[:500],
+        )
+        action.save(update_fields=["status", "error_cause", "error"])
+        _push(action)
+        return Attempt(action, retry_in=2.0 * action.attempts)
+    return Attempt(
+        _finish(
+            action,
+            status=PowerAction.Status.FAILED,
+            cause=cause,
+            error=message,
+            state_after=_state_after_safe(node) or "",
+        )
+    )
 
 
 def _reached(kind: str, state: str) -> bool:
@@ -323,7 +382,8 @@ def _state_after(driver, kind: str) -> str | None:
 def _state_after_safe(node: Node) -> str | None:
     try:
         return driver_for(endpoint_for(node), timeout=settings.BMC_TIMEOUT).power_state().state
-    except (BmcError, CredentialError):
+    except Exception:  # best effort: the action's own outcome is already decided
+        logger.info("node %s: state not readable after the action", node.pk, exc_info=True)
         return None
 
 
@@ -391,7 +451,7 @@ def bmc_sweep_nodes(node_ids: list[int], *, now: datetime | None = None) -> dict
         timeout=settings.BMC_TIMEOUT,
         sensors=True,
     )
-    changed_nodes, telemetry, facts = [], [], []
+    seen_nodes, changed_nodes, telemetry, facts = [], [], [], []
     counts = {"polled": len(results), "ok": 0, "failed": 0, "skipped": 0}
     for node, result in zip(polled, results, strict=True):
         before = (node.power_state, node.reachable, node.power_w)
@@ -450,11 +510,14 @@ def bmc_sweep_nodes(node_ids: list[int], *, now: datetime | None = None) -> dict
                     },
                 )
             )
-        if (node.power_state, node.reachable, node.power_w) != before or result.ok:
+        changed = (node.power_state, node.reachable, node.power_w) != before
+        if changed:
             changed_nodes.append(node)
+        if result.ok or changed:
+            seen_nodes.append(node)  # last_seen moves on every answer; pushes only on change
     with transaction.atomic():
         Node.objects.bulk_update(
-            changed_nodes, ["power_state", "reachable", "last_seen", "power_w"], batch_size=500
+            seen_nodes, ["power_state", "reachable", "last_seen", "power_w"], batch_size=500
         )
         NodeTelemetry.objects.bulk_create(telemetry, batch_size=1000)
         _facts_bulk(facts)
@@ -498,7 +561,6 @@ def bmc_details_refresh(node_id: int) -> BmcFacts:
     driver = driver_for(endpoint_for(node), timeout=settings.BMC_TIMEOUT)
     values: dict[str, Any] = {}
     features: dict[str, bool] = {}
-    errors = []
     for feature, read in (
         ("inventory", lambda: dataclasses.asdict(driver.inventory())),
         ("firmware", lambda: [dataclasses.asdict(f) for f in driver.firmware()]),
@@ -511,7 +573,7 @@ def bmc_details_refresh(node_id: int) -> BmcFacts:
             if error.cause in ("unreachable", "timeout", "bad_credentials", "no_session_slot"):
                 raise
             features[feature] = False
-            errors.append(f"{feature}: {error.message}")
+            logger.info("node %s: %s unavailable: %s", node.pk, feature, error.message)
             continue
         features[feature] = value is not None
         if feature != "dcmi":

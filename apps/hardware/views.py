@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts import access
@@ -74,7 +75,8 @@ def node_boot_device(request: HttpRequest, node_id: int) -> HttpResponse:
     params = {
         "device": device,
         "persistent": request.POST.get("persistent") == "on",
-        "uefi": request.POST.get("uefi", "on") == "on",
+        # an unticked checkbox is absent from the form: absent means legacy boot
+        "uefi": request.POST.get("uefi") == "on",
     }
     try:
         services.power_request(actor=request.user, node=node, kind="bootdev", params=params)
@@ -143,7 +145,7 @@ def site_power(request: HttpRequest, site_id: int) -> HttpResponse:
     messages.info(
         request, f"{PowerAction.Kind(kind).label} of {batch.actions.count()} node(s) queued."
     )
-    return redirect(f"/sites/{site.pk}/?batch={batch.pk}#power")
+    return redirect(f"{reverse('site-detail', args=[site.pk])}?batch={batch.pk}#power")
 
 
 @login_required
