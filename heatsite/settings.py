@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "apps.heat",
     "apps.attestation",
     "apps.console",
+    "apps.planning",
     "apps.lab",
 ]
 
