@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from apps.core.api import TokenView
 from apps.hardware import api as hardware_api
+from apps.heat.urls import API_URLPATTERNS as heat_api_urlpatterns
 from apps.sites import api as sites_api
 
 router = DefaultRouter()
@@ -21,6 +22,7 @@ api_urlpatterns = [
     path("sites/<int:pk>/power/", hardware_api.site_power, name="site-power"),
     path("power-actions/<int:pk>/", hardware_api.power_action_detail, name="power-action-detail"),
     path("power-batches/<int:pk>/", hardware_api.power_batch_detail, name="power-batch-detail"),
+    *heat_api_urlpatterns,
     path("", include(router.urls)),
 ]
 
@@ -29,6 +31,8 @@ urlpatterns = [
     path("", include("apps.sites.urls")),
     path("", include("apps.audit.urls")),
     path("", include("apps.hardware.urls")),
+    path("", include("apps.console.urls")),
+    path("", include("apps.heat.urls")),
     path("api/v1/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -7,6 +7,8 @@ from django.shortcuts import render
 from apps.accounts import access
 from apps.accounts.policy import Action
 from apps.hardware import selectors as hardware_selectors
+from apps.heat import figures as heat_figures
+from apps.heat import views as heat_pages
 from apps.sites import selectors
 
 
@@ -15,9 +17,17 @@ def fleet(request: HttpRequest) -> HttpResponse:
     access.require(request.user, Action.VIEW_SITE)
     query = selectors.FleetQuery.from_params(request.GET)
     page, flags = selectors.fleet_page(user=request.user, query=query)
+    site_ids = [site.id for site in page]
+    can_heat = access.can(request.user, Action.VIEW_HEAT)
+    # Every visible site's output in one query: the page's cells and the fleet total agree.
+    live_kw = heat_pages.live_power(access.sites_visible_to(request.user, Action.VIEW_HEAT))
     context = {
         "page": page,
         "query": query,
+        "show_heat": can_heat,
+        "live_kw": {k: round(v, 2) for k, v in live_kw.items()},
+        "fleet_total_kw": heat_figures.fleet_total(live_kw),
+        "alarm_counts": heat_pages.fleet_alarm_counts(site_ids, request.user),
         "statuses": selectors.Site.Status.choices,
         "status_counts": selectors.fleet_status_counts(user=request.user),
         **flags,
@@ -31,8 +41,11 @@ def fleet(request: HttpRequest) -> HttpResponse:
 def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
     site = access.site_for_user(request.user, site_id, Action.VIEW_SITE)
     show_hardware = access.can(request.user, Action.VIEW_HARDWARE)
+    show_heat = access.can(request.user, Action.VIEW_HEAT)
     context = {
         "site": site,
+        "show_heat": show_heat,
+        **(heat_pages.site_heat_context(site, request.user) if show_heat else {}),
         "show_hardware": show_hardware,
         "nodes": hardware_selectors.node_grid(site) if show_hardware else [],
         "meters": site.meters.order_by("serial") if show_hardware else [],

@@ -28,7 +28,15 @@
 
   var liveKw = {};
 
+  function setState(state) {
+    // Read by the end-to-end tests and the benchmark: the live socket is open.
+    document.body.dataset.live = state;
+  }
+
   function liveFleet() {
+    // Seeded with the server's latest readings so the total counts every site from the start.
+    var seed = document.getElementById("fleet-live-kw");
+    if (seed) liveKw = JSON.parse(seed.textContent) || {};
     socket("/ws/fleet/", function (event) {
       if (event.type === "heat.reading") {
         liveKw[event.site_id] = event.power_kw;
@@ -44,8 +52,27 @@
       } else if (event.type === "heat.fleet_total") {
         var t = document.getElementById("fleet-total-kw");
         if (t) t.textContent = fmt(event.power_kw, 1);
+      } else if (event.type === "heat.alarm" && event.site_id !== undefined) {
+        alarmBadge(event);
       }
-    });
+      document.dispatchEvent(new CustomEvent("heatsite:event", { detail: event }));
+    }, setState);
+  }
+
+  function alarmBadge(event) {
+    var badge = document.querySelector('[data-alarm-site="' + event.site_id + '"]');
+    if (!badge) return;
+    var count = badge.querySelector("span");
+    var n = Number(count.textContent || 0) + (event.active === false ? -1 : 1);
+    count.textContent = String(Math.max(n, 0));
+    badge.classList.toggle("d-none", n <= 0);
+  }
+
+  function localTime(iso, tz) {
+    // "HH:MM:SS" of an instant in the site's time zone (not the browser's).
+    return new Intl.DateTimeFormat("en-GB", {
+      timeZone: tz, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+    }).format(new Date(iso));
   }
 
   function liveSite(siteId) {
@@ -55,13 +82,27 @@
           var el = document.querySelector('[data-live="' + key + '"]');
           if (el) el.textContent = fmt(event[key], key === "flow_m3h" ? 2 : 1);
         });
+        var chart = document.getElementById("heat-chart");
+        var at = document.querySelector('[data-live="at"]');
+        if (at && chart && event.ts) at.textContent = localTime(event.ts, chart.dataset.tz);
+        var state = document.querySelector('[data-live="supply_state"]');
+        if (state && event.supply_c !== null && event.supply_c !== undefined) {
+          var ok = event.supply_c >= Number(state.dataset.contract);
+          state.innerHTML = ok ? '<span class="text-success">met</span>'
+            : '<span class="text-danger fw-semibold">below</span>';
+        }
+      }
+      if (event.type === "heat.alarm") {
+        document.body.dispatchEvent(new CustomEvent("heat-alarm", { detail: event }));
       }
       if (event.type && event.type.indexOf("node.") === 0) {
         document.body.dispatchEvent(new CustomEvent("hardware-changed", { detail: event }));
       }
       document.dispatchEvent(new CustomEvent("heatsite:event", { detail: event }));
-    });
+    }, setState);
   }
 
-  window.Heatsite = { socket: socket, liveFleet: liveFleet, liveSite: liveSite, fmt: fmt };
+  window.Heatsite = {
+    socket: socket, liveFleet: liveFleet, liveSite: liveSite, fmt: fmt, localTime: localTime,
+  };
 })();

@@ -1,0 +1,200 @@
+"""Plotly figures and page figures for heat, built by pure functions (no database, no request).
+
+Charts show times as the site's *local wall-clock time*: plotly.js has no time zones and draws
+a date string as written, so the server converts every timestamp to a naive local string and
+the live script (static/js/heat.js) converts pushed UTC timestamps the same way.
+Missing data stays missing: ``None`` values become JSON ``null`` and plotly breaks the line.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from .selectors import HeatQueryError, Resolution
+
+# Chart windows offered on the site page: how far back from now, and which storage serves it.
+# "live" reads raw readings (and is the only window extended by websocket events); the zoomed
+# out windows read the hourly and daily rollups.
+WINDOWS: dict[str, tuple[timedelta, Resolution, str]] = {
+    "live": (timedelta(hours=6), "raw", "Last 6 hours"),
+    "day": (timedelta(days=1), "hour", "Last 24 hours"),
+    "week": (timedelta(days=7), "hour", "Last 7 days"),
+    "month": (timedelta(days=31), "hour", "Last 31 days"),
+    "year": (timedelta(days=366), "day", "Last 12 months"),
+}
+# Raw readings kept in the live chart before the oldest are dropped (6 h of 10 s readings).
+LIVE_MAX_POINTS = 2200
+MWH_FROM_KWH = 1000.0
+
+
+def window_range(window: str, now: datetime) -> tuple[datetime, datetime, Resolution]:
+    """``(start, end, resolution)`` of a named chart window ending at ``now``."""
+    if window not in WINDOWS:
+        raise HeatQueryError(f"unknown window {window!r}: use {', '.join(WINDOWS)}")
+    if now.tzinfo is None:
+        raise HeatQueryError("now must carry a time zone")
+    span, resolution, _ = WINDOWS[window]
+    return now - span, now, resolution
+
+
+def local_x(ts: datetime, tz: zoneinfo.ZoneInfo) -> str:
+    """A plotly x value: the local wall-clock time of ``ts``, without offset."""
+    return ts.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _column(points: Sequence[Mapping[str, Any]], key: str) -> list[float | None]:
+    return [None if p.get(key) is None else round(float(p[key]), 3) for p in points]
+
+
+def heat_figure(
+    points: Sequence[Mapping[str, Any]],
+    *,
+    resolution: Resolution,
+    tz: zoneinfo.ZoneInfo,
+    contract_min_c: float,
+    window: str = "live",
+) -> dict[str, Any]:
+    """Thermal power (left axis) with supply and return temperature (right axis).
+
+    ``points`` are ``selectors.site_series`` points: raw readings (``power_kw``, ``supply_c``,
+    ``return_c``) or rollup buckets (``power_kw``, ``supply_avg_c``, ``return_avg_c``). The
+    contracted minimum supply temperature is a dashed horizontal line on the temperature axis.
+    Trace order is fixed (power, supply, return): the live script extends traces by index.
+    """
+    raw = resolution == "raw"
+    supply_key, return_key = ("supply_c", "return_c") if raw else ("supply_avg_c", "return_avg_c")
+    x = [local_x(p["ts"], tz) for p in points]
+    mode = "lines" if raw else "lines+markers"
+    label = "" if raw else (" (hourly mean)" if resolution == "hour" else " (daily mean)")
+    data = [
+        {"x": x, "y": _column(points, "power_kw"), "name": f"Thermal power{label} (kW)",
+         "type": "scatter", "mode": mode, "line": {"color": "#d9480f"}},
+        {"x": list(x), "y": _column(points, supply_key), "name": f"Supply{label} (°C)",
+         "type": "scatter", "mode": mode, "yaxis": "y2", "line": {"color": "#c92a2a"}},
+        {"x": list(x), "y": _column(points, return_key), "name": f"Return{label} (°C)",
+         "type": "scatter", "mode": mode, "yaxis": "y2", "line": {"color": "#1971c2"}},
+    ]  # fmt: skip
+    contract = float(contract_min_c)
+    layout = {
+        "margin": {"l": 55, "r": 55, "t": 10, "b": 40},
+        "legend": {"orientation": "h", "y": -0.2},
+        "xaxis": {"type": "date", "title": {"text": f"Local time ({tz.key})"}},
+        "yaxis": {"title": {"text": "kW"}, "rangemode": "tozero"},
+        "yaxis2": {"title": {"text": "°C"}, "overlaying": "y", "side": "right"},
+        "shapes": [
+            {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y2", "y0": contract,
+             "y1": contract, "line": {"color": "#c92a2a", "dash": "dash", "width": 1}},
+        ],
+        "annotations": [
+            {"xref": "paper", "x": 0, "xanchor": "left", "yref": "y2", "y": contract,
+             "yanchor": "bottom", "showarrow": False, "font": {"size": 11, "color": "#c92a2a"},
+             "text": f"contract minimum {contract:g} °C"},
+        ],
+        "uirevision": window,
+    }  # fmt: skip
+    return {
+        "data": data,
+        "layout": layout,
+        "meta": {
+            "window": window,
+            "resolution": resolution,
+            "live": raw,
+            "timezone": tz.key,
+            "contract_min_c": contract,
+            "max_points": LIVE_MAX_POINTS,
+        },
+    }
+
+
+def energy_text(kwh: float | None) -> str:
+    """Heat as people read it: kWh_th below 1 MWh, MWh_th above (None: no data)."""
+    if kwh is None:
+        return "—"
+    if abs(kwh) < MWH_FROM_KWH:
+        return f"{kwh:,.1f} kWh_th"
+    return f"{kwh / MWH_FROM_KWH:,.2f} MWh_th"
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f} %"
+
+
+def _change(this: float | None, last: float | None) -> str:
+    if this is None or last is None or last == 0:
+        return "—"
+    return f"{(this - last) / last * 100:+.1f} %"
+
+
+def _period_kwh(period: Mapping[str, Any] | None) -> float | None:
+    # A period without a single reading has no energy figure, which is not "0 kWh".
+    if not period or (not period["coverage"] and not period["energy_kwh"]):
+        return None
+    return float(period["energy_kwh"])
+
+
+def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Rows of the partner summary: today, this month, this year against the same spans last
+    year (from ``selectors.site_heat_summary``), formatted for display."""
+    rows = []
+    for key, label in (("today", "Today"), ("month", "This month"), ("year", "This year")):
+        this, last = summary.get(key), summary.get(f"{key}_last_year")
+        this_kwh, last_kwh = _period_kwh(this), _period_kwh(last)
+        rows.append(
+            {
+                "key": key,
+                "label": label,
+                "energy": energy_text(this_kwh),
+                "last_year": energy_text(last_kwh),
+                "change": _change(this_kwh, last_kwh),
+                "coverage": _percent(this["coverage"] if this else None),
+                "hours_ok": "—" if not this else f"{this['hours_at_or_above']:.1f} h",
+                "hours_below": "—" if not this else f"{this['hours_below']:.1f} h",
+                "availability": _percent(this["availability"] if this else None),
+            }
+        )
+    return rows
+
+
+def current_values(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """What the site's meters say now: power summed over the meters that read, temperatures and
+    flow of the first of them; ``supply_ok`` against the contract (None when unknown)."""
+    reading = [c for c in summary.get("current", []) if c["status"] == "ok" and c["at"]]
+    if not reading:
+        return {"power_kw": None, "supply_c": None, "return_c": None, "flow_m3h": None,
+                "at": None, "supply_ok": None}  # fmt: skip
+    first = reading[0]
+    return {
+        "power_kw": sum(c["power_kw"] or 0.0 for c in reading),
+        "supply_c": first["supply_c"],
+        "return_c": first["return_c"],
+        "flow_m3h": sum(c["flow_m3h"] or 0.0 for c in reading),
+        "at": max(c["at"] for c in reading),
+        "supply_ok": all(c["supply_ok"] for c in reading),
+    }
+
+
+def fleet_total(live_kw: Mapping[int, float | None]) -> float | None:
+    """Fleet thermal output: the sum over sites that report (None when none does)."""
+    values = [v for v in live_kw.values() if v is not None]
+    return sum(values) if values else None
+
+
+def month_options(first: datetime | None, now: datetime, tz: zoneinfo.ZoneInfo) -> list[str]:
+    """``YYYY-MM`` of every local month from ``first`` (first reading) to ``now``, newest first."""
+    if first is None:
+        return []
+    a, b = first.astimezone(tz), now.astimezone(tz)
+    months = []
+    year, month = a.year, a.month
+    while (year, month) <= (b.year, b.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months[::-1]
+
+
+def points_json(points: Iterable[Mapping[str, Any]], tz: zoneinfo.ZoneInfo) -> list[dict]:
+    """Series points for the API: timestamps as local ISO 8601 with offset."""
+    return [{**p, "ts": p["ts"].astimezone(tz).isoformat()} for p in points]

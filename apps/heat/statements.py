@@ -1,0 +1,260 @@
+"""Monthly heat-delivery statements as a partner bills them: JSON, CSV and PDF.
+
+All three render the same figures, from ``selectors.monthly_statement`` (energy from the meter's
+own cumulative register, coverage, hours below the contracted supply temperature), with the same
+rounding, so the CSV a partner imports and the PDF they file never disagree. Times are the
+site's local time with their UTC offset. What goes out is a whitelist (``FIELDS``): a partner
+sees the meter serial (billing needs it) but no other hardware detail.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF
+
+from .selectors import HeatQueryError
+
+MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+CSV_COLUMNS = (
+    "site_code",
+    "site_name",
+    "partner",
+    "period_start",
+    "period_end",
+    "timezone",
+    "meter_serial",
+    "start_reading_at",
+    "start_register_kwh",
+    "end_reading_at",
+    "end_register_kwh",
+    "energy_kwh",
+    "coverage_percent",
+    "hours_at_or_above_contract",
+    "hours_below_contract",
+    "contract_min_supply_c",
+    "generated_at",
+)
+TOTAL_SERIAL = "TOTAL"
+
+
+def parse_month(value: str | None) -> tuple[int, int]:
+    """``"YYYY-MM"`` to ``(year, month)``; anything else is a :class:`HeatQueryError`."""
+    match = MONTH_RE.match(value or "")
+    if not match:
+        raise HeatQueryError(f"month must be YYYY-MM, got {value!r}")
+    year, month = int(match[1]), int(match[2])
+    if not 2000 <= year <= 2200 or not 1 <= month <= 12:
+        raise HeatQueryError(f"impossible month {value!r}")
+    return year, month
+
+
+def kwh(value: float | None) -> str:
+    """kWh with three decimals (the register resolution we store), empty when unknown."""
+    return "" if value is None else f"{value:.3f}"
+
+
+def hours(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def percent(fraction: float | None) -> str:
+    return "" if fraction is None else f"{fraction * 100:.2f}"
+
+
+def _local(ts: datetime | None, tz: Any) -> str:
+    return "" if ts is None else ts.astimezone(tz).isoformat(timespec="seconds")
+
+
+def statement_document(
+    statement: Mapping[str, Any], *, partner: str, generated_at: datetime
+) -> dict[str, Any]:
+    """The whitelisted statement every format renders: strings for times, floats for figures."""
+    tz = statement["period_start"].tzinfo
+    lines = [
+        {
+            "meter_serial": line["meter_serial"],
+            "start_reading_at": _local(line["start_reading_at"], tz) or None,
+            "start_register_kwh": line["start_register_kwh"],
+            "end_reading_at": _local(line["end_reading_at"], tz) or None,
+            "end_register_kwh": line["end_register_kwh"],
+            "energy_kwh": line["energy_kwh"],
+            "coverage": line["coverage"],
+            "hours_at_or_above_contract": line["hours_at_or_above_contract"],
+            "hours_below_contract": line["hours_below_contract"],
+        }
+        for line in statement["lines"]
+    ]
+    return {
+        "site_code": statement["site_code"],
+        "site_name": statement["site_name"],
+        "partner": partner,
+        "month": statement["month"],
+        "timezone": statement["timezone"],
+        "period_start": _local(statement["period_start"], tz),
+        "period_end": _local(statement["period_end"], tz),
+        "contract_min_supply_c": statement["contract_min_supply_c"],
+        "generated_at": _local(generated_at, tz),
+        "lines": lines,
+        "energy_kwh": statement["energy_kwh"],
+        "coverage": statement["coverage"],
+        "hours_at_or_above_contract": statement["hours_at_or_above_contract"],
+        "hours_below_contract": statement["hours_below_contract"],
+    }
+
+
+def _csv_row(doc: Mapping[str, Any], line: Mapping[str, Any]) -> list[str]:
+    return [
+        doc["site_code"],
+        doc["site_name"],
+        doc["partner"],
+        doc["period_start"],
+        doc["period_end"],
+        doc["timezone"],
+        line["meter_serial"],
+        line.get("start_reading_at") or "",
+        kwh(line.get("start_register_kwh")),
+        line.get("end_reading_at") or "",
+        kwh(line.get("end_register_kwh")),
+        kwh(line["energy_kwh"]),
+        percent(line["coverage"]),
+        hours(line["hours_at_or_above_contract"]),
+        hours(line["hours_below_contract"]),
+        f"{doc['contract_min_supply_c']:.1f}",
+        doc["generated_at"],
+    ]
+
+
+def statement_csv(doc: Mapping[str, Any]) -> str:
+    """One row per meter and a ``TOTAL`` row; a self-describing table (header per column)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for line in doc["lines"]:
+        writer.writerow(_csv_row(doc, line))
+    total = {
+        "meter_serial": TOTAL_SERIAL,
+        "energy_kwh": doc["energy_kwh"],
+        "coverage": doc["coverage"],
+        "hours_at_or_above_contract": doc["hours_at_or_above_contract"],
+        "hours_below_contract": doc["hours_below_contract"],
+    }
+    writer.writerow(_csv_row(doc, total))
+    return out.getvalue()
+
+
+def error_csv(detail: str) -> str:
+    """An error as CSV, for clients that asked for CSV and got a 4xx."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows([["detail"], [detail]])
+    return out.getvalue()
+
+
+def filename(doc: Mapping[str, Any], ext: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", doc["site_code"])
+    return f"heat-statement-{safe}-{doc['month']}.{ext}"
+
+
+class _StatementPdf(FPDF):
+    def __init__(self, footer_text: str, font: str) -> None:
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.footer_text = footer_text
+        self.font_name = font
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font(self.font_name, size=8)
+        self.cell(0, 5, f"{self.footer_text} · page {self.page_no()}/{{nb}}", align="C")
+
+
+def _plain(text: str) -> str:
+    # Core PDF fonts only cover Latin-1: spell out what they cannot draw.
+    for src, dst in (("°C", " deg C"), ("₂", "2"), ("·", "-"), ("—", "-"), ("≥", ">=")):
+        text = text.replace(src, dst)
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def statement_pdf(doc: Mapping[str, Any], *, font_dir: Path = FONT_DIR) -> bytes:
+    """A one-page A4 statement: header (site, partner, period, generated at), one block per
+    meter, totals. Uses DejaVu Sans (°C, ≥) when installed, the core Helvetica otherwise."""
+    regular, bold = font_dir / "DejaVuSans.ttf", font_dir / "DejaVuSans-Bold.ttf"
+    unicode_font = regular.is_file() and bold.is_file()
+    font = "DejaVu" if unicode_font else "helvetica"
+    text = (lambda s: s) if unicode_font else _plain
+    pdf = _StatementPdf(text(f"Heatsite · {doc['site_code']} · {doc['month']}"), font)
+    if unicode_font:
+        pdf.add_font("DejaVu", "", str(regular))
+        pdf.add_font("DejaVu", "B", str(bold))
+    pdf.set_title(f"Heat-delivery statement {doc['site_code']} {doc['month']}")
+    pdf.set_creator("Heatsite")
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    pdf.set_font(font, "B", 16)
+    pdf.cell(0, 10, text("Heat-delivery statement"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(font, "", 10)
+    header = [
+        ("Site", f"{doc['site_name']} ({doc['site_code']})"),
+        ("Partner", doc["partner"]),
+        ("Period", f"{doc['period_start']} to {doc['period_end']} ({doc['timezone']})"),
+        ("Contracted minimum supply", f"≥ {doc['contract_min_supply_c']:.1f} °C"),
+        ("Generated at", doc["generated_at"]),
+    ]
+    for label, value in header:
+        pdf.set_font(font, "B", 10)
+        pdf.cell(55, 6, text(label))
+        pdf.set_font(font, "", 10)
+        pdf.cell(0, 6, text(str(value)), new_x="LMARGIN", new_y="NEXT")
+    for line in doc["lines"]:
+        pdf.ln(4)
+        pdf.set_font(font, "B", 11)
+        pdf.cell(0, 7, text(f"Meter {line['meter_serial']}"), new_x="LMARGIN", new_y="NEXT")
+        rows = [
+            ("Start reading", line["start_reading_at"] or "no reading",
+             f"{kwh(line['start_register_kwh'])} kWh" if line["start_register_kwh"] is not None
+             else ""),
+            ("End reading", line["end_reading_at"] or "no reading",
+             f"{kwh(line['end_register_kwh'])} kWh" if line["end_register_kwh"] is not None
+             else ""),
+            ("Energy delivered", "", f"{kwh(line['energy_kwh']) or 'n/a'} kWh"),
+            ("Data coverage", "", f"{percent(line['coverage'])} %"),
+            ("Hours at or above contract", "", f"{hours(line['hours_at_or_above_contract'])} h"),
+            ("Hours below contract", "", f"{hours(line['hours_below_contract'])} h"),
+        ]  # fmt: skip
+        pdf.set_font(font, "", 10)
+        for label, when, value in rows:
+            pdf.cell(55, 6, text(label))
+            pdf.cell(70, 6, text(when))
+            pdf.cell(0, 6, text(value), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    pdf.set_font(font, "B", 11)
+    pdf.cell(0, 7, text("Total for the site"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(font, "", 10)
+    totals = [
+        ("Energy delivered", f"{kwh(doc['energy_kwh'])} kWh"),
+        ("Data coverage", f"{percent(doc['coverage'])} %"),
+        ("Hours at or above contract", f"{hours(doc['hours_at_or_above_contract'])} h"),
+        ("Hours below contract", f"{hours(doc['hours_below_contract'])} h"),
+    ]
+    for label, value in totals:
+        pdf.cell(125, 6, text(label))
+        pdf.cell(0, 6, text(value), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    pdf.set_font(font, "", 8)
+    pdf.multi_cell(
+        0,
+        4,
+        text(
+            "Energy is the difference of the meter's cumulative energy register between the "
+            "last reading before the period and the last reading in it (register rollovers "
+            "included). Coverage is the share of the period with readings no further apart than "
+            "the gap limit; hours below contract count covered time only."
+        ),
+    )
+    return bytes(pdf.output())

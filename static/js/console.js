@@ -1,0 +1,158 @@
+/* Heatsite serial console: xterm.js in the page, bytes over a websocket to the console broker. */
+(function () {
+  "use strict";
+
+  var STATES = {
+    connecting: ["Connecting…", "text-bg-secondary"],
+    connected: ["Connected", "text-bg-success"],
+    off: ["Node powered off", "text-bg-dark"],
+    lost: ["BMC session lost — reconnecting", "text-bg-warning"],
+    no_session: ["No free BMC session", "text-bg-danger"],
+    failed: ["Console unavailable", "text-bg-danger"],
+    closed: ["Closed (idle)", "text-bg-secondary"],
+    offline: ["Connection to Heatsite lost — reconnecting", "text-bg-warning"],
+    refused: ["Access refused", "text-bg-danger"]
+  };
+  var REFUSALS = { 4401: "Your login has expired: reload the page.", 4403: "Your role may not open consoles.", 4404: "No such node." };
+
+  function open(root) {
+    var nodeId = root.dataset.nodeId;
+    var el = document.getElementById("terminal");
+    var byId = function (id) { return document.getElementById(id); };
+    var term = new window.Terminal({ cursorBlink: true, fontSize: 14, scrollback: 5000, convertEol: false });
+    var fit = new window.FitAddon.FitAddon();
+    term.loadAddon(fit);
+    term.open(el);
+    var ws = null, sessionId = null, holder = null, delay = 1000, stopped = false;
+
+    function size() {
+      // the terminal fills the window below its own top edge
+      var top = el.getBoundingClientRect().top + window.scrollY;
+      el.style.height = Math.max(240, window.innerHeight - top - 48) + "px";
+      try { fit.fit(); } catch (e) { /* not laid out yet */ }
+    }
+    window.addEventListener("resize", size);
+    size();
+
+    function setState(state, reason) {
+      var badge = byId("console-state");
+      var info = STATES[state] || [state, "text-bg-secondary"];
+      badge.textContent = info[0];
+      badge.className = "badge " + info[1];
+      badge.dataset.state = state;
+      byId("console-reason").textContent = reason || "";
+    }
+
+    function notice(text) {
+      var box = byId("console-notice");
+      box.textContent = text;
+      box.className = "small mt-1 text-warning-emphasis";
+    }
+
+    function send(obj) {
+      if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(obj));
+    }
+
+    function showKeyboard(status) {
+      holder = status.holder;
+      var mine = holder && holder.session_id === sessionId;
+      byId("keyboard-holder").textContent = !holder ? "Nobody holds the keyboard."
+        : mine ? "You hold the keyboard." : holder.name + " holds the keyboard.";
+      byId("keyboard-ask").disabled = !!mine;
+      byId("keyboard-take").disabled = !holder || !!mine;
+      byId("keyboard-release").disabled = !mine;
+      var req = byId("keyboard-request");
+      var asked = status.requested;
+      if (asked && asked.session_id !== sessionId) {
+        req.textContent = asked.name + " asks for the keyboard" + (mine ? ": release it to hand over." : ".");
+        req.classList.remove("d-none");
+      } else if (asked) {
+        req.textContent = "You asked for the keyboard.";
+        req.classList.remove("d-none");
+      } else {
+        req.classList.add("d-none");
+      }
+      var list = byId("console-viewers");
+      list.replaceChildren();
+      (status.viewers || []).forEach(function (v) {
+        var li = document.createElement("li");
+        li.className = "list-group-item";
+        li.textContent = v.name + (v.session_id === sessionId ? " (you)" : "") +
+          (holder && v.session_id === holder.session_id ? " ⌨" : "");
+        list.appendChild(li);
+      });
+    }
+
+    function onMessage(msg) {
+      if (typeof msg.data !== "string") {
+        term.write(new Uint8Array(msg.data));
+        return;
+      }
+      var ev = JSON.parse(msg.data);
+      if (ev.type === "hello") {
+        sessionId = ev.session_id;
+      } else if (ev.type === "status") {
+        setState(ev.state, ev.reason);
+        showKeyboard(ev);
+      } else if (ev.type === "reset") {
+        term.reset();
+      } else if (ev.type === "notice" || ev.type === "error") {
+        notice(ev.text);
+      } else if (ev.type === "revoked") {
+        stopped = true;
+        setState("refused", ev.text);
+      }
+    }
+
+    function connect() {
+      var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+      ws = new WebSocket(scheme + location.host + "/ws/nodes/" + nodeId + "/console/");
+      ws.binaryType = "arraybuffer";
+      ws.onopen = function () { delay = 1000; };
+      ws.onmessage = onMessage;
+      ws.onclose = function (ev) {
+        if (REFUSALS[ev.code] || stopped) {
+          stopped = true;
+          setState("refused", REFUSALS[ev.code] || byId("console-reason").textContent);
+          return;
+        }
+        setState("offline", "");
+        setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 30000);
+      };
+    }
+
+    term.onData(function (data) {
+      if (holder && holder.session_id !== sessionId) {
+        notice(holder.name + " holds the keyboard: request it or take over.");
+        return;
+      }
+      send({ type: "input", data: data });
+    });
+    byId("keyboard-ask").addEventListener("click", function () { send({ type: "keyboard", action: "request" }); });
+    byId("keyboard-release").addEventListener("click", function () { send({ type: "keyboard", action: "release" }); });
+    byId("keyboard-take").addEventListener("click", function () {
+      if (window.confirm("Take the keyboard from " + (holder ? holder.name : "its holder") + "? This is recorded.")) {
+        send({ type: "keyboard", action: "take" });
+      }
+    });
+
+    // Power confirmations post in the background: the engineer stays on the console to watch.
+    document.addEventListener("submit", function (e) {
+      var form = e.target;
+      if (!form.closest || !form.closest("#modal")) return;
+      e.preventDefault();
+      fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" })
+        .then(function (r) { notice(r.ok ? "Power action requested: watch the console." : "The power request failed (" + r.status + ")."); })
+        .catch(function () { notice("The power request could not be sent."); });
+      var modal = window.bootstrap && window.bootstrap.Modal.getInstance(byId("modal"));
+      if (modal) modal.hide();
+    });
+
+    connect();
+    term.focus();
+    return { terminal: term };
+  }
+
+  window.HeatsiteConsole = { open: open };
+})();
