@@ -99,7 +99,12 @@ class Site(models.Model):
 
     class Meta:
         ordering = ["code"]
-        indexes = [models.Index(fields=["partner", "code"]), models.Index(fields=["status"])]
+        indexes = [
+            models.Index(fields=["partner", "code"]),
+            models.Index(fields=["status"]),
+            # Deep pages of the fleet sorted by name (ORDER BY name, id OFFSET n).
+            models.Index(fields=["name", "id"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} — {self.name}"
