@@ -1,14 +1,19 @@
 """Heat-reading ingestion rate into PostgreSQL: ingest_readings vs a naive ORM loop.
 
-    .venv/bin/python benchmarks/heat_ingest.py [--meters 1000] [--cycles 60] [--naive 5000]
+    .venv/bin/python benchmarks/heat_ingest.py [--meters 1000] [--cycles 60] [--bulk 360]
+                                               [--naive 3000]
 
-Uses its own database ``heatsite_bench`` (created and migrated if missing; DATABASE_URL may
-point elsewhere, but never at the test suite's database). Each "cycle" is one poll of every
-meter (one reading each, 10 s apart), ingested as one batch, as the poller does. Reported:
+Uses its own database ``heatsite_bench`` (created and migrated if missing; override with
+HEAT_BENCH_DATABASE_URL, never the test suite's database). Three runs, same process:
 
-* ``ingest_readings`` — the full service: validation, COPY, rollups, meter state;
-* ``raw COPY only`` — the insert path alone, for scale;
-* ``naive ORM`` — ``Reading.objects.create`` per row, no validation or rollups.
+* ``poll batches`` — ``ingest_readings`` with one reading per meter per call, as the poller
+  calls it (a cycle = every meter once, 10 s apart);
+* ``bulk batches`` — ``ingest_readings`` with ``--bulk`` readings per meter per call (backfill,
+  a gateway's buffered readings);
+* ``naive ORM`` — one ``Reading.objects.create`` per row, no validation or rollups at all.
+
+Both service runs do the whole job: validation, COPY of raw rows, hourly and daily rollups,
+meter state, in one transaction per call.
 """
 
 from __future__ import annotations
@@ -40,12 +45,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meters", type=int, default=1000)
     parser.add_argument("--cycles", type=int, default=60)
-    parser.add_argument("--naive", type=int, default=5000, help="rows for the naive loop")
+    parser.add_argument("--bulk", type=int, default=360, help="readings per meter per call")
+    parser.add_argument("--naive", type=int, default=3000, help="rows for the naive loop")
     args = parser.parse_args()
 
     url = os.environ.get("HEAT_BENCH_DATABASE_URL", DEFAULT_URL)
-    if url.rstrip("/").endswith(("/test", "/test_test")):
-        sys.exit("refusing to benchmark in the test database")
+    if url.rstrip("/").rsplit("/", 1)[1].startswith("test"):
+        sys.exit("refusing to benchmark in a test database")
     ensure_database(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heatsite.settings")
@@ -53,7 +59,7 @@ def main() -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection, transaction
+    from django.db import connection
 
     from apps.heat import physics, services
     from apps.heat.meters import MeterReading
@@ -61,8 +67,9 @@ def main() -> None:
     from apps.sites.models import HeatMeter, Organisation, Site
 
     call_command("migrate", verbosity=0)
-    for model in (Reading, RejectedReading, HourlyRollup, DailyRollup, MeterState):
-        model.objects.all().delete()
+    with connection.cursor() as cursor:
+        for model in (Reading, RejectedReading, HourlyRollup, DailyRollup, MeterState):
+            cursor.execute(f"TRUNCATE {model._meta.db_table}")
     HeatMeter.objects.filter(serial__startswith="BENCH-").delete()
     org, _ = Organisation.objects.get_or_create(name="Bench partner")
     site, _ = Site.objects.get_or_create(code="bench", defaults={"name": "Bench", "partner": org})
@@ -72,27 +79,32 @@ def main() -> None:
     flow = physics.flow_for_power_m3h(90.0, 70.0, 45.0)
     t0 = datetime(2026, 3, 1, tzinfo=UTC)
 
-    def cycle(n: int) -> dict[int, list[MeterReading]]:
-        ts = t0 + timedelta(seconds=10 * n)
-        return {m.id: [MeterReading(70.0, 45.0, flow, 90.0, 1000.0 + 0.25 * n, ts)] for m in meters}
+    def at(n: int) -> MeterReading:
+        return MeterReading(
+            70.0, 45.0, flow, 90.0, 1000.0 + 0.25 * n, t0 + timedelta(seconds=10 * n)
+        )
 
-    batches = [cycle(n) for n in range(args.cycles)]
+    # Poll-shaped: one reading per meter per call.
+    batches = [{m.id: [at(n)] for m in meters} for n in range(args.cycles)]
     started = time.perf_counter()
     for batch in batches:
         services.ingest_readings(batch, gap_s=30)
-    service_s = time.perf_counter() - started
-    service_n = Reading.objects.count()
+    poll_s = time.perf_counter() - started
+    poll_n = Reading.objects.count()
 
-    rows = [
-        Reading(meter_id=m.id, ts=t0 - timedelta(days=1, seconds=10 * n), supply_c=70.0,
-                return_c=45.0, flow_m3h=flow, power_kw=90.0, energy_register_kwh=1.0,
-                energy_kwh=1.0)
-        for n in range(args.cycles) for m in meters
-    ]  # fmt: skip
+    # Bulk: --bulk readings per meter per call, continuing the same meters.
+    chunks = 2
+    first = args.cycles
+    bulk = [
+        {m.id: [at(first + c * args.bulk + k) for k in range(args.bulk)] for m in meters}
+        for c in range(chunks)
+    ]
     started = time.perf_counter()
-    with transaction.atomic():
-        services._insert_readings(rows)
-    copy_s = time.perf_counter() - started
+    for batch in bulk:
+        services.ingest_readings(batch, gap_s=30)
+    bulk_s = time.perf_counter() - started
+    bulk_n = Reading.objects.count() - poll_n
+    hourly = HourlyRollup.objects.count()
 
     naive_meter = meters[0]
     started = time.perf_counter()
@@ -105,12 +117,12 @@ def main() -> None:
     naive_s = time.perf_counter() - started
 
     rates = {
-        "ingest_readings (validate + COPY + rollups)": (service_n, service_s),
-        "raw COPY only": (len(rows), copy_s),
+        f"ingest_readings, poll batches ({args.meters} x 1)": (poll_n, poll_s),
+        f"ingest_readings, bulk batches ({args.meters} x {args.bulk})": (bulk_n, bulk_s),
         "naive ORM create() per row": (args.naive, naive_s),
     }
     naive_rate = args.naive / naive_s
-    print(f"PostgreSQL {connection.pg_version}, {args.meters} meters x {args.cycles} cycles")
+    print(f"PostgreSQL {connection.pg_version}, {args.meters} meters, {hourly} hourly rollups")
     print(f"| {'method':45} | {'rows':>8} | {'seconds':>8} | {'rows/s':>9} | {'vs naive':>8} |")
     print(f"|{'-' * 47}|{'-' * 10}|{'-' * 10}|{'-' * 11}|{'-' * 10}|")
     for name, (n, s) in rates.items():

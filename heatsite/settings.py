@@ -172,6 +172,16 @@ BMC_SWEEP_BATCH = int(os.environ.get("BMC_SWEEP_BATCH", "500"))
 BMC_SWEEP_CONCURRENCY = int(os.environ.get("BMC_SWEEP_CONCURRENCY", "64"))
 BMC_SWEEP_PER_SITE = int(os.environ.get("BMC_SWEEP_PER_SITE", "8"))
 
+# Heat meters: meters per poll task, seconds per Modbus read.
+METER_SWEEP_BATCH = int(os.environ.get("METER_SWEEP_BATCH", "200"))
+METER_TIMEOUT = float(os.environ.get("METER_TIMEOUT", "3"))
+# Heat alarms: supply below contract for this long, meter silent for this long, output
+# dropping by this fraction (and at least this many kW) against the previous hour.
+HEAT_ALARM_BELOW_CONTRACT_S = int(os.environ.get("HEAT_ALARM_BELOW_CONTRACT_S", "900"))
+HEAT_ALARM_OFFLINE_S = int(os.environ.get("HEAT_ALARM_OFFLINE_S", "300"))
+HEAT_ALARM_DROP_FRACTION = float(os.environ.get("HEAT_ALARM_DROP_FRACTION", "0.5"))
+HEAT_ALARM_DROP_MIN_KW = float(os.environ.get("HEAT_ALARM_DROP_MIN_KW", "5"))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous API call gets 401 with `WWW-Authenticate: Token`.

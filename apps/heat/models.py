@@ -166,3 +166,53 @@ class MeterState(models.Model):
 
     def __str__(self) -> str:
         return f"meter {self.meter_id}: {self.status}"
+
+
+class HeatAlarm(models.Model):
+    """A heat alarm of a site (or one of its meters): raised once, cleared when it ends.
+
+    Rows are never deleted: a cleared alarm is history. The two partial unique constraints keep
+    at most one *active* alarm per site and kind (site-level alarms, ``meter`` null) and per
+    meter and kind, so concurrent evaluations cannot raise the same alarm twice.
+    ``partner_visible`` decides who hears of it (see ``apps.heat.alarms``).
+    """
+
+    class Kind(models.TextChoices):
+        BELOW_CONTRACT = "below_contract", "Supply below contracted minimum"
+        METER_OFFLINE = "meter_offline", "Heat meter offline"
+        OUTPUT_DROP = "output_drop", "Thermal output dropped sharply"
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="heat_alarms")
+    meter = models.ForeignKey(
+        HeatMeter, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    raised_at = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    detail = models.CharField(max_length=300)
+    partner_visible = models.BooleanField(default=False)
+    # Figures the condition was judged on (reference power, supply, last reading...).
+    context = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "kind"],
+                condition=models.Q(cleared_at__isnull=True, meter__isnull=True),
+                name="heat_alarm_one_active_per_site",
+            ),
+            models.UniqueConstraint(
+                fields=["meter", "kind"],
+                condition=models.Q(cleared_at__isnull=True, meter__isnull=False),
+                name="heat_alarm_one_active_per_meter",
+            ),
+        ]
+        indexes = [models.Index(fields=["site", "-raised_at"], name="heat_alarm_site_raised")]
+
+    def __str__(self) -> str:
+        state = "active" if self.cleared_at is None else "cleared"
+        return f"{self.get_kind_display()} at site {self.site_id} ({state})"
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None

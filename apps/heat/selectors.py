@@ -22,6 +22,7 @@ touch a few hundred rows.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -30,7 +31,7 @@ from django.db.models import Max, Min, Sum
 
 from apps.sites.models import HeatMeter, Site
 
-from .models import DailyRollup, HourlyRollup, MeterState, Reading
+from .models import DailyRollup, HeatAlarm, HourlyRollup, MeterState, Reading
 from .services import Sums, day_bucket, hour_bucket, max_gap_s
 
 Resolution = Literal["raw", "hour", "day"]
@@ -475,3 +476,89 @@ def site_heat_summary(site_id: int, now: datetime) -> dict[str, Any]:
     out["current"] = current
     out["contract_min_supply_c"] = contract
     return out
+
+
+# --- alarms ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlarmRow:
+    """One alarm as pages show it. ``meter_serial`` is None whenever the caller asked for the
+    partner view (a whitelist: partners never see meter or hardware details)."""
+
+    id: int
+    site_id: int
+    site_code: str
+    site_name: str
+    kind: str
+    kind_label: str
+    raised_at: datetime
+    cleared_at: datetime | None
+    detail: str
+    partner_visible: bool
+    meter_serial: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
+
+
+def _alarm_rows(qs: Any, partner_visible_only: bool, limit: int | None = None) -> list[AlarmRow]:
+    qs = qs.select_related("site", "meter")
+    if partner_visible_only:
+        qs = qs.filter(partner_visible=True)
+    if limit is not None:
+        qs = qs[:limit]
+    return [
+        AlarmRow(
+            id=a.id,
+            site_id=a.site_id,
+            site_code=a.site.code,
+            site_name=a.site.name,
+            kind=a.kind,
+            kind_label=a.get_kind_display(),
+            raised_at=a.raised_at,
+            cleared_at=a.cleared_at,
+            detail=a.detail,
+            partner_visible=a.partner_visible,
+            meter_serial=None if partner_visible_only or a.meter is None else a.meter.serial,
+        )
+        for a in qs
+    ]
+
+
+def active_alarms(site_ids: Iterable[int], *, partner_visible_only: bool) -> list[AlarmRow]:
+    """Alarms not yet cleared at the given sites, newest first.
+
+    The caller passes the ids of sites the user may see (``apps.accounts.access``) and
+    ``partner_visible_only=True`` for partner users.
+    """
+    qs = HeatAlarm.objects.filter(site_id__in=list(site_ids), cleared_at__isnull=True)
+    return _alarm_rows(qs.order_by("-raised_at", "-id"), partner_visible_only)
+
+
+def alarm_history(
+    site_id: int,
+    *,
+    partner_visible_only: bool,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 200,
+) -> list[AlarmRow]:
+    """Alarms of one site raised in [start, end) (either bound optional), newest first.
+
+    Active and cleared alarms alike; at most ``limit`` rows (1-1000).
+    """
+    if not 1 <= limit <= 1000:
+        raise HeatQueryError("limit must be between 1 and 1000")
+    for bound in (start, end):
+        if bound is not None and bound.tzinfo is None:
+            raise HeatQueryError("start and end must carry a time zone")
+    if start is not None and end is not None and end <= start:
+        raise HeatQueryError("end must be after start")
+    qs = HeatAlarm.objects.filter(site_id=site_id)
+    if start is not None:
+        qs = qs.filter(raised_at__gte=start)
+    if end is not None:
+        qs = qs.filter(raised_at__lt=end)
+    return _alarm_rows(qs.order_by("-raised_at", "-id"), partner_visible_only, limit)

@@ -1,9 +1,17 @@
-"""Physical plausibility of a meter reading: what may be stored as truth and what may not."""
+"""Physical plausibility of a meter reading: what may be stored as truth and what may not.
+
+:func:`validate_reading` is the rule, one reading at a time. :func:`batch_valid` applies the
+same rule to whole arrays of readings (numpy) for the ingestion fast path; it only answers
+"does every check pass", and the caller falls back to :func:`validate_reading` for any meter
+with a reading it refuses, so reasons and rebasing always come from the one rule.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+
+import numpy as np
 
 from . import physics
 from .meters.base import MeterReading
@@ -108,3 +116,118 @@ def validate_reading(
         if min(r.power_kw, previous.power_kw) * still_h > FROZEN_KWH:
             return _reject("frozen", f"register unchanged for {still_h * 3600:.0f} s under power")
     return Verdict(True, delta_kwh=delta, rollover=rollover)
+
+
+# --- the same rule over arrays ---------------------------------------------------------------
+
+_GRID = np.array(physics._GRID, dtype=float)
+_TABLES = (np.array(physics._TABLE_5_BAR, dtype=float), np.array(physics._TABLE_16_BAR))
+US_PER_S = 1_000_000
+
+
+def _lagrange(theta: np.ndarray, column: int, table: np.ndarray, derivative: bool) -> np.ndarray:
+    """``physics._lagrange`` over an array, with the same operations in the same order."""
+    i = np.searchsorted(_GRID, theta, side="right") - 1
+    first = np.clip(i - 1, 0, len(_GRID) - 4)
+    xs = [_GRID[first + k] for k in range(4)]
+    ys = [table[first + k, column] for k in range(4)]
+    total = np.zeros_like(theta)
+    for j in range(4):
+        others = [xs[m] for m in range(4) if m != j]
+        denom = np.ones_like(theta)
+        for xm in others:
+            denom = denom * (xs[j] - xm)
+        if derivative:
+            num = np.zeros_like(theta)
+            for skip in range(3):
+                term = np.ones_like(theta)
+                for m, xm in enumerate(others):
+                    if m != skip:
+                        term = term * (theta - xm)
+                num = num + term
+        else:
+            num = np.ones_like(theta)
+            for xm in others:
+                num = num * (theta - xm)
+        total = total + ys[j] * num / denom
+    return total
+
+
+def _property(theta: np.ndarray, column: int, derivative: bool = False) -> np.ndarray:
+    low = _lagrange(theta, column, _TABLES[0], derivative)
+    high = _lagrange(theta, column, _TABLES[1], derivative)
+    pressure = physics.DEFAULT_PRESSURE_BAR
+    return low + (high - low) * (pressure - physics._P_LOW) / (physics._P_HIGH - physics._P_LOW)
+
+
+def heat_coefficients(
+    supply_c: np.ndarray, return_c: np.ndarray, flow_at_supply: np.ndarray
+) -> np.ndarray:
+    """:func:`physics.heat_coefficient` at 16 bar for arrays (temperatures within 0-140 °C)."""
+    rho = _property(np.where(flow_at_supply, supply_c, return_c), 1)
+    diff = supply_c - return_c
+    equal = np.abs(diff) < 1e-9
+    dh = _property(supply_c, 2) - _property(return_c, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_kelvin = np.where(equal, _property(supply_c, 2, derivative=True), dh / diff)
+    return rho * per_kelvin / physics.KJ_PER_KWH
+
+
+@dataclass(frozen=True)
+class BatchVerdict:
+    """Per reading: ``ok`` if every check of :func:`validate_reading` passes against the given
+    predecessor, with the register increase and rollover it would book."""
+
+    ok: np.ndarray
+    delta_kwh: np.ndarray
+    rollover: np.ndarray
+
+
+def batch_valid(
+    *,
+    supply_c: np.ndarray,
+    return_c: np.ndarray,
+    flow_m3h: np.ndarray,
+    power_kw: np.ndarray,
+    register_kwh: np.ndarray,
+    ts_us: np.ndarray,
+    rollover_kwh: np.ndarray,
+    flow_at_supply: np.ndarray,
+    has_previous: np.ndarray,
+    previous_ts_us: np.ndarray,
+    previous_power_kw: np.ndarray,
+    previous_register_kwh: np.ndarray,
+    previous_since_us: np.ndarray,
+) -> BatchVerdict:
+    """:func:`validate_reading` for arrays (timestamps as integer microseconds since the epoch).
+
+    ``previous_since_us`` is when the predecessor's register last changed (its own time if
+    unknown). Entries without a predecessor skip the register checks, as a first reading does.
+    """
+    temps_ok = (
+        (supply_c >= MIN_TEMP_C)
+        & (supply_c <= MAX_TEMP_C)
+        & (return_c >= MIN_TEMP_C)
+        & (return_c <= MAX_TEMP_C)
+    )
+    ok = temps_ok & (flow_m3h >= 0) & (power_kw >= 0)
+    ok &= ~((power_kw > 0) & (supply_c < return_c - REVERSE_TOLERANCE_C))
+    safe_supply = np.where(temps_ok, supply_c, 50.0)
+    safe_return = np.where(temps_ok, return_c, 40.0)
+    k = heat_coefficients(safe_supply, safe_return, flow_at_supply)
+    expected = k * flow_m3h * np.maximum(supply_c - return_c, 0.0)
+    tolerance = np.maximum(POWER_TOLERANCE * np.maximum(power_kw, expected), POWER_TOLERANCE_KW)
+    ok &= ~(np.abs(power_kw - expected) > tolerance)
+    ok &= (register_kwh >= 0) & (register_kwh < rollover_kwh)
+
+    delta = register_kwh - previous_register_kwh
+    rollover = has_previous & (delta < 0) & (-delta > rollover_kwh / 2)
+    delta = np.where(rollover, delta + rollover_kwh, delta)
+    ok &= ~(has_previous & (delta < 0))
+    hours = (ts_us - previous_ts_us) / US_PER_S / 3600
+    top = np.maximum(power_kw, previous_power_kw)
+    ok &= ~(has_previous & (delta > top * hours * JUMP_FACTOR + JUMP_SLACK_KWH))
+    still_h = (ts_us - previous_since_us) / US_PER_S / 3600
+    frozen = (delta == 0) & (np.minimum(power_kw, previous_power_kw) * still_h > FROZEN_KWH)
+    ok &= ~(has_previous & frozen)
+    return BatchVerdict(ok=ok, delta_kwh=np.where(has_previous, delta, 0.0), rollover=rollover)

@@ -10,12 +10,11 @@ embed; they only call heat selectors and the pure figure builders.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Sum
 from django.db.models.functions import TruncMonth
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -26,9 +25,8 @@ from apps.accounts.policy import Action
 from apps.sites.models import Site
 
 from . import figures, selectors, statements
-from .models import DailyRollup, MeterState, Reading
+from .models import DailyRollup, Reading
 from .selectors import HeatQueryError
-from .services import max_gap_s
 
 
 def _partner_view(user: Any) -> bool:
@@ -66,30 +64,6 @@ def site_heat_context(site: Site, user: Any, now: datetime | None = None) -> dic
         "heat_windows": [(key, label) for key, (_, _, label) in figures.WINDOWS.items()],
         "heat_alarms": selectors.active_alarms([site.id], partner_visible_only=_partner_view(user)),
     }
-
-
-def live_power(
-    site_ids: Iterable[int] | QuerySet[Site], now: datetime | None = None
-) -> dict[int, float]:
-    """Current thermal power per site (kW) from the meters' latest accepted readings, one query.
-
-    Only meters that are reading and were read within the gap limit count, so a site whose
-    meter went silent shows no value rather than a stale one.
-    """
-    now = now or timezone.now()
-    fresh = now - timedelta(seconds=max_gap_s())
-    ok = Q(
-        meter__removed_at__isnull=True,
-        status=MeterState.Status.OK,
-        last_ts__gte=fresh,
-        last_power_kw__isnull=False,
-    )
-    rows = (
-        MeterState.objects.filter(ok, meter__site_id__in=site_ids)
-        .values_list("meter__site_id")
-        .annotate(kw=Sum("last_power_kw"))
-    )
-    return dict(rows)
 
 
 def fleet_alarm_counts(site_ids: list[int], user: Any) -> dict[int, int]:

@@ -6,8 +6,9 @@ from django.shortcuts import render
 
 from apps.accounts import access
 from apps.accounts.policy import Action
+from apps.attestation import selectors as attestation_selectors
 from apps.hardware import selectors as hardware_selectors
-from apps.heat import figures as heat_figures
+from apps.heat import live as heat_live
 from apps.heat import views as heat_pages
 from apps.sites import selectors
 
@@ -19,18 +20,23 @@ def fleet(request: HttpRequest) -> HttpResponse:
     page, flags = selectors.fleet_page(user=request.user, query=query)
     site_ids = [site.id for site in page]
     can_heat = access.can(request.user, Action.VIEW_HEAT)
-    # Every visible site's output in one query: the page's cells and the fleet total agree.
-    live_kw = heat_pages.live_power(access.sites_visible_to(request.user, Action.VIEW_HEAT))
+    # The page's cells per site, the total as one SUM: both bounded whatever the fleet size.
+    live_kw = heat_live.live_power(site_ids) if can_heat else {}
     context = {
         "page": page,
         "query": query,
         "show_heat": can_heat,
         "live_kw": {k: round(v, 2) for k, v in live_kw.items()},
-        "fleet_total_kw": heat_figures.fleet_total(live_kw),
+        "fleet_total_kw": heat_live.live_total(
+            access.sites_visible_to(request.user, Action.VIEW_HEAT)
+        )
+        if can_heat
+        else None,
         "alarm_counts": heat_pages.fleet_alarm_counts(site_ids, request.user),
         "statuses": selectors.Site.Status.choices,
         "status_counts": selectors.fleet_status_counts(user=request.user),
         **flags,
+        **attestation_selectors.site_trust_for_user(request.user, site_ids),
     }
     if request.htmx and request.htmx.target == "fleet-table":
         return render(request, "sites/_fleet_table.html", context)
@@ -42,12 +48,13 @@ def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
     site = access.site_for_user(request.user, site_id, Action.VIEW_SITE)
     show_hardware = access.can(request.user, Action.VIEW_HARDWARE)
     show_heat = access.can(request.user, Action.VIEW_HEAT)
+    nodes = hardware_selectors.node_grid(site) if show_hardware else []
     context = {
         "site": site,
         "show_heat": show_heat,
         **(heat_pages.site_heat_context(site, request.user) if show_heat else {}),
         "show_hardware": show_hardware,
-        "nodes": hardware_selectors.node_grid(site) if show_hardware else [],
+        "nodes": nodes,
         "meters": site.meters.order_by("serial") if show_hardware else [],
         "can_power": access.can(request.user, Action.POWER_CONTROL),
         "actions": hardware_selectors.site_actions(site.pk) if show_hardware else [],
@@ -61,6 +68,8 @@ def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
             ("cycle", "Cycle"),
             ("off", "Power off"),
         ],
+        **attestation_selectors.site_trust_for_user(request.user, [site.pk]),
+        **attestation_selectors.node_badges_for_user(request.user, [n.pk for n in nodes]),
     }
     return render(request, "sites/site_detail.html", context)
 
@@ -68,10 +77,12 @@ def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
 @login_required
 def site_nodes_fragment(request: HttpRequest, site_id: int) -> HttpResponse:
     site = access.site_for_user(request.user, site_id, Action.VIEW_HARDWARE)
+    nodes = hardware_selectors.node_grid(site)
     context = {
         "site": site,
-        "nodes": hardware_selectors.node_grid(site),
+        "nodes": nodes,
         "can_power": access.can(request.user, Action.POWER_CONTROL),
+        **attestation_selectors.node_badges_for_user(request.user, [n.pk for n in nodes]),
     }
     return render(request, "sites/_node_table.html", context)
 
@@ -95,5 +106,8 @@ def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
             ("cycle", "Cycle", "danger"),
             ("off", "Power off", "danger"),
         ],
+        "attestation": attestation_selectors.node_card(node)
+        if access.can(request.user, Action.VIEW_ATTESTATION)
+        else None,
     }
     return render(request, "sites/node_detail.html", context)

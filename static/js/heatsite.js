@@ -26,7 +26,6 @@
     return value === null || value === undefined ? "—" : Number(value).toFixed(digits);
   }
 
-  var liveKw = {};
 
   function setState(state) {
     // Read by the end-to-end tests and the benchmark: the live socket is open.
@@ -34,21 +33,15 @@
   }
 
   function liveFleet() {
-    // Seeded with the server's latest readings so the total counts every site from the start.
-    var seed = document.getElementById("fleet-live-kw");
-    if (seed) liveKw = JSON.parse(seed.textContent) || {};
+    // Cells follow each site's readings; the total comes from the server after each sweep
+    // (`heat.fleet_total`), so the page never needs every site's value.
     socket("/ws/fleet/", function (event) {
       if (event.type === "heat.reading") {
-        liveKw[event.site_id] = event.power_kw;
         var cell = document.querySelector('[data-live-site="' + event.site_id + '"]');
         if (cell) {
           cell.textContent = fmt(event.power_kw, 1) + " kW";
           cell.classList.remove("updated"); void cell.offsetWidth; cell.classList.add("updated");
         }
-        var total = 0;
-        Object.keys(liveKw).forEach(function (k) { total += liveKw[k] || 0; });
-        var el = document.getElementById("fleet-total-kw");
-        if (el) el.textContent = fmt(total, 1);
       } else if (event.type === "heat.fleet_total") {
         var t = document.getElementById("fleet-total-kw");
         if (t) t.textContent = fmt(event.power_kw, 1);

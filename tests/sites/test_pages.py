@@ -108,7 +108,9 @@ def test_fleet_page_query_count_does_not_grow_with_the_fleet(
     for _ in range(40):
         NodeFactory(site=SiteFactory(partner=partner_org))
     client.force_login(engineer)
-    with django_assert_max_num_queries(8):
+    # session, user, count, page, node counts, status counts, live kW of the page's sites,
+    # live fleet total (one SUM), alarms, plus one spare: none of them grows with the fleet.
+    with django_assert_max_num_queries(10):
         client.get(reverse("fleet"))
 
 
