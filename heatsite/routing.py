@@ -2,9 +2,15 @@
 
 from django.urls import path
 
+from apps.console import consumers as console_consumers
 from apps.sites import consumers as sites_consumers
 
 websocket_urlpatterns = [
     path("ws/fleet/", sites_consumers.FleetLiveConsumer.as_asgi(), name="ws-fleet"),
     path("ws/sites/<int:site_id>/", sites_consumers.SiteLiveConsumer.as_asgi(), name="ws-site"),
+    path(
+        "ws/nodes/<int:node_id>/console/",
+        console_consumers.NodeConsoleConsumer.as_asgi(),
+        name="ws-node-console",
+    ),
 ]

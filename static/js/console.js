@@ -151,6 +151,7 @@
 
     connect();
     term.focus();
+    window.HeatsiteConsole.terminal = term;  // for the latency benchmark and debugging
     return { terminal: term };
   }
 
