@@ -68,7 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -133,8 +133,9 @@ TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Paris")
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
-# WhiteNoise serves the vendored assets from the ASGI server itself: sites have no CDN.
-WHITENOISE_USE_FINDERS = True
+# ServeStatic (WhiteNoise for ASGI) serves the vendored assets from the ASGI server itself,
+# asynchronously: sites have no CDN and no separate web server for static files.
+SERVESTATIC_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -27,11 +27,6 @@ from tests.factories import PASSWORD, NodeFactory, SiteFactory, UserFactory
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    # Static files through Django's ASGI handler (WhiteNoise's file iterators are synchronous):
-    # Django warns about it and leaves the file handles to the garbage collector.
-    pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous"),
-    pytest.mark.filterwarnings("ignore::ResourceWarning"),
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/14"
