@@ -59,9 +59,11 @@ demo: install
 	       --save "" --appendonly no --pidfile $(CURDIR)/$(RUN)/redis.pid >/dev/null; sleep 1; }
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py seed_demo > $(RUN)/logins.txt
+	$(PY) manage.py seed_attestation > $(LOG)/seed-attestation.log
 	@nohup $(PY) manage.py run_lab > $(LOG)/lab.log 2>&1 & echo $$! > $(RUN)/lab.pid
 	@nohup $(VENV)/bin/celery -A heatsite worker -l info -c 2 > $(LOG)/worker.log 2>&1 & echo $$! > $(RUN)/worker.pid
 	@nohup $(VENV)/bin/celery -A heatsite beat -l info -s $(RUN)/beat-schedule > $(LOG)/beat.log 2>&1 & echo $$! > $(RUN)/beat.pid
+	@nohup $(PY) manage.py console_broker > $(LOG)/console.log 2>&1 & echo $$! > $(RUN)/console.pid
 	@nohup $(VENV)/bin/daphne -b $(HOST) -p $(PORT) heatsite.asgi:application > $(LOG)/web.log 2>&1 & echo $$! > $(RUN)/web.pid
 	@for i in $$(seq 1 50); do curl -sf -o /dev/null http://$(HOST):$(PORT)/login/ && break; sleep 0.2; done
 	@echo
@@ -70,7 +72,7 @@ demo: install
 	@grep -v '^#' $(RUN)/logins.txt | sed 's/^/  /'
 
 stop:
-	@for name in web beat worker lab; do \
+	@for name in web console beat worker lab; do \
 	  if [ -f $(RUN)/$$name.pid ]; then kill $$(cat $(RUN)/$$name.pid) 2>/dev/null || true; rm -f $(RUN)/$$name.pid; fi; \
 	done
 

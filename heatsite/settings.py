@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "servestatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
@@ -172,6 +173,21 @@ BMC_TIMEOUT = float(os.environ.get("BMC_TIMEOUT", "5"))
 BMC_SWEEP_BATCH = int(os.environ.get("BMC_SWEEP_BATCH", "500"))
 BMC_SWEEP_CONCURRENCY = int(os.environ.get("BMC_SWEEP_CONCURRENCY", "64"))
 BMC_SWEEP_PER_SITE = int(os.environ.get("BMC_SWEEP_PER_SITE", "8"))
+
+# Attestation: a node whose last successful check is older than this shows "stale" (a dead
+# verifier never leaves a green badge); nodes per sweep task and quotes in flight; seconds per
+# agent call; PEM files of EK certificate issuers (empty: certificates are parsed, not chained).
+ATTESTATION_STALE_AFTER = float(
+    os.environ.get("ATTESTATION_STALE_AFTER", str(3 * ATTESTATION_INTERVAL))
+)
+ATTESTATION_SWEEP_BATCH = int(os.environ.get("ATTESTATION_SWEEP_BATCH", "500"))
+ATTESTATION_SWEEP_CONCURRENCY = int(os.environ.get("ATTESTATION_SWEEP_CONCURRENCY", "16"))
+ATTESTATION_AGENT_TIMEOUT = float(os.environ.get("ATTESTATION_AGENT_TIMEOUT", "10"))
+ATTESTATION_EK_CA_FILES = env_list("ATTESTATION_EK_CA_FILES", "")
+
+# Serial consoles: idle consoles free their BMC session after this many seconds; recordings.
+CONSOLE_IDLE_TIMEOUT = float(os.environ.get("CONSOLE_IDLE_TIMEOUT", "600"))
+CONSOLE_LOG_DIR = Path(os.environ.get("CONSOLE_LOG_DIR", str(BASE_DIR / "var" / "console")))
 
 # Heat meters: meters per poll task, seconds per Modbus read.
 METER_SWEEP_BATCH = int(os.environ.get("METER_SWEEP_BATCH", "200"))

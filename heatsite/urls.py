@@ -3,9 +3,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from apps.attestation.urls import API_URLPATTERNS as attestation_api_urlpatterns
 from apps.core.api import TokenView
 from apps.hardware import api as hardware_api
 from apps.heat.urls import API_URLPATTERNS as heat_api_urlpatterns
+from apps.planning.urls import API_URLPATTERNS as planning_api_urlpatterns
 from apps.sites import api as sites_api
 
 router = DefaultRouter()
@@ -23,6 +25,8 @@ api_urlpatterns = [
     path("power-actions/<int:pk>/", hardware_api.power_action_detail, name="power-action-detail"),
     path("power-batches/<int:pk>/", hardware_api.power_batch_detail, name="power-batch-detail"),
     *heat_api_urlpatterns,
+    *planning_api_urlpatterns,
+    *attestation_api_urlpatterns,
     path("", include(router.urls)),
 ]
 
@@ -33,6 +37,8 @@ urlpatterns = [
     path("", include("apps.hardware.urls")),
     path("", include("apps.console.urls")),
     path("", include("apps.heat.urls")),
+    path("", include("apps.attestation.urls")),
+    path("", include("apps.planning.urls")),
     path("api/v1/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

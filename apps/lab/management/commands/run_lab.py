@@ -3,14 +3,27 @@
 One lab BMC per node (IPMI on its node's loopback port), one Modbus heat meter per site meter,
 and the physics that ties them: every couple of seconds each meter's electrical load is set to
 the sum of its site's lab nodes' power draw, so powering a node off lowers the site's heat.
+
+TPM part (skip with ``--no-tpm``): one swtpm + node agent per demo node that has an attestation
+configuration (first ``--tpm-nodes``, by id). Each boots from its firmware release and
+configuration in the database, and its agent endpoint (port, TLS pin, token) is registered so
+the verifier finds it. Lab controls (plug a NIC, change BootOrder, flash, tamper with the log)
+are served on a loopback control socket; ``manage.py lab_control`` talks to it. State lives in
+``--tpm-state-dir``, so TPM identities (and enrolments) survive a restart of the lab.
 """
 
 from __future__ import annotations
 
+import json
+import random
 import signal
+import socketserver
 import threading
 import zlib
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -19,6 +32,141 @@ from apps.lab.meters import MeterFarm
 from apps.sites.models import HeatMeter, Node
 
 LOOPBACK = {"127.0.0.1", "localhost"}
+TPM_NODES_MAX = 200
+CONTROL_FILE = "control.json"
+
+
+class LabControlError(ValueError):
+    """A lab control request that cannot be carried out (unknown node, action or argument)."""
+
+
+class TpmLab:
+    """Lab TPM nodes for database nodes, their agents, and the controls tests and demos use."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.nodes: dict[str, Any] = {}  # name -> LabTpmNode
+        self.reference: dict[str, tuple[Any, Any]] = {}  # name -> (release, configuration)
+        self._server: socketserver.ThreadingTCPServer | None = None
+
+    @classmethod
+    def from_db(cls, state_dir: Path, limit: int = TPM_NODES_MAX) -> TpmLab:
+        """The first ``limit`` nodes (by id) that have an attestation configuration."""
+        from apps.attestation.models import NodeConfiguration
+
+        lab = cls(state_dir)
+        configs = NodeConfiguration.objects.select_related(
+            "node", "release", "release__profile"
+        ).order_by("node_id")[:limit]
+        for cfg in configs:
+            lab.reference[cfg.node.name] = (cfg.release.to_release(), cfg.to_config())
+        return lab
+
+    def start(self, attempts: int = 5) -> None:
+        """Start every node's swtpm (on free loopback port pairs), boot it, start its agent."""
+        from apps.lab.tpm.node import LabTpmNode
+        from apps.lab.tpm.swtpm import PortsInUse, SwtpmError, find_free_port_range
+
+        names = sorted(self.reference)
+        if not names:
+            return
+        # Below Linux's ephemeral range (32768+), where the agents' own listening ports land.
+        top = max(20002, 32000 - 2 * len(names))
+        for attempt in range(attempts):
+            base = find_free_port_range(len(names), random.randrange(20000, top, 2))
+            self.nodes = {
+                name: LabTpmNode(name, self.state_dir / name, base + 2 * i, *self.reference[name])
+                for i, name in enumerate(names)
+            }
+            try:
+                with ThreadPoolExecutor(max_workers=8) as pool:
+                    list(pool.map(lambda n: n.start(), self.nodes.values()))
+                return
+            except SwtpmError as exc:
+                # Another process took a port between the check and swtpm's bind: elsewhere.
+                self.stop()
+                busy = isinstance(exc, PortsInUse) or "already in use" in str(exc)
+                if not busy or attempt == attempts - 1:
+                    raise
+
+    def register_endpoints(self) -> int:
+        """Record each running agent in the database (port, TLS pin, encrypted token)."""
+        from apps.attestation import services
+
+        by_name = {n.name: n for n in Node.objects.filter(name__in=self.nodes)}
+        for name, lab_node in self.nodes.items():
+            services.endpoint_register(
+                node=by_name[name],
+                host="127.0.0.1",
+                port=lab_node.agent_port,
+                cert_fingerprint=lab_node.cert_fingerprint,
+                token=lab_node.token,
+            )
+        return len(self.nodes)
+
+    def control(self, request: dict) -> dict:
+        """Carry out one control request: ``{"node", "action", optional arguments}``."""
+        action = request.get("action")
+        if action == "list":
+            return {"nodes": sorted(self.nodes)}
+        node = self.nodes.get(str(request.get("node")))
+        if node is None:
+            raise LabControlError(f"no lab TPM node named {request.get('node')!r}")
+        try:
+            if action == "plug-nic":
+                node.plug_nic(str(request.get("model", "nic-b")), int(request.get("slot", 3)))
+            elif action == "unplug-nic":
+                node.unplug_nic(int(request.get("slot", 3)))
+            elif action == "boot-order":
+                order = tuple(int(n) for n in request.get("order", [2, 1]))
+                node.set_boot_order(order)
+            elif action == "flash":
+                node.flash(str(request.get("version", "1.5.0")))
+            elif action == "tamper-log":
+                node.tamper_log()
+            elif action == "reboot":
+                node.boot()
+            elif action == "reset":
+                node.release, node.config = self.reference[node.name]
+                node.boot()
+            else:
+                raise LabControlError(f"unknown lab control {action!r}")
+        except (TypeError, ValueError) as exc:
+            raise LabControlError(str(exc)) from None
+        boot = node.last_boot
+        return {"node": node.name, "action": action, "release": boot.release_version}
+
+    def serve_control(self, port: int = 0) -> int:
+        """Serve ``control`` as one JSON line in, one JSON line out, on 127.0.0.1; -> port."""
+        lab = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                line = self.rfile.readline(64 * 1024)
+                try:
+                    answer = {"ok": True, **lab.control(json.loads(line))}
+                except (LabControlError, ValueError, AttributeError) as exc:
+                    answer = {"ok": False, "error": str(exc)}
+                except Exception as exc:  # the lab keeps serving; the caller sees why
+                    answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+                self.wfile.write(json.dumps(answer).encode() + b"\n")
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        bound = self._server.server_address[1]
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / CONTROL_FILE).write_text(json.dumps({"port": bound}))
+        return bound
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            list(pool.map(lambda n: n.stop(), self.nodes.values()))
 
 
 def bmc_configs(nodes: list[Node]) -> list[list[dict]]:
@@ -48,6 +196,10 @@ class Command(BaseCommand):
         parser.add_argument("--load", type=float, default=0.7, help="node load 0-1")
         parser.add_argument("--run-for", type=float, default=0, help="seconds, 0 = until stopped")
         parser.add_argument("--sync-every", type=float, default=2.0)
+        parser.add_argument("--no-tpm", action="store_true", help="no swtpm nodes and agents")
+        parser.add_argument("--tpm-nodes", type=int, default=TPM_NODES_MAX)
+        parser.add_argument("--tpm-state-dir", default="var/lab/tpm")
+        parser.add_argument("--control-port", type=int, default=0, help="0 = any free port")
 
     def handle(self, *args, max_nodes, load, run_for, sync_every, **options):
         nodes = list(
@@ -92,6 +244,9 @@ class Command(BaseCommand):
             f"lab: {len(nodes)} BMCs on UDP 127.0.0.1 ({len(servers)} port range(s)), "
             f"{len(meters)} heat meters on TCP 127.0.0.1"
         )
+        tpm_lab = None
+        if not options.get("no_tpm"):
+            tpm_lab = self._start_tpm(options)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -109,3 +264,23 @@ class Command(BaseCommand):
             farm.close()
             for server in servers:
                 server.stop()
+            if tpm_lab is not None:
+                tpm_lab.stop()
+
+    def _start_tpm(self, options) -> TpmLab:
+        count = options.get("tpm_nodes", TPM_NODES_MAX)
+        if not 0 <= count <= 1000:
+            raise CommandError("--tpm-nodes must be between 0 and 1000")
+        lab = TpmLab.from_db(Path(options.get("tpm_state_dir", "var/lab/tpm")), count)
+        try:
+            lab.start()
+        except (OSError, RuntimeError) as exc:
+            lab.stop()
+            raise CommandError(f"lab TPMs failed to start: {exc}") from None
+        lab.register_endpoints()
+        port = lab.serve_control(options.get("control_port", 0))
+        self.stdout.write(
+            f"lab: {len(lab.nodes)} TPM nodes (swtpm + agent), endpoints registered; "
+            f"controls on 127.0.0.1:{port} (manage.py lab_control)"
+        )
+        return lab

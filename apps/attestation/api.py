@@ -1,0 +1,81 @@
+"""Attestation API: latest verdict + history, "attest now" (202), and the node's prediction."""
+
+from rest_framework import status
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from apps.accounts import access
+from apps.accounts.policy import Action
+from apps.attestation import selectors, services
+from apps.attestation.models import Attestation
+
+
+def _attestation(a: Attestation) -> dict:
+    return {
+        "id": a.pk,
+        "at": a.at.isoformat(),
+        "verdict": a.verdict,
+        "reason_code": a.reason_code,
+        "reason": a.reason,
+        "nonce": a.nonce,
+        "release": a.release_version,
+        "pcrs": a.pcrs,
+        "reset_count": a.reset_count,
+        "restart_count": a.restart_count,
+        "clock": a.clock,
+        "rebooted": a.rebooted,
+        "divergences": a.divergences,
+        "duration_ms": a.duration_ms,
+    }
+
+
+@api_view(["GET", "POST"])
+def node_attestation(request, pk):
+    """GET: badge, latest attestation and history (newest first). POST: attest now (202)."""
+    node = access.node_for_user(request.user, pk, Action.VIEW_ATTESTATION)
+    if request.method == "POST":
+        try:
+            services.attest_request(actor=request.user, node=node)
+        except services.AttestationError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        return Response({"node": node.pk, "status": "queued"}, status=status.HTTP_202_ACCEPTED)
+    try:
+        limit = max(1, min(500, int(request.query_params.get("limit", 50))))
+    except ValueError:
+        raise ValidationError({"limit": "must be an integer"}) from None
+    history = [_attestation(a) for a in selectors.node_history(node, limit)]
+    return Response(
+        {
+            "node": node.pk,
+            "badge": selectors.node_badge(node).value,
+            "latest": history[0] if history else None,
+            "history": history,
+        }
+    )
+
+
+@api_view(["GET"])
+def node_prediction(request, pk):
+    """The predicted sha256 PCR0-7 and event sequence of the node (release + configuration)."""
+    node = access.node_for_user(request.user, pk, Action.VIEW_ATTESTATION)
+    try:
+        prediction = services.node_prediction(node)
+    except services.AttestationError as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
+    return Response(
+        {
+            "node": node.pk,
+            "release": prediction.release_version,
+            "pcrs": {"sha256": {str(p): v for p, v in sorted(prediction.pcrs["sha256"].items())}},
+            "events": [
+                {
+                    "pcr": e.pcr,
+                    "type": e.type_name,
+                    "label": e.label,
+                    "sha256": e.digests.get("sha256", b"").hex(),
+                }
+                for e in prediction.events
+            ],
+        }
+    )
