@@ -36,6 +36,11 @@ install: system-packages venv
 system-packages:
 	@missing=""; pkgs=($(APT_PACKAGES)); probes=($(APT_PROBES)); \
 	for i in "$${!pkgs[@]}"; do [ -e "$${probes[$$i]}" ] || missing="$$missing $${pkgs[$$i]}"; done; \
+	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
+	[ -e "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] \
+	  || missing="$$missing python3-dev"; \
+	command -v gcc >/dev/null || missing="$$missing build-essential"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; \

@@ -10,8 +10,9 @@ os.environ.setdefault("DB_CONN_MAX_AGE", "0")
 
 
 def pytest_configure(config):
-    # pytest-django has already read the settings by now: override the layer itself too.
-    if os.environ["CHANNELS_IN_MEMORY"] == "1":
-        from django.conf import settings
+    # pytest-django has already read the settings by now: apply both to the settings object.
+    from django.conf import settings
 
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ["DB_CONN_MAX_AGE"])
+    if os.environ["CHANNELS_IN_MEMORY"] == "1":
         settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -177,8 +177,11 @@ BMC_SWEEP_PER_SITE = int(os.environ.get("BMC_SWEEP_PER_SITE", "8"))
 # Attestation: a node whose last successful check is older than this shows "stale" (a dead
 # verifier never leaves a green badge); nodes per sweep task and quotes in flight; seconds per
 # agent call; PEM files of EK certificate issuers (empty: certificates are parsed, not chained).
-ATTESTATION_STALE_AFTER = float(
-    os.environ.get("ATTESTATION_STALE_AFTER", str(3 * ATTESTATION_INTERVAL))
+# Unset: 3 x ATTESTATION_INTERVAL.
+ATTESTATION_STALE_AFTER = (
+    float(os.environ["ATTESTATION_STALE_AFTER"])
+    if os.environ.get("ATTESTATION_STALE_AFTER")
+    else None
 )
 ATTESTATION_SWEEP_BATCH = int(os.environ.get("ATTESTATION_SWEEP_BATCH", "500"))
 ATTESTATION_SWEEP_CONCURRENCY = int(os.environ.get("ATTESTATION_SWEEP_CONCURRENCY", "16"))

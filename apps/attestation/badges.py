@@ -62,9 +62,10 @@ CSS = {
 
 
 def stale_after() -> timedelta:
-    """ATTESTATION_STALE_AFTER seconds, default 3 x ATTESTATION_INTERVAL."""
+    """ATTESTATION_STALE_AFTER seconds, or (unset) 3 x ATTESTATION_INTERVAL."""
     interval = float(getattr(settings, "ATTESTATION_INTERVAL", 300))
-    return timedelta(seconds=float(getattr(settings, "ATTESTATION_STALE_AFTER", 3 * interval)))
+    configured = getattr(settings, "ATTESTATION_STALE_AFTER", None)
+    return timedelta(seconds=float(configured if configured is not None else 3 * interval))
 
 
 def node_badge(

@@ -47,7 +47,8 @@ def console_session_close(*, session_id: int, reason: str) -> ConsoleSession | N
     """Marks a console session closed once (a second call changes nothing); None if unknown."""
     with transaction.atomic():
         session = (
-            ConsoleSession.objects.select_for_update()
+            # Lock the session row only: PostgreSQL refuses FOR UPDATE on an outer join.
+            ConsoleSession.objects.select_for_update(of=("self",))
             .select_related("node", "node__site", "user")
             .filter(pk=session_id)
             .first()
