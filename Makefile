@@ -106,4 +106,6 @@ vendor:
 	  cp $$tmp/bootstrap-icons-*/package/font/bootstrap-icons.min.css $$V/bootstrap-icons/ && \
 	  cp $$tmp/bootstrap-icons-*/package/font/fonts/* $$V/bootstrap-icons/fonts/ && \
 	  cp $$tmp/xterm-xterm-*/package/lib/xterm.js $$tmp/xterm-xterm-*/package/css/xterm.css $$V/xterm/ && \
-	  cp $$tmp/xterm-addon-fit-*/package/lib/addon-fit.js $$V/xterm/ && rm -rf $$tmp
+	  cp $$tmp/xterm-addon-fit-*/package/lib/addon-fit.js $$V/xterm/ && \
+	  cd $$tmp && npm pack -s plotly.js@2.35.3 >/dev/null && mkdir -p pjs && tar xzf plotly.js-2.35.3.tgz -C pjs && \
+	  cd $(CURDIR) && cp $$tmp/pjs/package/dist/topojson/*.json $$V/plotly/topojson/ && rm -rf $$tmp

@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heatsite.settings")
@@ -38,6 +39,12 @@ def setup_periodic_tasks(sender, **kwargs):
             "attestation-sweep": {
                 "task": "apps.attestation.tasks.attestation_sweep_task",
                 "schedule": settings.ATTESTATION_INTERVAL,
+            },
+            # The planners' monthly cache of settled days (comparisons stay right without it,
+            # only slower).
+            "site-months-refresh": {
+                "task": "apps.planning.tasks.site_months_refresh_task",
+                "schedule": crontab(hour=3, minute=30),
             },
         }.items()
         if entry["task"] in sender.tasks

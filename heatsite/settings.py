@@ -192,6 +192,12 @@ ATTESTATION_EK_CA_FILES = env_list("ATTESTATION_EK_CA_FILES", "")
 CONSOLE_IDLE_TIMEOUT = float(os.environ.get("CONSOLE_IDLE_TIMEOUT", "600"))
 CONSOLE_LOG_DIR = Path(os.environ.get("CONSOLE_LOG_DIR", str(BASE_DIR / "var" / "console")))
 
+# Electrical energy: a node unseen for longer than this is a gap, not consumption (s).
+# Unset: 3 x BMC_POLL_INTERVAL.
+ELECTRICAL_MAX_GAP_S = (
+    float(os.environ["ELECTRICAL_MAX_GAP_S"]) if os.environ.get("ELECTRICAL_MAX_GAP_S") else None
+)
+
 # Heat meters: meters per poll task, seconds per Modbus read.
 METER_SWEEP_BATCH = int(os.environ.get("METER_SWEEP_BATCH", "200"))
 METER_TIMEOUT = float(os.environ.get("METER_TIMEOUT", "3"))

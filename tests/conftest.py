@@ -47,6 +47,22 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _end_stray_database_sessions(django_db_setup, django_db_blocker):
+    """Ends what the servers and workers some tests start left connected to the test database,
+    so PostgreSQL lets pytest-django drop it (torn down before `django_db_setup`)."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # PBKDF2's 1M iterations cost ~0.5 s per user; the suite creates hundreds.

@@ -9,6 +9,8 @@ def navigation(request):
     if user is None or not user.is_authenticated:
         return {"nav": []}
     items = [("fleet", "Sites" if user.is_partner else "Fleet", "bi-grid-3x3-gap")]
+    if access.can(user, Action.COMPARE_SITES):
+        items.append(("compare", "Compare", "bi-bar-chart"))
     if access.can(user, Action.VIEW_AUDIT):
         items.append(("audit-log", "Audit log", "bi-journal-text"))
     return {

@@ -124,3 +124,54 @@ class NodeTelemetry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node} @ {self.at:%H:%M:%S}"
+
+
+class ElectricalDaily(models.Model):
+    """Electrical energy drawn by a site's nodes over one *local* day of the site.
+
+    Maintained incrementally by ``services.bmc_sweep_nodes``: each sweep integrates every
+    answering node's power over the interval since its previous answer, split exactly at the
+    site's local midnights. ``measured_*`` comes from the BMC (DCMI or power sensors; a node
+    the BMC reports off draws 0 W, measured); ``nominal_*`` is the node's nominal power times
+    its powered-on time where the BMC gives no power reading. Seconds are node-seconds, so
+    coverage = covered_s / (nodes x day length). Intervals longer than the gap limit are gaps:
+    not covered and not integrated (as for heat).
+    """
+
+    class Source(models.TextChoices):
+        MEASURED = "measured", "Measured by the BMCs"
+        NOMINAL = "nominal", "Nominal power x powered-on time"
+        MIXED = "mixed", "Partly measured, partly nominal"
+
+    site = models.ForeignKey("sites.Site", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    energy_kwh = models.FloatField(default=0)
+    measured_kwh = models.FloatField(default=0)
+    nominal_kwh = models.FloatField(default=0)
+    measured_s = models.FloatField(default=0)
+    nominal_s = models.FloatField(default=0)
+    covered_s = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["site", "day"], name="hardware_elecdaily_site_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"site {self.site_id} on {self.day}: {self.energy_kwh:.1f} kWh"
+
+    @property
+    def source(self) -> str | None:
+        return energy_source(self.measured_s, self.nominal_s)
+
+
+def energy_source(measured_s: float | None, nominal_s: float | None) -> str | None:
+    """Which source a sum of electrical figures rests on (None when there is no data)."""
+    measured, nominal = measured_s or 0.0, nominal_s or 0.0
+    if measured and nominal:
+        return ElectricalDaily.Source.MIXED
+    if nominal:
+        return ElectricalDaily.Source.NOMINAL
+    if measured:
+        return ElectricalDaily.Source.MEASURED
+    return None

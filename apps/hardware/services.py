@@ -562,8 +562,10 @@ def bmc_sweep_nodes(node_ids: list[int], *, now: datetime | None = None) -> dict
 
 def electrical_max_gap_s() -> float:
     """Longest interval between two answers of a node still integrated (default 3 polls)."""
-    default = 3 * float(getattr(settings, "BMC_POLL_INTERVAL", 30.0))
-    return float(getattr(settings, "ELECTRICAL_MAX_GAP_S", default))
+    configured = getattr(settings, "ELECTRICAL_MAX_GAP_S", None)
+    if configured is not None:
+        return float(configured)
+    return 3 * float(getattr(settings, "BMC_POLL_INTERVAL", 30.0))
 
 
 @dataclass(frozen=True)

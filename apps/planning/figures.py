@@ -1,0 +1,233 @@
+"""Plotly figures and the CSV of a comparison, built by pure functions (no database, no request).
+
+Missing figures stay missing (JSON ``null``): a bar is absent, a marker is grey, a line breaks.
+The map is a ``scattergeo`` on plotly's own topojson, served from our static files (the page
+sets ``topojsonURL``), so it draws offline. PNG and SVG exports are plotly's modebar tools.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from .selectors import (
+    COLUMN_BY_KEY,
+    COLUMNS,
+    NUMERIC_KEYS,
+    SERIES_METRICS,
+    CompareError,
+    Period,
+    SiteFigures,
+)
+
+BAR_LIMIT = 60
+CHARTS = ("bar", "map", "scatter", "series")
+CSV_FIELDS = (
+    "id",
+    "code",
+    "name",
+    "partner",
+    "heat_network",
+    "region",
+    "status",
+    "timezone",
+    *(c.key for c in COLUMNS),
+    "heat_power_mwh",
+    "electrical_coverage_pct",
+    "heat_previous_mwh",
+    "contract_min_supply_c",
+    "co2_factor_kg_per_mwh",
+    "latitude",
+    "longitude",
+)
+
+
+def numeric_column(key: str) -> str:
+    if key not in NUMERIC_KEYS:
+        raise CompareError(f"unknown column {key!r}: use {', '.join(NUMERIC_KEYS)}")
+    return key
+
+
+def _round(value: Any, decimals: int = 3) -> Any:
+    return round(value, decimals) if isinstance(value, float) else value
+
+
+def _layout(title: str, **extra: Any) -> dict[str, Any]:
+    return {"title": {"text": title, "font": {"size": 14}}, "margin": {"l": 60, "r": 20, "t": 40,
+            "b": 90}, "hovermode": "closest", **extra}  # fmt: skip
+
+
+def bar_figure(rows: Sequence[SiteFigures], column: str, period: Period) -> dict[str, Any]:
+    """Bars per site for one column, in the order given (the table's), first ``BAR_LIMIT``."""
+    col = COLUMN_BY_KEY[numeric_column(column)]
+    shown = [r for r in rows if getattr(r, column) is not None][:BAR_LIMIT]
+    more = len(rows) - len(shown)
+    title = f"{col.title}, {period}" + (
+        f" (first {len(shown)} sites of {len(rows)})" if more else ""
+    )
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "x": [r.code for r in shown],
+                "y": [_round(getattr(r, column)) for r in shown],
+                "customdata": [r.id for r in shown],
+                "text": [r.name for r in shown],
+                "hovertemplate": "%{x} %{text}<br>%{y}<extra></extra>",
+                "marker": {"color": "#d9480f"},
+            }
+        ],
+        "layout": _layout(title, xaxis={"type": "category"}, yaxis={"title": {"text": col.title}}),
+    }
+
+
+def _in_europe(rows: Sequence[SiteFigures]) -> bool:
+    return all(-25 <= r.longitude <= 45 and 34 <= r.latitude <= 72 for r in rows)  # type: ignore[operator]
+
+
+def map_figure(rows: Sequence[SiteFigures], column: str, period: Period) -> dict[str, Any]:
+    """Sites on a map coloured by one column; sites without a value are grey."""
+    col = COLUMN_BY_KEY[numeric_column(column)]
+    placed = [r for r in rows if r.latitude is not None and r.longitude is not None]
+    valued = [r for r in placed if getattr(r, column) is not None]
+    blank = [r for r in placed if getattr(r, column) is None]
+    europe = bool(placed) and _in_europe(placed)
+    trace = {
+        "type": "scattergeo",
+        "lat": [r.latitude for r in valued],
+        "lon": [r.longitude for r in valued],
+        "text": [f"{r.code} {r.name}" for r in valued],
+        "customdata": [r.id for r in valued],
+        "name": col.label,
+        "marker": {
+            "color": [_round(getattr(r, column)) for r in valued],
+            "colorscale": "YlOrRd",
+            "colorbar": {"title": {"text": col.title}},
+            "size": 9,
+            "line": {"width": 0.5, "color": "#333"},
+        },
+        "hovertemplate": "%{text}<br>%{marker.color}<extra></extra>",
+    }
+    data = [trace]
+    if blank:
+        data.append(
+            {
+                "type": "scattergeo",
+                "lat": [r.latitude for r in blank],
+                "lon": [r.longitude for r in blank],
+                "text": [f"{r.code} {r.name}" for r in blank],
+                "customdata": [r.id for r in blank],
+                "name": "no data",
+                "marker": {"color": "#adb5bd", "size": 7},
+                "hovertemplate": "%{text}<br>no data<extra></extra>",
+            }
+        )
+    geo = {
+        "scope": "europe" if europe else "world",
+        "resolution": 50 if europe else 110,
+        "showcountries": True,
+        "showland": True,
+        "landcolor": "#f1f3f5",
+        "countrycolor": "#adb5bd",
+        "fitbounds": "locations" if placed else False,
+    }
+    return {
+        "data": data,
+        "layout": _layout(f"{col.title}, {period}", geo=geo, showlegend=bool(blank), height=560),
+    }
+
+
+def scatter_figure(rows: Sequence[SiteFigures], period: Period) -> dict[str, Any]:
+    """Heat recovery efficiency against average supply temperature, one marker per site."""
+    shown = [r for r in rows if r.efficiency_pct is not None and r.supply_avg_c is not None]
+    biggest = max((r.heat_mwh or 0.0 for r in shown), default=0.0) or 1.0
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": [_round(r.supply_avg_c) for r in shown],
+                "y": [_round(r.efficiency_pct) for r in shown],
+                "text": [f"{r.code} {r.name}" for r in shown],
+                "customdata": [r.id for r in shown],
+                "marker": {
+                    "size": [6 + 24 * (r.heat_mwh or 0.0) / biggest for r in shown],
+                    "color": [_round(r.contract_pct) for r in shown],
+                    "colorscale": "RdYlGn",
+                    "cmin": 0,
+                    "cmax": 100,
+                    "colorbar": {"title": {"text": "At/above contract (%)"}},
+                },
+                "hovertemplate": "%{text}<br>%{x} °C, %{y} %<extra></extra>",
+            }
+        ],
+        "layout": _layout(
+            f"Efficiency vs supply temperature, {period} (size: heat delivered)",
+            xaxis={"title": {"text": "Average supply (°C)"}},
+            yaxis={"title": {"text": "Heat recovery efficiency (%)"}},
+        ),
+    }
+
+
+def series_figure(
+    series: Mapping[int, Sequence[tuple[date, float | None]]],
+    names: Mapping[int, str],
+    metric: str,
+    period: Period,
+) -> dict[str, Any]:
+    """Daily values of several sites overlaid, one line per site; gaps break the line."""
+    if metric not in SERIES_METRICS:
+        raise CompareError(f"unknown series metric {metric!r}: use {', '.join(SERIES_METRICS)}")
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": names.get(site_id, str(site_id)),
+                "x": [d.isoformat() for d, _ in points],
+                "y": [_round(v) for _, v in points],
+                "connectgaps": False,
+            }
+            for site_id, points in series.items()
+        ],
+        "layout": _layout(
+            f"{SERIES_METRICS[metric]}, {period} (site-local days)",
+            xaxis={"type": "date"},
+            yaxis={"title": {"text": SERIES_METRICS[metric]}},
+            legend={"orientation": "h"},
+        ),
+    }
+
+
+def cell(row: SiteFigures, key: str) -> str:
+    """A table cell as text: rounded to the column's decimals, an en dash when missing."""
+    value = getattr(row, key)
+    if value is None:
+        return "–"
+    col = COLUMN_BY_KEY.get(key)
+    if col is None or not col.numeric:
+        return str(value)
+    return f"{value:,.{col.decimals}f}"
+
+
+def comparison_csv(rows: Sequence[SiteFigures], period: Period) -> str:
+    """The table as CSV: one row per site, raw numbers (dot decimals), empty when missing."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["period_start", "period_end_exclusive", *CSV_FIELDS])
+    for r in rows:
+        values = [getattr(r, f) for f in CSV_FIELDS]
+        writer.writerow(
+            [
+                period.start.isoformat(),
+                period.end.isoformat(),
+                *(
+                    "" if v is None else (repr(round(v, 4)) if isinstance(v, float) else v)
+                    for v in values
+                ),
+            ]
+        )
+    return out.getvalue()
