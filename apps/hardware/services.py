@@ -232,28 +232,31 @@ def _finish(
     error: str = "",
     state_after: str = "",
 ) -> PowerAction:
-    action.status = status
-    action.result = result[:300]
-    action.error_cause = cause
-    action.error = error[:500]
-    action.state_after = state_after
-    action.finished_at = timezone.now()
-    action.save(
-        update_fields=["status", "result", "error_cause", "error", "state_after", "finished_at"]
-    )
-    audit_record(
-        actor=action.requested_by,
-        action=f"power.{action.kind}",
-        target=action.node,
-        result=AuditEvent.Result.OK
-        if status == PowerAction.Status.SUCCEEDED
-        else AuditEvent.Result.FAILED,
-        detail={"action_id": action.pk, "result": result, "error": error, "cause": cause},
-    )
-    if state_after in Node.PowerState.values:
-        Node.objects.filter(pk=action.node_id).update(power_state=state_after)
-    _push(action)
-    _next_in_batch(action)
+    # One transaction: the action's outcome, its audit record, the node's state and the next
+    # action of a batch are seen together or not at all.
+    with transaction.atomic():
+        action.status = status
+        action.result = result[:300]
+        action.error_cause = cause
+        action.error = error[:500]
+        action.state_after = state_after
+        action.finished_at = timezone.now()
+        action.save(
+            update_fields=["status", "result", "error_cause", "error", "state_after", "finished_at"]
+        )
+        audit_record(
+            actor=action.requested_by,
+            action=f"power.{action.kind}",
+            target=action.node,
+            result=AuditEvent.Result.OK
+            if status == PowerAction.Status.SUCCEEDED
+            else AuditEvent.Result.FAILED,
+            detail={"action_id": action.pk, "result": result, "error": error, "cause": cause},
+        )
+        if state_after in Node.PowerState.values:
+            Node.objects.filter(pk=action.node_id).update(power_state=state_after)
+        _push(action)
+        _next_in_batch(action)
     return action
 
 

@@ -22,7 +22,11 @@ class InventoryViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """List/retrieve what the user may see; create/update for MANAGE_INVENTORY through services."""
+    """List/retrieve what the user may see; create/update for MANAGE_INVENTORY through services.
+
+    Subclasses name their write service (`save`) and the keyword it takes the existing object
+    under (`saved_as`), and `fetch_one(pk)` through `access`.
+    """
 
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
 
@@ -36,6 +40,22 @@ class InventoryViewSet(
         elif self.action == "list":
             access.require(request.user, self.list_action)
 
+    def perform_create(self, serializer):
+        serializer.instance = self._save(serializer)
+
+    def perform_update(self, serializer):
+        serializer.instance = self._save(serializer, **{self.saved_as: serializer.instance})
+
+    def _save(self, serializer, **instance):
+        # Writes go through the app's service (policy re-check, audit); model validation
+        # errors come back as the API's field errors.
+        try:
+            return self.save(
+                actor=self.request.user, data=dict(serializer.validated_data), **instance
+            )
+        except DjangoValidationError as exc:
+            raise ValidationError(serializers.as_serializer_error(exc)) from exc
+
     def get_object(self):
         # Fetch first: an object outside the user's reach is a 404 even for a write.
         obj = self.fetch_one(self.kwargs["pk"])
@@ -45,6 +65,9 @@ class InventoryViewSet(
 
 
 class SiteViewSet(InventoryViewSet):
+    save = staticmethod(services.site_save)
+    saved_as = "site"
+
     def get_serializer_class(self):
         if self.request.user.is_authenticated and not access.can(
             self.request.user, Action.VIEW_HARDWARE
@@ -66,17 +89,11 @@ class SiteViewSet(InventoryViewSet):
     def fetch_one(self, pk):
         return access.site_for_user(self.request.user, pk, Action.VIEW_SITE)
 
-    def perform_create(self, serializer):
-        serializer.instance = _call(services.site_save, self.request.user, serializer)
-
-    def perform_update(self, serializer):
-        serializer.instance = _call(
-            services.site_save, self.request.user, serializer, site=serializer.instance
-        )
-
 
 class NodeViewSet(InventoryViewSet):
     serializer_class = NodeSerializer
+    save = staticmethod(services.node_save)
+    saved_as = "node"
     list_action = Action.VIEW_HARDWARE
 
     def get_queryset(self):
@@ -93,17 +110,11 @@ class NodeViewSet(InventoryViewSet):
     def fetch_one(self, pk):
         return access.node_for_user(self.request.user, pk, Action.VIEW_HARDWARE)
 
-    def perform_create(self, serializer):
-        serializer.instance = _call(services.node_save, self.request.user, serializer)
-
-    def perform_update(self, serializer):
-        serializer.instance = _call(
-            services.node_save, self.request.user, serializer, node=serializer.instance
-        )
-
 
 class MeterViewSet(InventoryViewSet):
     serializer_class = MeterSerializer
+    save = staticmethod(services.meter_save)
+    saved_as = "meter"
     list_action = Action.VIEW_HARDWARE
 
     def get_queryset(self):
@@ -114,18 +125,3 @@ class MeterViewSet(InventoryViewSet):
 
     def fetch_one(self, pk):
         return access.meter_for_user(self.request.user, pk, Action.VIEW_HARDWARE)
-
-    def perform_create(self, serializer):
-        serializer.instance = _call(services.meter_save, self.request.user, serializer)
-
-    def perform_update(self, serializer):
-        serializer.instance = _call(
-            services.meter_save, self.request.user, serializer, meter=serializer.instance
-        )
-
-
-def _call(service, actor, serializer, **instance):
-    try:
-        return service(actor=actor, data=dict(serializer.validated_data), **instance)
-    except DjangoValidationError as exc:
-        raise ValidationError(serializers.as_serializer_error(exc)) from exc
