@@ -65,12 +65,15 @@ demo: install
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py seed_demo > $(RUN)/logins.txt
 	$(PY) manage.py seed_attestation > $(LOG)/seed-attestation.log
+	$(PY) manage.py seed_history --days 400 > $(LOG)/seed-history.log
 	@nohup $(PY) manage.py run_lab > $(LOG)/lab.log 2>&1 & echo $$! > $(RUN)/lab.pid
 	@nohup $(VENV)/bin/celery -A heatsite worker -l info -c 2 > $(LOG)/worker.log 2>&1 & echo $$! > $(RUN)/worker.pid
 	@nohup $(VENV)/bin/celery -A heatsite beat -l info -s $(RUN)/beat-schedule > $(LOG)/beat.log 2>&1 & echo $$! > $(RUN)/beat.pid
 	@nohup $(PY) manage.py console_broker > $(LOG)/console.log 2>&1 & echo $$! > $(RUN)/console.pid
 	@nohup $(VENV)/bin/daphne -b $(HOST) -p $(PORT) heatsite.asgi:application > $(LOG)/web.log 2>&1 & echo $$! > $(RUN)/web.pid
 	@for i in $$(seq 1 50); do curl -sf -o /dev/null http://$(HOST):$(PORT)/login/ && break; sleep 0.2; done
+	@# First attestation sweep once the lab's TPM agents are up (then every ATTESTATION_INTERVAL).
+	@$(VENV)/bin/celery -A heatsite call --countdown 20 apps.attestation.tasks.attestation_sweep_task >/dev/null
 	@echo
 	@echo "Heatsite is running at http://$(HOST):$(PORT)/   (logs in $(LOG)/, stop with: make stop)"
 	@echo "Demo logins (username role password):"

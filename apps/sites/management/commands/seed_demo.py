@@ -111,7 +111,7 @@ class Command(BaseCommand):
                     partner=orgs[i % len(orgs)],
                     heat_network=f"Réseau {town}",
                     contract_min_supply_c=Decimal(rng.choice([55, 60, 60, 65])),
-                    nominal_capacity_kw=Decimal(nodes_per_site * 1350) / 1000,
+                    nominal_capacity_kw=Decimal(nodes_per_site * 900) / 1000,
                     status=(
                         Site.Status.ACTIVE
                         if i % 11 not in (7, 10)
@@ -134,7 +134,7 @@ class Command(BaseCommand):
                         rack_position=f"R1-U{2 + 2 * j}",
                         model=MODELS[j % len(MODELS)],
                         serial=f"HS{site.pk:05d}{j + 1:03d}",
-                        nominal_power_w=1500,
+                        nominal_power_w=1000,
                         bmc_host=options["bmc_host"],
                         bmc_port=port,
                         bmc_username="admin",
