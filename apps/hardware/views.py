@@ -28,6 +28,21 @@ def _kind_or_400(request: HttpRequest, source) -> str | None:
     return kind if kind in WHAT_HAPPENS else None
 
 
+def _confirm(request: HttpRequest, *, site, kind: str, nodes: list, bulk: bool) -> HttpResponse:
+    """The confirmation fragment: what will happen, to which nodes, and the heat it costs."""
+    context = {
+        "site": site,
+        "kind": kind,
+        "label": PowerAction.Kind(kind).label,
+        "what": WHAT_HAPPENS[kind],
+        "destructive": kind in PowerAction.DESTRUCTIVE,
+        "heat_lost_kw": selectors.site_heat_at_risk_kw(nodes),
+        "nodes": nodes,
+        "bulk": bulk,
+    }
+    return render(request, "hardware/_power_confirm.html", context)
+
+
 @login_required
 @require_GET
 def node_power_confirm(request: HttpRequest, node_id: int) -> HttpResponse:
@@ -35,17 +50,7 @@ def node_power_confirm(request: HttpRequest, node_id: int) -> HttpResponse:
     kind = _kind_or_400(request, request.GET)
     if kind is None:
         return HttpResponseBadRequest("Unknown power action.")
-    context = {
-        "node": node,
-        "site": node.site,
-        "kind": kind,
-        "label": PowerAction.Kind(kind).label,
-        "what": WHAT_HAPPENS[kind],
-        "destructive": kind in PowerAction.DESTRUCTIVE,
-        "heat_lost_kw": selectors.site_heat_at_risk_kw([node]),
-        "nodes": [node],
-    }
-    return render(request, "hardware/_power_confirm.html", context)
+    return _confirm(request, site=node.site, kind=kind, nodes=[node], bulk=False)
 
 
 @login_required
@@ -112,17 +117,7 @@ def site_power_confirm(request: HttpRequest, site_id: int) -> HttpResponse:
     if kind is None:
         return HttpResponseBadRequest("Unknown power action.")
     nodes = _selected_nodes(request, site, request.GET)
-    context = {
-        "site": site,
-        "kind": kind,
-        "label": PowerAction.Kind(kind).label,
-        "what": WHAT_HAPPENS[kind],
-        "destructive": kind in PowerAction.DESTRUCTIVE,
-        "heat_lost_kw": selectors.site_heat_at_risk_kw(nodes),
-        "nodes": nodes,
-        "bulk": True,
-    }
-    return render(request, "hardware/_power_confirm.html", context)
+    return _confirm(request, site=site, kind=kind, nodes=nodes, bulk=True)
 
 
 @login_required
