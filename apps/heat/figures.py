@@ -176,12 +176,6 @@ def current_values(summary: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def fleet_total(live_kw: Mapping[int, float | None]) -> float | None:
-    """Fleet thermal output: the sum over sites that report (None when none does)."""
-    values = [v for v in live_kw.values() if v is not None]
-    return sum(values) if values else None
-
-
 def month_options(first: datetime | None, now: datetime, tz: zoneinfo.ZoneInfo) -> list[str]:
     """``YYYY-MM`` of every local month from ``first`` (first reading) to ``now``, newest first."""
     if first is None:

@@ -107,11 +107,6 @@ def test_current_values_sum_reading_meters_and_ignore_offline_ones():
     assert figures.current_values({"current": [offline]})["power_kw"] is None
 
 
-def test_fleet_total_adds_reporting_sites_only():
-    assert figures.fleet_total({1: 10.5, 2: None, 3: 4.5}) == 15.0
-    assert figures.fleet_total({}) is None
-
-
 def test_month_options_run_from_the_first_reading_to_now_newest_first():
     first = datetime(2025, 11, 30, 23, 30, tzinfo=UTC)  # already 1 December in Paris
     now = datetime(2026, 2, 3, tzinfo=UTC)
