@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from apps.accounts.models import Role
+from tests import vectors as public_vectors
 from tests.factories import NodeFactory, OrganisationFactory, SiteFactory, UserFactory
 
 
@@ -128,3 +129,52 @@ def users(partner, other_partner, engineer, planner, admin_user):
         "planner": planner,
         "admin": admin_user,
     }
+
+
+# --- optional interoperability tests on the public event-log vectors (tests/vectors.py) -------
+
+
+def pytest_configure(config):
+    public_vectors.load()  # a HEATSITE_VECTORS naming no vectors stops the run here
+
+
+def pytest_collection_modifyitems(config, items):
+    absent = not public_vectors.available()
+    for item in items:
+        if "vectors" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.vectors)
+        if absent and item.get_closest_marker("vectors"):
+            item.add_marker(pytest.mark.skip(reason=public_vectors.SKIP_REASON))
+
+
+@pytest.fixture(scope="session")
+def vectors():
+    """The public event-log vectors (tests/vectors.py); tests using it are vector tests."""
+    found = public_vectors.load()
+    if found is None:
+        pytest.skip(public_vectors.SKIP_REASON)
+    return found
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Says how many vector tests ran, or why they were skipped."""
+    outcomes: dict[str, str] = {}
+    for key in ("passed", "failed", "error", "skipped", "xfailed", "xpassed"):
+        for report in terminalreporter.stats.get(key, ()):
+            if "vectors" in getattr(report, "keywords", {}) and outcomes.get(report.nodeid) in (
+                None,
+                "passed",
+                "skipped",
+            ):
+                outcomes[report.nodeid] = report.outcome
+    if not outcomes and not public_vectors.available():
+        return
+    ran = sum(1 for outcome in outcomes.values() if outcome != "skipped")
+    skipped = len(outcomes) - ran
+    if public_vectors.available():
+        failed = sum(1 for outcome in outcomes.values() if outcome == "failed")
+        line = f"vector tests: {ran} ran ({failed} failed), {skipped} skipped"
+        line += f" ({public_vectors.ENV}={os.environ[public_vectors.ENV]})"
+    else:
+        line = f"vector tests: {skipped} skipped ({public_vectors.SKIP_REASON})"
+    terminalreporter.write_sep("-", line)
