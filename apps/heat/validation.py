@@ -51,6 +51,12 @@ def _reject(reason: str, detail: str) -> Verdict:
     return Verdict(False, reason, detail)
 
 
+def _kwh(value: float) -> str:
+    # Registers decode as count x scale (12 x 0.1 = 1.2000000000000002): people read 1.2.
+    text = f"{value:.3f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
 def validate_reading(
     reading: MeterReading,
     *,
@@ -88,7 +94,7 @@ def validate_reading(
             f"power {r.power_kw:.2f} kW but k·V̇·ΔT gives {expected:.2f} kW",
         )
     if not 0 <= r.energy_kwh < rollover_kwh:
-        return _reject("register_out_of_range", f"register {r.energy_kwh} kWh")
+        return _reject("register_out_of_range", f"register {_kwh(r.energy_kwh)} kWh")
     if previous is None:
         return Verdict(True)
     delta = r.energy_kwh - previous.register_kwh
@@ -100,7 +106,8 @@ def validate_reading(
         else:
             return _reject(
                 "register_backwards",
-                f"register {r.energy_kwh} kWh below previous {previous.register_kwh} kWh",
+                f"register {_kwh(r.energy_kwh)} kWh below previous "
+                f"{_kwh(previous.register_kwh)} kWh",
             )
     hours = (r.read_at - previous.ts).total_seconds() / 3600
     possible = max(r.power_kw, previous.power_kw) * hours
