@@ -24,12 +24,13 @@ APT_PROBES := /usr/bin/redis-server /usr/bin/chromium /usr/bin/ipmitool /usr/bin
 	/usr/bin/pesign /usr/lib/systemd/boot/efi /usr/bin/sbsign /usr/lib/ipxe/qemu \
 	/usr/bin/pdftotext
 
-.PHONY: help install system-packages venv demo test lint stop vendor benchmarks
+.PHONY: help install system-packages venv lock demo test lint stop vendor benchmarks
 
 help:
 	@echo "make demo   install, migrate, seed, start lab + web + workers, print the URL and logins"
 	@echo "make test   install, run the whole suite"
 	@echo "make stop   stop what make demo started"
+	@echo "make lock   re-resolve requirements/heatsite.lock and agent/requirements.lock"
 
 install: system-packages venv
 
@@ -48,11 +49,25 @@ system-packages:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(VENV)/.installed: pyproject.toml agent/pyproject.toml
+# Python packages come from the lock, hash-checked: exactly what `make lock` resolved. The
+# project and the agent are then installed in place without their dependencies (already there)
+# and without an isolated build (the locked setuptools builds them).
+$(VENV)/.installed: requirements/heatsite.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -e '.[dev]' -e ./agent
+	$(PY) -m pip install -q --require-hashes -r requirements/heatsite.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e . -e ./agent
 	@touch $@
+
+# Re-resolve the locks from pyproject.toml and agent/pyproject.toml (pip-tools, with hashes).
+# `make lock` keeps the pins already in the lock files where they still fit;
+# `make lock UPGRADE=1` moves every package to its newest allowed release.
+LOCK_OPTS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	--no-emit-find-links --no-emit-trusted-host $(if $(UPGRADE),--upgrade)
+lock: venv
+	$(PY) -m pip install -q 'pip-tools>=7.4,<8'
+	$(VENV)/bin/pip-compile $(LOCK_OPTS) --extra dev --output-file requirements/heatsite.lock \
+	  pyproject.toml agent/pyproject.toml requirements/build.in
+	cd agent && ../$(VENV)/bin/pip-compile $(LOCK_OPTS) --output-file requirements.lock pyproject.toml
 
 venv: $(VENV)/.installed
 
