@@ -54,7 +54,8 @@ def test_lock_pins_every_requirement_within_its_range(lock, sources):
             name = canonicalize_name(requirement.name)
             assert name in pinned, f"{requirement} is in {pyproject} but not in {lock}: make lock"
             assert requirement.specifier.contains(pinned[name], prereleases=True), (
-                f"{lock} pins {name}=={pinned[name]}, outside {pyproject}'s {requirement}: make lock"
+                f"{lock} pins {name}=={pinned[name]}, outside {pyproject}'s {requirement}: "
+                "make lock"
             )
 
 
