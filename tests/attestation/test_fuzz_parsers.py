@@ -1,15 +1,13 @@
 """Property tests: whatever the bytes, the parsers end with a result or their one error type.
 
 Deterministic (derandomized) so the suite never flakes; benchmarks/eventlog_fuzz.py runs the
-large budget.
+large budget. The mutated logs are the suite's own (the lab's boots and the hand-built edge
+cases of eventlog_samples.py); with the public vectors present, they are mutated too.
 """
 
-import base64
 import contextlib
-import json
-import os
-from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,24 +24,13 @@ from apps.attestation.tcg.quote import (
     parse_public,
     parse_signature,
 )
+from tests import vectors as public_vectors
+from tests.attestation.eventlog_samples import sample, samples
 
-SHARED = Path(
-    os.environ.get("HEATSITE_SHARED") or Path(__file__).resolve().parents[2].parent / "shared"
-)
-ROOT = SHARED / "testdata" / "eventlogs"
-
-
-def _seed_logs() -> list[bytes]:
-    logs = []
-    for name in json.loads((ROOT / "expected.json").read_text()):
-        raw = (ROOT / name).read_bytes()
-        if name.endswith(".json"):
-            raw = base64.b64decode(json.loads(raw)["Log"]["Raw"])
-        logs.append(raw[:6000])  # the prefix keeps cases fast; every structure appears early
-    return logs
-
-
-SEEDS = _seed_logs()
+# The prefix keeps cases fast; every structure appears early.
+SEEDS = [s.raw[:6000] for s in samples()]
+# Starts of a crypto-agile log (Spec ID header) and of a SHA-1 format one.
+HEADS = [b"", sample("lab-base").raw[:100], sample("hand-sha1-format").raw[:140]]
 FUZZ = settings(
     max_examples=1500,
     derandomize=True,
@@ -53,9 +40,14 @@ FUZZ = settings(
 )
 
 
+def vector_seeds() -> list[bytes]:
+    found = public_vectors.load()
+    return [found.read_log(name)[:6000] for name in sorted(found.expected)] if found else [b""]
+
+
 @st.composite
-def mutated_logs(draw):
-    data = bytearray(draw(st.sampled_from(SEEDS)))
+def mutated_logs(draw, seeds=SEEDS):
+    data = bytearray(draw(st.sampled_from(seeds)))
     for _ in range(draw(st.integers(1, 6))):
         kind = draw(st.sampled_from(["flip", "u32", "cut", "insert", "delete"]))
         pos = draw(st.integers(0, max(len(data) - 1, 0)))
@@ -96,14 +88,31 @@ def exercise_log(raw: bytes) -> None:
         parse_event_log(raw, strict=True)
 
 
+def test_the_seeds_cover_both_formats_and_every_decoder():
+    kinds = set()
+    for s in samples():
+        log = parse_event_log(s.raw)
+        kinds.add(log.format)
+        kinds.update(type(e.decoded).__name__ for e in log.events)
+    assert {"sha1", "crypto-agile", "UefiVariable", "ImageLoad", "GptData"} <= kinds
+    assert {"FirmwareBlob", "Separator", "Text", "SpecIdEvent", "StartupLocality"} <= kinds
+
+
 @FUZZ
 @given(mutated_logs())
-def test_mutated_real_logs_raise_only_the_parse_error(raw):
+def test_mutated_logs_raise_only_the_parse_error(raw):
+    exercise_log(raw)
+
+
+@pytest.mark.vectors
+@FUZZ
+@given(mutated_logs(vector_seeds()))
+def test_mutated_public_logs_raise_only_the_parse_error(raw):
     exercise_log(raw)
 
 
 @settings(FUZZ, max_examples=800)
-@given(st.binary(max_size=2048), st.sampled_from([b"", SEEDS[0][:100], SEEDS[-1][:140]]))
+@given(st.binary(max_size=2048), st.sampled_from(HEADS))
 def test_random_bytes_raise_only_the_parse_error(tail, head):
     exercise_log(head + tail)
 

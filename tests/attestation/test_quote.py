@@ -1,11 +1,10 @@
-"""TPM2 quote parsing and verification, against real swtpm + tpm2-tools artefacts and a real
-cloud vTPM quote (go-attestation's windows_gcp_shielded_vm.json)."""
+"""TPM2 quote parsing and verification, against real swtpm + tpm2-tools artefacts and, when the
+public vectors are present (tests/vectors.py), a real cloud vTPM quote (go-attestation's
+windows_gcp_shielded_vm.json)."""
 
 import base64
 import json
-import os
 import struct
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -26,11 +25,9 @@ from apps.attestation.tcg.quote import (
     verify_quote,
 )
 from apps.attestation.tcg.tpm2tools import DEMO_NONCE, checkquote, shared_demo_artefacts
+from tests.attestation.eventlog_samples import sample
 
-SHARED = Path(
-    os.environ.get("HEATSITE_SHARED") or Path(__file__).resolve().parents[2].parent / "shared"
-)
-GCP = SHARED / "testdata/eventlogs/go-attestation/attest/testdata/windows_gcp_shielded_vm.json"
+GCP = "go-attestation/attest/testdata/windows_gcp_shielded_vm.json"
 SELECTION = "sha256:0,1,2,3,4,5,6,7"
 
 
@@ -198,11 +195,19 @@ def test_a_decrypt_key_is_not_an_attestation_key(demo):
 # --- quotes signed here, to reach the checks a TPM never fails ---------------------------------
 
 
-def marshal_attest(nonce, digest, magic=0xFF544347, typ=0x8018, clock=(1000, 3, 0, 1)):
+def marshal_attest(
+    nonce,
+    digest,
+    magic=0xFF544347,
+    typ=0x8018,
+    clock=(1000, 3, 0, 1),
+    bank=0x000B,
+    bitmap=b"\xff\0\0",
+):
     body = struct.pack(">IH", magic, typ) + struct.pack(">H", 2) + b"\x00\x0b"
     body += struct.pack(">H", len(nonce)) + nonce
     body += struct.pack(">QIIB", *clock) + struct.pack(">Q", 0x20191023)
-    body += struct.pack(">IHB", 1, 0x000B, 3) + b"\xff\x00\x00"
+    body += struct.pack(">IHB", 1, bank, len(bitmap)) + bitmap
     return body + struct.pack(">H", len(digest)) + digest
 
 
@@ -240,6 +245,26 @@ def test_rsapss_signatures_verify():
     assert result.attest.clock_info == ClockInfo(1000, 3, 0, True)
 
 
+def test_rsassa_sha1_quote_of_all_sha1_pcrs_verifies_against_a_replayed_log():
+    """The shape of a cloud vTPM's quote (RSASSA with SHA-1 over the whole sha1 bank), signed
+    here over the values a lab boot's log replays to."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    values = {"sha1": replay(parse_event_log(sample("lab-base").raw), ["sha1"])["sha1"]}
+    selection = {"sha1": range(24)}
+    digest = pcr_digest("sha1", [("sha1", range(24))], values)
+    attest = marshal_attest(b"nonce", digest, bank=0x0004, bitmap=b"\xff\xff\xff")
+    raw = key.sign(attest, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303 (as vTPMs sign)
+    sig = struct.pack(">HHH", 0x0014, 0x0004, len(raw)) + raw
+    result = verify_quote(AkPublic(key.public_key()), attest, sig, b"nonce", values, selection)
+    assert (result.signature.scheme_name, result.signature.hash_alg) == ("rsassa", "sha1")
+    assert result.attest.pcr_selection == [("sha1", tuple(range(24)))]
+    assert result.pcr_values["sha1"] == values["sha1"]
+    values["sha1"][7] = bytes(20)
+    with pytest.raises(QuoteError) as info:
+        verify_quote(AkPublic(key.public_key()), attest, sig, b"nonce", values, selection)
+    assert info.value.code == "pcr_digest"
+
+
 def test_marshaled_pcr_file_reads_like_the_serialized_one(demo):
     values = expected_pcrs(demo)["sha256"]
     marshaled = struct.pack(">IHB", 1, 0x000B, 3) + b"\xff\x00\x00" + struct.pack("<I", 1)
@@ -251,8 +276,9 @@ def test_marshaled_pcr_file_reads_like_the_serialized_one(demo):
 # --- a real cloud vTPM quote ------------------------------------------------------------------
 
 
-def test_real_gcp_vtpm_quote_verifies_and_its_log_replays_to_it():
-    doc = json.loads(GCP.read_text())
+@pytest.mark.vectors
+def test_real_gcp_vtpm_quote_verifies_and_its_log_replays_to_it(vectors):
+    doc = json.loads(vectors.path(GCP).read_text())
     b64 = base64.b64decode
     pcrs = {}
     for entry in doc["Log"]["PCRs"]:
