@@ -129,7 +129,7 @@ def test_hash_ignores_checksum_and_signature_but_not_code(tmp_path):
     assert authenticode_hash(bytes(patched)) != authenticode_hash(image)
 
 
-# Digests OVMF measured into PCR2 for these Debian iPXE ROMs (shared/notes/attestation.md §4.2).
+# Digests OVMF (edk2-stable202211, Debian) measured into PCR2 for these Debian iPXE ROMs.
 MEASURED = {
     "efi-virtio.rom": ("b6b9cf6d", "3997", "Offset(0x12800,0x3cdff)"),
     "efi-e1000e.rom": ("5fdd42d1", "cced", None),

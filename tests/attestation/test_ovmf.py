@@ -25,6 +25,12 @@ from pathlib import Path
 import pytest
 
 from apps.attestation import predict as p
+from apps.attestation.tcg.eventlog import (
+    parse_event_log,
+    replay,
+    replay_log,
+    serialize_crypto_agile,
+)
 from apps.lab.tpm.artefacts import build_boot_disk, build_pe
 
 pytestmark = pytest.mark.slow
@@ -260,6 +266,29 @@ def test_the_golden_log_replays_to_the_tpm(boots):
         "sha256": sha256,
         "sha1": sha1,
     }
+
+
+@pytest.mark.parametrize("boot", ["golden", "nic"])
+def test_the_firmware_log_parses_strictly_and_the_fast_replay_reaches_the_tpm(boots, boot):
+    """The real firmware's log through apps.attestation.tcg.eventlog: every payload decodes,
+    both replays give the TPM's own PCR values, and the writer reproduces it byte for byte."""
+    log, sha256, sha1 = boots[boot]
+    parsed = parse_event_log(log, strict=True)
+    assert parsed.format == "crypto-agile"
+    fast = replay_log(log)
+    assert fast == replay(parsed)
+    for bank, tpm in (("sha256", sha256), ("sha1", sha1)):
+        assert {i: fast[bank][i].hex() for i in range(8)} == tpm
+    assert serialize_crypto_agile(parsed.events, list(parsed.banks)) == log
+    kinds = {e.type_name for e in parsed.events}
+    assert {"EV_EFI_VARIABLE_BOOT", "EV_EFI_GPT_EVENT", "EV_EFI_BOOT_SERVICES_APPLICATION"} <= kinds
+    (app,) = [e for e in parsed.events if e.type_name == "EV_EFI_BOOT_SERVICES_APPLICATION"]
+    assert app.decoded.device_path.endswith("/File(\\EFI\\BOOT\\BOOTX64.EFI)")
+    drivers = [e for e in parsed.events if e.type_name == "EV_EFI_BOOT_SERVICES_DRIVER"]
+    if boot == "nic":
+        assert {d.decoded.device_path.split("/Offset")[0] for d in drivers} == {
+            f"PciRoot(0x0)/Pci(0x{NIC_SLOT:x},0x0)"
+        }
 
 
 def test_prediction_from_files_equals_a_fresh_boot(boots, model):
