@@ -1,7 +1,7 @@
 """Live heat latency: from polling a meter to the new point on an open browser chart.
 
 Production path end to end: a lab heat meter (Modbus TCP on loopback) is polled by
-``services.poll_meters`` (read, validate, store, roll up, commit), the reading is pushed as a
+``polling.poll_meters`` (read, validate, store, roll up, commit), the reading is pushed as a
 ``heat.reading`` event through the Redis channel layer, Daphne (a separate process serving
 ``heatsite.asgi``) forwards it over the partner's websocket, and static/js/heat.js extends the
 plotly chart. Each event carries a sequence number; the page records ``Date.now()`` when the
@@ -80,7 +80,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from apps.accounts.models import Role, User
-    from apps.heat import services
+    from apps.heat import polling
     from apps.lab.meters import MeterFarm, SimClock
     from apps.sites.models import HeatMeter, Organisation, Site
 
@@ -110,7 +110,7 @@ def main() -> None:
             meter = HeatMeter.objects.create(
                 site=site, serial="HM-BENCH-1", host=lab.host, port=lab.port, unit_id=lab.unit_id
             )
-            services.poll_meters([meter.id], clock=clock.now)
+            polling.poll_meters([meter.id], clock=clock.now)
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             context = browser.new_context()
             base = f"http://127.0.0.1:{port}"
@@ -127,7 +127,7 @@ def main() -> None:
             for seq in range(args.samples):
                 time.sleep(args.interval)
                 started_ms = time.time() * 1000
-                (result,) = services.poll_meters([meter.id], clock=clock.now)
+                (result,) = polling.poll_meters([meter.id], clock=clock.now)
                 if not result.ok:
                     raise RuntimeError(f"poll failed: {result.error}")
                 r = result.reading

@@ -43,8 +43,8 @@ from apps.audit.services import audit_record
 from apps.core.realtime import broadcast
 from apps.sites.models import HeatMeter, Site
 
+from .buckets import hour_bucket, max_gap_s
 from .models import HeatAlarm, HourlyRollup, MeterState, Reading
-from .services import hour_bucket, max_gap_s
 
 Kind = HeatAlarm.Kind
 PARTNER_VISIBLE = {Kind.BELOW_CONTRACT: True, Kind.OUTPUT_DROP: True, Kind.METER_OFFLINE: False}

@@ -5,7 +5,7 @@ Design notes (details and the PostgreSQL sizing in docs/heat-storage.md):
 * ``Reading`` is append-only and narrow. Its only B-tree is the unique (meter, ts) index, which
   serves every per-meter range query and keeps ingestion idempotent; on PostgreSQL a BRIN index
   on ``ts`` is added by the migration for fleet-wide time scans.
-* Rollups are maintained incrementally by ``services.ingest_readings``; pages and statements
+* Rollups are maintained incrementally by ``ingest.ingest_readings``; pages and statements
   read them instead of raw rows.
 * Energy figures are floats in kWh: float64 keeps 0.001 kWh resolution beyond 10¹⁰ kWh, well
   past any register we read.
@@ -159,7 +159,7 @@ class MeterState(models.Model):
     last_power_kw = models.FloatField(null=True)
     last_energy_kwh = models.FloatField(null=True)
     # Register baseline: the raw value the next delta is measured from (may be a rejected
-    # reading's value after a jump, see services.REBASING_REASONS).
+    # reading's value after a jump, see ingest.reference.REBASING_REASONS).
     register_baseline_kwh = models.FloatField(null=True)
     register_changed_at = models.DateTimeField(null=True)
     rebased = models.BooleanField(default=False)

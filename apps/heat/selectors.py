@@ -31,8 +31,8 @@ from django.db.models import Max, Min, Sum
 
 from apps.sites.models import HeatMeter, Site
 
+from .buckets import Sums, day_bucket, hour_bucket, max_gap_s
 from .models import DailyRollup, HeatAlarm, HourlyRollup, MeterState, Reading
-from .services import Sums, day_bucket, hour_bucket, max_gap_s
 
 Resolution = Literal["raw", "hour", "day"]
 MAX_RAW_SPAN = timedelta(days=7)

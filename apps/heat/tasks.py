@@ -10,7 +10,7 @@ from django.conf import settings
 
 from apps.sites.models import HeatMeter, Site
 
-from . import services
+from . import polling
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,6 @@ def meter_sweep_task() -> int:
 # A poll older than a few intervals is worthless: the next sweep has newer readings.
 @shared_task(ignore_result=True, expires=60)
 def meter_poll_task(meter_ids: list[int]) -> dict[str, int]:
-    summary = services.heat_poll_and_broadcast(meter_ids)
+    summary = polling.heat_poll_and_broadcast(meter_ids)
     logger.info("heat poll of %d meters: %s", len(meter_ids), summary)
     return asdict(summary)

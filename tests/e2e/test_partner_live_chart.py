@@ -3,7 +3,7 @@
 The real ASGI application (HTTP and websockets) is served by Daphne on a free loopback port, in a
 thread of this process so it shares the test database; pushes go through the Redis channel layer
 (under a key prefix of this test's own), as in production. A lab heat meter is polled over Modbus
-TCP by ``services.poll_meters`` and the accepted reading is broadcast as the poller does
+TCP by ``polling.poll_meters`` and the accepted reading is broadcast as the poller does
 (``heat.reading`` to ``site.<id>.heat`` once the poll committed). The chart must grow by one
 point, showing the new power, without a reload.
 """
@@ -26,7 +26,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from apps.accounts.models import Role
-from apps.heat import services
+from apps.heat import polling
 from apps.lab.meters import MeterFarm, SimClock
 from apps.sites.models import HeatMeter
 from tests.factories import OrganisationFactory, SiteFactory, UserFactory
@@ -101,7 +101,7 @@ def lab():
 
 def poll_and_broadcast(meter: HeatMeter, clock: SimClock) -> dict:
     """Poll one meter as the beat task does and push the accepted reading on commit."""
-    (result,) = services.poll_meters([meter.id], timeout=5.0, clock=clock.now)
+    (result,) = polling.poll_meters([meter.id], timeout=5.0, clock=clock.now)
     assert result.ok, result.error
     r = result.reading
     event = {"type": "heat.reading", "site_id": meter.site_id, "ts": r.read_at.isoformat(),

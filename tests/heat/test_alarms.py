@@ -11,7 +11,8 @@ from django.db import IntegrityError, transaction
 
 from apps.accounts.models import Role
 from apps.audit.models import AuditEvent
-from apps.heat import alarms, physics, selectors, services
+from apps.heat import alarms, physics, selectors
+from apps.heat.ingest import ingest_readings
 from apps.heat.meters import MeterReading
 from apps.heat.models import HeatAlarm
 from apps.sites.models import Organisation, Site
@@ -53,7 +54,7 @@ def feed(meter, start, minutes, supply=70.0, power=60.0, register=1000.0):
     """One reading a minute; returns the time of the last one and the register after it."""
     rows = [reading(start + timedelta(minutes=i), register + power / 60 * i, supply, power)
             for i in range(minutes)]  # fmt: skip
-    services.ingest_readings({meter.id: rows})
+    ingest_readings({meter.id: rows})
     return rows[-1].read_at, rows[-1].energy_kwh
 
 

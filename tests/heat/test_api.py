@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from apps.heat import services
+from apps.heat.ingest import ingest_readings
 from tests.heat.test_views import reading
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,7 @@ def ten_minute_gap_limit(settings):
 def meter(make_meter):
     meter = make_meter(serial="HM-API-1")
     times = [T0 + timedelta(minutes=10 * i) for i in (0, 1, 2, 6, 7)]  # a 40-minute hole
-    services.ingest_readings({meter.id: [reading(t, 100 + 10 * i) for i, t in enumerate(times)]})
+    ingest_readings({meter.id: [reading(t, 100 + 10 * i) for i, t in enumerate(times)]})
     return meter
 
 

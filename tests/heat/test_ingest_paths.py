@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from apps.heat import physics, services
+from apps.heat import physics
+from apps.heat.ingest import ingest_readings
 from apps.heat.meters import MeterReading
 from apps.heat.models import DailyRollup, HourlyRollup, MeterState, QualityFlag, Reading
 from apps.sites.models import HeatMeter, Organisation, Site
@@ -97,7 +98,7 @@ def assert_same(fast, ref):
 
 def ingest_in_batches(batches, meters, reference):
     for batch in batches:
-        services.ingest_readings(
+        ingest_readings(
             {m.id: rows for m, rows in zip(meters, batch, strict=True)},
             gap_s=7200,
             reference=reference,
@@ -123,7 +124,7 @@ def test_fast_and_reference_paths_store_identical_rows(monkeypatch):
         raise AssertionError("the reference path ran during a fast-path ingest")
 
     with monkeypatch.context() as patch:
-        patch.setattr(services, "_ingest_meter", refuse)
+        patch.setattr("apps.heat.ingest.reference._ingest_meter", refuse)
         ingest_in_batches(
             zip(old_batches, new_batches, strict=True), [fast_old, fast_new], reference=False
         )
@@ -157,12 +158,10 @@ def test_a_batch_mixing_clean_and_rejected_meters_matches_the_reference():
     bad.append(bad[1])  # the same reading twice in one batch
     for name, reference in (("fast", False), ("ref", True)):
         old, new = sites[name]
-        result = services.ingest_readings(
-            {old.id: bad, new.id: good}, gap_s=900, reference=reference
-        )
+        result = ingest_readings({old.id: bad, new.id: good}, gap_s=900, reference=reference)
         assert result.accepted == 11 and result.meters[old.id].duplicates == 1
         assert [r.reason for r in result.meters[old.id].rejected] == ["register_jump"]
-        late = services.ingest_readings(
+        late = ingest_readings(
             {old.id: [bad[0]], new.id: [reading(t + timedelta(hours=1), 160.0)]},
             gap_s=900,
             reference=reference,
@@ -178,8 +177,8 @@ def test_a_repeated_last_reading_in_a_later_batch_is_a_duplicate_and_changes_not
     meter = make_meter()
     t = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
     first = [reading(t, 10.0), reading(t + timedelta(minutes=10), 20.0)]
-    services.ingest_readings({meter.id: first}, gap_s=900)
-    again = services.ingest_readings({meter.id: first[1:]}, gap_s=900)
+    ingest_readings({meter.id: first}, gap_s=900)
+    again = ingest_readings({meter.id: first[1:]}, gap_s=900)
     assert again.meters[meter.id].duplicates == 1 and again.accepted == 0
     assert Reading.objects.filter(meter=meter).count() == 2
     hour = HourlyRollup.objects.get(meter=meter)

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from apps.heat import selectors, services
+from apps.heat import polling, selectors
 from apps.heat.models import DailyRollup, MeterState, QualityFlag, Reading, RejectedReading
 from apps.lab.meters.simulation import OMEGA, PHASE
 
@@ -25,7 +25,7 @@ def lab_meter(farm, make_meter):
 
 
 def poll(clock, *meters, timeout=2.0, gap_s=None):
-    return services.poll_meters(
+    return polling.poll_meters(
         [m.id for m in meters], timeout=timeout, clock=clock.now, gap_s=gap_s
     )
 

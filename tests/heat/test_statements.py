@@ -26,7 +26,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from apps.heat import services, statements
+from apps.heat import statements
+from apps.heat.ingest import ingest_readings
 from apps.heat.selectors import HeatQueryError
 from tests.heat.test_views import reading
 
@@ -52,9 +53,9 @@ def march(make_meter):
     for k in range(1, 13):
         ts = t0 + timedelta(minutes=10 * k)
         rows.append(reading(ts, 1000 + 10 * k, power=60, supply=70 if k <= 5 else 60))
-    services.ingest_readings({meter.id: rows})
-    services.ingest_readings({meter.id: [reading(datetime(2026, 3, 15, 12, tzinfo=UTC), 1500)]})
-    services.ingest_readings({meter.id: [reading(datetime(2026, 3, 31, 22, 30, tzinfo=UTC), 1600)]})
+    ingest_readings({meter.id: rows})
+    ingest_readings({meter.id: [reading(datetime(2026, 3, 15, 12, tzinfo=UTC), 1500)]})
+    ingest_readings({meter.id: [reading(datetime(2026, 3, 31, 22, 30, tzinfo=UTC), 1600)]})
     return meter
 
 

@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from apps.heat import physics, selectors, services
+from apps.heat import physics, selectors
+from apps.heat.ingest import IngestError, ingest_readings
 from apps.heat.meters import MeterReading
 from apps.heat.models import (
     DailyRollup,
@@ -36,7 +37,7 @@ def test_an_hour_of_readings_makes_one_hourly_rollup_with_full_coverage(make_met
     meter = make_meter()
     start = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
     batch = [reading(start + timedelta(minutes=10 * i), 500 + 10 * i) for i in range(7)]
-    result = services.ingest_readings({meter.id: batch})
+    result = ingest_readings({meter.id: batch})
     assert result.accepted == 7 and result.rejected == 0
     hour = HourlyRollup.objects.get(meter=meter, bucket_start=start)
     assert hour.readings == 6  # 09:00 belongs to the next hour
@@ -52,8 +53,8 @@ def test_an_hour_of_readings_makes_one_hourly_rollup_with_full_coverage(make_met
 def test_ingesting_the_same_batch_twice_changes_nothing(make_meter):
     meter = make_meter()
     batch = [reading(T0 + timedelta(minutes=10 * i), 10 * i) for i in range(4)]
-    services.ingest_readings({meter.id: batch})
-    again = services.ingest_readings({meter.id: batch})
+    ingest_readings({meter.id: batch})
+    again = ingest_readings({meter.id: batch})
     assert again.accepted == 0 and again.meters[meter.id].duplicates == 1
     assert again.rejected == 3  # older than the last stored reading
     assert Reading.objects.count() == 4
@@ -75,11 +76,9 @@ def test_ingesting_the_same_batch_twice_changes_nothing(make_meter):
 )
 def test_physically_impossible_readings_are_rejected_not_stored(make_meter, bad, reason):
     meter = make_meter()
-    services.ingest_readings({meter.id: [reading(T0, 100.0)]})
+    ingest_readings({meter.id: [reading(T0, 100.0)]})
     energy = bad.pop("energy", 110.0)
-    result = services.ingest_readings(
-        {meter.id: [reading(T0 + timedelta(minutes=10), energy, **bad)]}
-    )
+    result = ingest_readings({meter.id: [reading(T0 + timedelta(minutes=10), energy, **bad)]})
     assert result.accepted == 0
     rejected = RejectedReading.objects.get()
     assert rejected.reason == reason and rejected.detail
@@ -89,12 +88,12 @@ def test_physically_impossible_readings_are_rejected_not_stored(make_meter, bad,
 
 def test_after_a_register_jump_the_meter_recovers_from_the_new_baseline(make_meter):
     meter = make_meter()
-    services.ingest_readings({meter.id: [reading(T0, 100.0)]})
+    ingest_readings({meter.id: [reading(T0, 100.0)]})
     later = [
         reading(T0 + timedelta(minutes=10), 9000.0),
         reading(T0 + timedelta(minutes=20), 9020.0),
     ]
-    result = services.ingest_readings({meter.id: later})
+    result = ingest_readings({meter.id: later})
     assert [r.reason for r in result.meters[meter.id].rejected] == ["register_jump"]
     row = Reading.objects.latest("ts")
     # The jump is not billed: only the 20 kWh after it count.
@@ -105,7 +104,7 @@ def test_after_a_register_jump_the_meter_recovers_from_the_new_baseline(make_met
 def test_frozen_register_under_power_is_rejected(make_meter):
     meter = make_meter()
     batch = [reading(T0 + timedelta(minutes=i), 100.0) for i in range(6)]
-    result = services.ingest_readings({meter.id: batch})
+    result = ingest_readings({meter.id: batch})
     # 60 kW for 3 minutes would have moved the register by 3 kWh: frozen from then on.
     assert result.accepted == 4
     assert {r.reason for r in result.meters[meter.id].rejected} == {"frozen"}
@@ -115,7 +114,7 @@ def test_rollover_keeps_the_cumulative_energy_monotonic(make_meter):
     meter = make_meter(model="compact-8digit")
     regs = [99_999_980.0, 99_999_990.0, 0.0, 10.0]
     batch = [reading(T0 + timedelta(minutes=10 * i), e) for i, e in enumerate(regs)]
-    services.ingest_readings({meter.id: batch})
+    ingest_readings({meter.id: batch})
     rows = list(Reading.objects.order_by("ts"))
     assert [r.energy_kwh for r in rows] == [99_999_980, 99_999_990, 100_000_000, 100_000_010]
     assert rows[2].flags & QualityFlag.ROLLOVER
@@ -137,7 +136,7 @@ def march_readings():
 
 def test_monthly_statement_in_paris_matches_hand_computed_figures(make_meter):
     meter = make_meter("HM-PARIS")
-    services.ingest_readings({meter.id: march_readings()})
+    ingest_readings({meter.id: march_readings()})
     st = selectors.monthly_statement(meter.site_id, 2026, 3)
     (line,) = st["lines"]
     assert line["meter_serial"] == "HM-PARIS"
@@ -154,7 +153,7 @@ def test_monthly_statement_in_paris_matches_hand_computed_figures(make_meter):
 
 def test_gaps_stay_gaps_in_series(make_meter):
     meter = make_meter()
-    services.ingest_readings({meter.id: march_readings()})
+    ingest_readings({meter.id: march_readings()})
     start = datetime(2026, 2, 28, 23, 0, tzinfo=UTC)
     hours = selectors.site_series(meter.site_id, start, start + timedelta(hours=4), "hour")
     assert [p["coverage"] for p in hours] == [1.0, 1.0, 0.0, 0.0]
@@ -171,7 +170,7 @@ def test_raw_series_breaks_the_line_at_gaps(make_meter):
     meter = make_meter()
     day = datetime(2026, 3, 2, tzinfo=UTC)
     stamps = [day, day + timedelta(minutes=10), day + timedelta(hours=5)]
-    services.ingest_readings({meter.id: [reading(t, 100.0 + i) for i, t in enumerate(stamps)]})
+    ingest_readings({meter.id: [reading(t, 100.0 + i) for i, t in enumerate(stamps)]})
     raw = selectors.site_series(meter.site_id, day, day + timedelta(days=1), "raw")
     assert [p["power_kw"] for p in raw] == [60.0, 60.0, None, 60.0]
     assert raw[2]["ts"] == day + timedelta(minutes=25)  # where coverage ends (gap limit)
@@ -180,7 +179,7 @@ def test_raw_series_breaks_the_line_at_gaps(make_meter):
 def test_meter_replacement_sums_each_meters_own_register(make_meter, site):
     old = make_meter("HM-OLD", removed_at=datetime(2026, 3, 15, 12, 0, tzinfo=UTC))
     new = make_meter("HM-NEW", installed_at=datetime(2026, 3, 15, 12, 0, tzinfo=UTC))
-    services.ingest_readings({
+    ingest_readings({
         old.id: [reading(datetime(2026, 3, 10, 10, m, tzinfo=UTC), 200.0 + m) for m in (0, 10)]
         + [reading(datetime(2026, 3, 15, 11, 50, tzinfo=UTC), 300.0)],
         new.id: [reading(datetime(2026, 3, 15, 12, 10, tzinfo=UTC), 5.0),
@@ -196,7 +195,7 @@ def test_meter_replacement_sums_each_meters_own_register(make_meter, site):
 
 def test_summary_compares_with_last_year_and_reports_current_state(make_meter):
     meter = make_meter()
-    services.ingest_readings({meter.id: march_readings()})
+    ingest_readings({meter.id: march_readings()})
     summary = selectors.site_heat_summary(meter.site_id, datetime(2026, 3, 1, 1, 0, tzinfo=UTC))
     # 02:00 in Paris on 1 March: 00:00-02:00 local is 23:00-01:00 UTC.
     assert summary["today"]["energy_kwh"] == pytest.approx(120.0)
@@ -226,7 +225,7 @@ def test_bad_query_parameters_raise_one_error_type_with_the_reason(site, call, m
 
 def test_unknown_meter_or_naive_time_is_an_ingest_error(make_meter):
     meter = make_meter()
-    with pytest.raises(services.IngestError):
-        services.ingest_readings({meter.id + 99: [reading(T0, 1.0)]})
-    with pytest.raises(services.IngestError):
-        services.ingest_readings({meter.id: [reading(T0.replace(tzinfo=None), 1.0)]})
+    with pytest.raises(IngestError):
+        ingest_readings({meter.id + 99: [reading(T0, 1.0)]})
+    with pytest.raises(IngestError):
+        ingest_readings({meter.id: [reading(T0.replace(tzinfo=None), 1.0)]})

@@ -1,6 +1,6 @@
 """Heat pages and fragments: what each role sees, and that a partner sees only their own heat.
 
-Readings enter through ``services.ingest_readings`` (the production path); the site is the
+Readings enter through ``ingest_readings`` (the production path); the site is the
 heat conftest's Paris site with a 65 °C contract, owned by the ``partner`` fixture's organisation.
 """
 
@@ -12,7 +12,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.heat import physics, services
+from apps.heat import physics
+from apps.heat.ingest import ingest_readings
 from apps.heat.meters import MeterReading
 from apps.heat.models import HeatAlarm, MeterState
 from tests.factories import HeatMeterFactory, SiteFactory
@@ -48,7 +49,7 @@ def reading(ts, energy, *, power=50.0, supply=70.0, ret=40.0):
 
 
 def ingest(meter, readings):
-    services.ingest_readings({meter.id: readings})
+    ingest_readings({meter.id: readings})
 
 
 def url(name, site, month="2026-01"):

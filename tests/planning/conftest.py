@@ -22,7 +22,8 @@ from decimal import Decimal
 import pytest
 
 from apps.hardware.services import electrical_daily_merge
-from apps.heat import physics, services
+from apps.heat import physics
+from apps.heat.ingest import ingest_readings
 from apps.heat.meters import MeterReading
 from apps.planning.selectors import Period
 from apps.sites.models import HeatMeter, Site
@@ -101,7 +102,7 @@ def fleet(db, ten_minute_gap_limit):
     )  # fmt: skip
     noon2 = DAY1 + timedelta(days=1, hours=12)
     gap = (DAY1 + timedelta(hours=6), DAY1 + timedelta(hours=12))
-    services.ingest_readings(
+    ingest_readings(
         {
             m_steady.id: series(
                 DAY1 - timedelta(days=2), END,
