@@ -2,16 +2,16 @@
 
     .venv/bin/python benchmarks/eventlog_fuzz.py [--runs 100000] [--seed 1]
 
-Seeds the corpus with the public test logs (shared/testdata/eventlogs), runs ``--runs`` inputs
-through ``parse_event_log`` (then replay and payload decoding), and through the TPM2 quote and
-Authenticode parsers, counting every exception. Prints the count and the exceptions seen;
-exits 1 if anything but the parsers' own error types was raised.
+Seeds the corpus with the public third-party event logs when HEATSITE_VECTORS names a testdata
+folder holding them (see tests/vectors.py), else with the logs the suite makes itself (the
+lab's boots and hand-built edge cases, tests/attestation/eventlog_samples.py). Runs ``--runs``
+inputs through ``parse_event_log`` (then replay and payload decoding), and through the TPM2
+quote and Authenticode parsers, counting every exception. Prints the count and the exceptions
+seen; exits 1 if anything but the parsers' own error types was raised.
 """
 
 import argparse
-import base64
 import collections
-import json
 import os
 import shutil
 import sys
@@ -66,13 +66,26 @@ def one_input(data: bytes) -> None:
         os._exit(1 if state["unexpected"] else 0)
 
 
+def seed_logs() -> tuple[str, list[bytes]]:
+    """(where the seeds come from, the logs)."""
+    from tests import vectors
+
+    found = vectors.locate(os.environ.get(vectors.ENV))
+    if found is not None:
+        names = sorted(found.expected)
+        return f"{len(names)} public vector logs", [found.read_log(name) for name in names]
+    from tests.attestation.eventlog_samples import samples
+
+    logs = samples()
+    return f"{len(logs)} logs of the suite's own (set {vectors.ENV} for the public ones)", [
+        s.raw for s in logs
+    ]
+
+
 def seed_corpus(directory: Path) -> None:
-    shared = Path(os.environ.get("HEATSITE_SHARED") or REPO.parent / "shared")
-    root = shared / "testdata" / "eventlogs"
-    for i, name in enumerate(json.loads((root / "expected.json").read_text())):
-        raw = (root / name).read_bytes()
-        if name.endswith(".json"):
-            raw = base64.b64decode(json.loads(raw)["Log"]["Raw"])
+    origin, logs = seed_logs()
+    print(f"seeds: {origin}")
+    for i, raw in enumerate(logs):
         (directory / f"seed{i}").write_bytes(raw[:8192])
 
 
