@@ -53,7 +53,7 @@ def site_actions(site_id: int, limit: int = 30) -> QuerySet[PowerAction]:
 
 
 def node_history(node: Node, hours: float = 6) -> dict[str, list[Any]]:
-    """Sensor history of one node, oldest first, as columns for a chart."""
+    """Sensor history of one node, oldest first, as columns for a chart (``at``: datetimes)."""
     since = timezone.now() - timedelta(hours=hours)
     rows = list(
         NodeTelemetry.objects.filter(node=node, at__gte=since)
@@ -68,7 +68,7 @@ def node_history(node: Node, hours: float = 6) -> dict[str, list[Any]]:
         "water_out_c": [],
     }
     for at, power, cpu, water_in, water_out in rows:
-        columns["at"].append(at.isoformat())
+        columns["at"].append(at)
         columns["power_w"].append(power)
         columns["cpu_temp_c"].append(cpu)
         columns["water_in_c"].append(water_in)

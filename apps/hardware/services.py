@@ -555,6 +555,8 @@ def bmc_sweep_nodes(node_ids: list[int], *, now: datetime | None = None) -> dict
                     "power_state": node.power_state,
                     "reachable": node.reachable,
                     "power_w": node.power_w,
+                    # The poll's time, for the node chart's live point.
+                    "at": node.last_seen.isoformat() if node.last_seen else None,
                 },
             )
     return counts

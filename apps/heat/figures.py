@@ -1,9 +1,9 @@
 """Plotly figures and page figures for heat, built by pure functions (no database, no request).
 
-Charts show times as the site's *local wall-clock time*: plotly.js has no time zones and draws
-a date string as written, so the server converts every timestamp to a naive local string and
-the live script (static/js/heat.js) converts pushed UTC timestamps the same way.
-Missing data stays missing: ``None`` values become JSON ``null`` and plotly breaks the line.
+Charts show times as the site's *local wall-clock time* over the window they stand for
+(``apps.core.charts``); the live script (static/js/heat.js) converts pushed UTC timestamps the
+same way. Missing data stays missing: ``None`` values become JSON ``null`` and plotly breaks
+the line.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+
+from apps.core.charts import local_x, time_axis
 
 from .selectors import HeatQueryError, Resolution
 
@@ -28,6 +30,10 @@ WINDOWS: dict[str, tuple[timedelta, Resolution, str]] = {
 # Raw readings kept in the live chart before the oldest are dropped (6 h of 10 s readings).
 LIVE_MAX_POINTS = 2200
 MWH_FROM_KWH = 1000.0
+# Vertical shares of the chart: thermal power above, temperatures below, never overlaid (a
+# kW scale and a °C scale on one plot put the power line under the supply line).
+POWER_DOMAIN = [0.58, 1.0]
+TEMPERATURE_DOMAIN = [0.0, 0.46]
 
 
 def window_range(window: str, now: datetime) -> tuple[datetime, datetime, Resolution]:
@@ -38,11 +44,6 @@ def window_range(window: str, now: datetime) -> tuple[datetime, datetime, Resolu
         raise HeatQueryError("now must carry a time zone")
     span, resolution, _ = WINDOWS[window]
     return now - span, now, resolution
-
-
-def local_x(ts: datetime, tz: zoneinfo.ZoneInfo) -> str:
-    """A plotly x value: the local wall-clock time of ``ts``, without offset."""
-    return ts.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _column(points: Sequence[Mapping[str, Any]], key: str) -> list[float | None]:
@@ -56,12 +57,15 @@ def heat_figure(
     tz: zoneinfo.ZoneInfo,
     contract_min_c: float,
     window: str = "live",
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> dict[str, Any]:
-    """Thermal power (left axis) with supply and return temperature (right axis).
+    """Thermal power in its own panel above supply and return temperature, sharing the time axis.
 
     ``points`` are ``selectors.site_series`` points: raw readings (``power_kw``, ``supply_c``,
     ``return_c``) or rollup buckets (``power_kw``, ``supply_avg_c``, ``return_avg_c``). The
     contracted minimum supply temperature is a dashed horizontal line on the temperature axis.
+    ``start``/``end`` are the window drawn (the axis spans it whatever the data covers).
     Trace order is fixed (power, supply, return): the live script extends traces by index.
     """
     raw = resolution == "raw"
@@ -71,7 +75,7 @@ def heat_figure(
     label = "" if raw else (" (hourly mean)" if resolution == "hour" else " (daily mean)")
     data = [
         {"x": x, "y": _column(points, "power_kw"), "name": f"Thermal power{label} (kW)",
-         "type": "scatter", "mode": mode, "line": {"color": "#d9480f"}},
+         "type": "scatter", "mode": mode, "line": {"color": "#d9480f", "width": 2.5}},
         {"x": list(x), "y": _column(points, supply_key), "name": f"Supply{label} (°C)",
          "type": "scatter", "mode": mode, "yaxis": "y2", "line": {"color": "#c92a2a"}},
         {"x": list(x), "y": _column(points, return_key), "name": f"Return{label} (°C)",
@@ -79,11 +83,14 @@ def heat_figure(
     ]  # fmt: skip
     contract = float(contract_min_c)
     layout = {
-        "margin": {"l": 55, "r": 55, "t": 10, "b": 40},
-        "legend": {"orientation": "h", "y": -0.2},
-        "xaxis": {"type": "date", "title": {"text": f"Local time ({tz.key})"}},
-        "yaxis": {"title": {"text": "kW"}, "rangemode": "tozero"},
-        "yaxis2": {"title": {"text": "°C"}, "overlaying": "y", "side": "right"},
+        "margin": {"l": 60, "r": 20, "t": 30, "b": 40},
+        "legend": {"orientation": "h", "y": -0.22},
+        # One time axis, drawn under the lower panel; both panels follow its zoom.
+        "xaxis": time_axis([p["ts"] for p in points], tz, start=start, end=end, anchor="y2"),
+        "yaxis": {"title": {"text": "Thermal power (kW)"}, "domain": POWER_DOMAIN,
+                  "rangemode": "tozero"},
+        "yaxis2": {"title": {"text": "Temperature (°C)"}, "domain": TEMPERATURE_DOMAIN,
+                   "anchor": "x"},
         "shapes": [
             {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y2", "y0": contract,
              "y1": contract, "line": {"color": "#c92a2a", "dash": "dash", "width": 1}},

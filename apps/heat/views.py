@@ -60,6 +60,8 @@ def site_heat_context(site: Site, user: Any, now: datetime | None = None) -> dic
             resolution=resolution,
             tz=site.tzinfo,
             contract_min_c=float(site.contract_min_supply_c),
+            start=start,
+            end=end,
         ),
         "heat_windows": [(key, label) for key, (_, _, label) in figures.WINDOWS.items()],
         "heat_alarms": selectors.active_alarms([site.id], partner_visible_only=_partner_view(user)),
@@ -93,6 +95,8 @@ def site_heat_chart(request: HttpRequest, site_id: int) -> HttpResponse:
         tz=site.tzinfo,
         contract_min_c=float(site.contract_min_supply_c),
         window=window,
+        start=start,
+        end=end,
     )
     return JsonResponse(figure)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from .selectors import (
@@ -24,6 +24,9 @@ from .selectors import (
 )
 
 BAR_LIMIT = 60
+# Series axes tick every day up to this many days (plotly would tick hours on a short period).
+DAY_TICKS_UP_TO = 14
+DAY_MS = 86_400_000
 CHARTS = ("bar", "map", "scatter", "series")
 CSV_FIELDS = (
     "id",
@@ -172,6 +175,22 @@ def scatter_figure(rows: Sequence[SiteFigures], period: Period) -> dict[str, Any
     }
 
 
+def _day_axis(period: Period) -> dict[str, Any]:
+    """A date axis of the period's days, each point (a day at midnight) centred in half a day of
+    margin, whatever the number of points: one day is never zoomed to hours."""
+    first = datetime.combine(period.start, time()) - timedelta(hours=12)
+    last = datetime.combine(period.end, time()) - timedelta(hours=12)
+    axis: dict[str, Any] = {
+        "type": "date",
+        "range": [first.strftime("%Y-%m-%d %H:%M"), last.strftime("%Y-%m-%d %H:%M")],
+        "autorange": False,
+        "hoverformat": "%-d %b %Y",
+    }
+    if period.days <= DAY_TICKS_UP_TO:
+        axis.update(tick0=period.start.isoformat(), dtick=DAY_MS)
+    return axis
+
+
 def series_figure(
     series: Mapping[int, Sequence[tuple[date, float | None]]],
     names: Mapping[int, str],
@@ -195,7 +214,7 @@ def series_figure(
         ],
         "layout": _layout(
             f"{SERIES_METRICS[metric]}, {period} (site-local days)",
-            xaxis={"type": "date"},
+            xaxis=_day_axis(period),
             yaxis={"title": {"text": SERIES_METRICS[metric]}},
             legend={"orientation": "h"},
         ),

@@ -1,16 +1,21 @@
 """Fleet, site and node pages."""
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from apps.accounts import access
 from apps.accounts.policy import Action
 from apps.attestation import selectors as attestation_selectors
 from apps.hardware import selectors as hardware_selectors
+from apps.hardware.figures import SENSOR_WINDOW, sensor_figure
 from apps.heat import live as heat_live
 from apps.heat import views as heat_pages
 from apps.sites import selectors
+from apps.sites.models import Node
 
 
 @login_required
@@ -87,6 +92,12 @@ def site_nodes_fragment(request: HttpRequest, site_id: int) -> HttpResponse:
     return render(request, "sites/_node_table.html", context)
 
 
+def _sensor_figure(node: Node) -> dict[str, Any]:
+    end = timezone.now()
+    history = hardware_selectors.node_history(node, hours=SENSOR_WINDOW.total_seconds() / 3600)
+    return sensor_figure(history, tz=node.site.tzinfo, start=end - SENSOR_WINDOW, end=end)
+
+
 @login_required
 def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
     node = access.node_for_user(request.user, node_id, Action.VIEW_HARDWARE)
@@ -96,7 +107,7 @@ def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
         "site": node.site,
         "facts": facts,
         "actions": hardware_selectors.node_actions(node),
-        "history": hardware_selectors.node_history(node),
+        "sensor_figure": _sensor_figure(node),
         "can_power": access.can(request.user, Action.POWER_CONTROL),
         "boot_devices": ["network", "disk", "bios", "default"],
         "power_buttons": [

@@ -55,10 +55,10 @@ def test_node_page_shows_sensors_boot_device_inventory_firmware_and_history(
     assert "Heatsite Lab" in page and "HX-500 water-cooled node" in page
     assert "BMC Version" in page and "2.41" in page
     assert 'data-testid="sensor-chart"' in page
-    history = json.loads(
-        page.split('id="sensor-history" type="application/json">')[1].split("<")[0]
-    )
-    assert history["power_w"] == [pytest.approx(300, abs=5)]
+    figure = json.loads(page.split('id="sensor-figure" type="application/json">')[1].split("<")[0])
+    assert figure["data"][0]["y"] == [pytest.approx(300, abs=5)]
+    local = polled_node.last_seen.astimezone(polled_node.site.tzinfo)
+    assert figure["data"][0]["x"] == [local.strftime("%Y-%m-%d %H:%M:%S")]
     assert 'data-testid="action-history"' in page
     with_history.refresh_from_db()
     assert with_history.status == "succeeded"

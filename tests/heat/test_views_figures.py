@@ -34,6 +34,63 @@ def test_heat_figure_draws_local_wall_clock_times_across_the_dst_change():
                            "max_points": figures.LIVE_MAX_POINTS}  # fmt: skip
 
 
+def test_thermal_power_has_its_own_panel_above_the_temperatures():
+    # ~4.3 kW and 70 °C once drew on one spot: the power line hid under the supply line.
+    points = [{"ts": datetime(2026, 1, 15, 12, tzinfo=UTC), "power_kw": 4.3, "supply_c": 70.0,
+               "return_c": 40.0}]  # fmt: skip
+    fig = figures.heat_figure(points, resolution="raw", tz=PARIS, contract_min_c=65)
+    power, supply, ret = fig["data"]
+    assert power.get("yaxis", "y") == "y" and supply["yaxis"] == ret["yaxis"] == "y2"
+    layout = fig["layout"]
+    assert "overlaying" not in layout["yaxis"] and "overlaying" not in layout["yaxis2"]
+    (p0, p1), (t0, t1) = layout["yaxis"]["domain"], layout["yaxis2"]["domain"]
+    assert t1 < p0  # temperatures below, a gap between, power above: never drawn on each other
+    assert (p1, t0) == (1.0, 0.0)
+    # one shared time axis, drawn under the lower panel
+    assert layout["xaxis"]["anchor"] == "y2" and layout["yaxis2"]["anchor"] == "x"
+    assert "xaxis2" not in layout and all("xaxis" not in t for t in fig["data"])
+    assert layout["yaxis"]["title"]["text"] == "Thermal power (kW)"
+
+
+def test_the_time_axis_spans_the_window_in_local_time_across_the_dst_change():
+    # Paris goes from CET to CEST at 01:00 UTC: a 6 h window ending 05:00 UTC is 00:00 -> 07:00.
+    end = datetime(2026, 3, 29, 5, tzinfo=UTC)
+    start, end, _ = figures.window_range("live", end)
+    points = [{"ts": datetime(2026, 3, 29, 4, 59, 50, tzinfo=UTC), "power_kw": 4.3,
+               "supply_c": 70.0, "return_c": 40.0}]  # fmt: skip
+    fig = figures.heat_figure(
+        points, resolution="raw", tz=PARIS, contract_min_c=65, start=start, end=end
+    )
+    assert fig["data"][0]["x"] == ["2026-03-29 06:59:50"]  # CEST, not the UTC 04:59:50
+    xaxis = fig["layout"]["xaxis"]
+    assert xaxis["range"] == ["2026-03-29 00:00:00", "2026-03-29 07:00:00"]
+    assert xaxis["autorange"] is False and xaxis["type"] == "date"
+    assert xaxis["title"]["text"] == "Local time (Europe/Paris)"
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_a_window_with_almost_no_readings_still_spans_the_whole_window(count):
+    # Plotly zooms a lone point to a millisecond-wide axis (00:32:03.0135) unless told the range.
+    now = datetime(2026, 1, 15, 23, 32, 3, 13500, tzinfo=UTC)
+    start, end, resolution = figures.window_range("live", now)
+    points = [{"ts": now - timedelta(seconds=5), "power_kw": 4.3, "supply_c": 70.0,
+               "return_c": 40.0}][:count]  # fmt: skip
+    fig = figures.heat_figure(
+        points, resolution=resolution, tz=PARIS, contract_min_c=65, start=start, end=end
+    )
+    assert fig["layout"]["xaxis"]["range"] == ["2026-01-15 18:32:03", "2026-01-16 00:32:03"]
+    assert [len(t["x"]) for t in fig["data"]] == [count] * 3
+
+
+def test_without_a_window_one_reading_gets_an_hour_of_axis_not_a_millisecond():
+    ts = datetime(2026, 7, 1, 22, 32, 3, tzinfo=UTC)
+    point = {"ts": ts, "power_kw": 4.3, "supply_c": 70.0, "return_c": 40.0}
+    fig = figures.heat_figure([point], resolution="raw", tz=PARIS, contract_min_c=65)
+    assert fig["layout"]["xaxis"]["range"] == ["2026-07-01 23:32:03", "2026-07-02 00:32:03"]
+    empty = figures.heat_figure([], resolution="raw", tz=PARIS, contract_min_c=65)
+    assert "range" not in empty["layout"]["xaxis"]  # nothing to place: plotly's own default
+
+
 def test_rollup_figure_plots_bucket_means_and_is_not_live():
     points = [{"ts": datetime(2026, 1, 1, 23, tzinfo=UTC), "power_kw": 48.0,
                "supply_avg_c": 68.5, "return_avg_c": 39.5}]  # fmt: skip
