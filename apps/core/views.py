@@ -1,7 +1,10 @@
-"""Designed error pages (HTML for pages, JSON for the API)."""
+"""Designed error pages (HTML for pages, JSON for the API), and the favicon's old address."""
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_safe
 
 
 def _error(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
@@ -29,3 +32,11 @@ def server_error(request):
     return _error(
         request, 500, "Something went wrong", "The error was logged. Please try again shortly."
     )
+
+
+@require_safe
+@cache_control(public=True, max_age=86400)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``, which browsers ask for whatever the page's ``<link rel="icon">`` says:
+    the static icon, for anyone (the login page has it too)."""
+    return redirect(static("favicon.ico"))

@@ -18,6 +18,7 @@ from tests.routes.common import (
 
 ROUTES: dict[str, Route] = {
     "home": Route(lambda o: "/", dict.fromkeys(ROLES, 302)),
+    "favicon": Route(lambda o: "/favicon.ico", dict.fromkeys(ROLES, 302)),
     "login": Route(
         lambda o: reverse("login"),
         {"anonymous": 200, "partner": 302, "planner": 302, "engineer": 302, "admin": 302},
