@@ -66,6 +66,20 @@ def assert_ticks_in_local_window(page: Page, chart: str, hours: float) -> None:
     assert all(in_window(m, start, end) for m in minutes), (texts, start, end)
 
 
+def push(page: Page, chart: str, event: dict) -> dict:
+    """Dispatches a websocket event as ``Heatsite.liveSite`` does; returns the chart's state."""
+    return page.evaluate(
+        """([chart, event]) => {
+            document.dispatchEvent(new CustomEvent("heatsite:event", { detail: event }));
+            const el = document.getElementById(chart), xs = el.data[0].x;
+            const range = el.layout.xaxis.range, ms = (x) => Date.parse(x.replace(" ", "T") + "Z");
+            return { n: xs.length, x: xs[xs.length - 1], range: range,
+                     width_h: (ms(range[1]) - ms(range[0])) / 3600000 };
+        }""",
+        [chart, event],
+    )
+
+
 def test_node_and_site_charts_label_their_time_axis_in_the_sites_zone(
     tokyo_node, live_server, page
 ):
@@ -74,10 +88,22 @@ def test_node_and_site_charts_label_their_time_axis_in_the_sites_zone(
     page.goto(f"{live_server.url}/nodes/{tokyo_node.pk}/")
     expect(page.locator("#sensor-chart .main-svg").first).to_be_attached()
     assert_ticks_in_local_window(page, "#sensor-chart", hours=6)
+    # a poll pushed later: drawn at its local time, and the 6 h window slides to show it
+    at = timezone.now() + timedelta(minutes=10)
+    state = push(page, "sensor-chart", {"type": "node.state", "node_id": tokyo_node.pk,
+                                        "power_w": 398.0, "at": at.isoformat()})  # fmt: skip
+    assert state["x"] == at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M:%S") and state["n"] == 2
+    assert state["range"][1] == state["x"] and state["width_h"] == pytest.approx(6, abs=0.01)
 
     page.goto(f"{live_server.url}/sites/{tokyo_node.site_id}/")
     expect(page.locator("#heat-chart .main-svg").first).to_be_attached()
     assert_ticks_in_local_window(page, "#heat-chart", hours=6)
+    ts = timezone.now() + timedelta(minutes=10)
+    state = push(page, "heat-chart", {"type": "heat.reading", "site_id": tokyo_node.site_id,
+                                      "ts": ts.isoformat(), "power_kw": 4.3, "supply_c": 70.0,
+                                      "return_c": 41.0})  # fmt: skip
+    assert state["x"] == ts.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M:%S") and state["n"] == 1
+    assert state["range"][1] == state["x"] and state["width_h"] == pytest.approx(6, abs=0.01)
     # power and temperatures in two panels: two y axes, one above the other
     assert page.locator("#heat-chart .yaxislayer-above").count() >= 1
     titles = page.locator("#heat-chart .g-ytitle, #heat-chart .g-y2title").all_text_contents()
