@@ -14,6 +14,7 @@ router = DefaultRouter()
 router.register("sites", sites_api.SiteViewSet, basename="site")
 router.register("nodes", sites_api.NodeViewSet, basename="node")
 router.register("meters", sites_api.MeterViewSet, basename="meter")
+router.register("power-actions", hardware_api.PowerActionViewSet, basename="power-action")
 
 api_urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
@@ -22,7 +23,6 @@ api_urlpatterns = [
     path("nodes/<int:pk>/power/", hardware_api.node_power, name="node-power"),
     path("nodes/<int:pk>/boot-device/", hardware_api.node_boot_device, name="node-boot-device"),
     path("sites/<int:pk>/power/", hardware_api.site_power, name="site-power"),
-    path("power-actions/<int:pk>/", hardware_api.power_action_detail, name="power-action-detail"),
     path("power-batches/<int:pk>/", hardware_api.power_batch_detail, name="power-batch-detail"),
     *heat_api_urlpatterns,
     *planning_api_urlpatterns,

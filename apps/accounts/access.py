@@ -106,6 +106,15 @@ def power_action_for_user(user: User, action_id: int | str, action: Action = Act
     )
 
 
+def power_actions_visible_to(user: User, action: Action = Action.VIEW_HARDWARE):
+    """Power actions the user may list: those of the nodes the user may see."""
+    from apps.hardware.models import PowerAction
+
+    if not can(user, action) or user.role == Role.PARTNER:
+        return PowerAction.objects.none()
+    return PowerAction.objects.all()
+
+
 def power_batch_for_user(user: User, batch_id: int | str, action: Action = Action.VIEW_HARDWARE):
     from apps.hardware.models import PowerBatch
 

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from apps.accounts.policy import PARTNER_SITE_FIELDS
+from apps.core.rest import id_param
 from apps.sites.models import HeatMeter, Node, Organisation, Site
 
 
@@ -34,6 +35,8 @@ class SiteSerializer(serializers.ModelSerializer):
 
 class PartnerSiteSerializer(serializers.ModelSerializer):
     """What a heat-network partner may see of a site: a whitelist (see policy)."""
+
+    closed_schema = True  # the schema says no other field can appear
 
     class Meta:
         model = Site
@@ -98,3 +101,24 @@ class MeterSerializer(serializers.ModelSerializer):
             "installed_at",
             "removed_at",
         ]
+
+
+# -- query parameters of the list endpoints ------------------------------------------------
+
+
+class SiteQuerySerializer(serializers.Serializer):
+    search = serializers.CharField(
+        required=False, max_length=200, help_text="Part of the code, name, city or heat network."
+    )
+    status = serializers.ChoiceField(choices=Site.Status.choices, required=False)
+    partner = id_param("Only this partner organisation's sites.")
+
+
+class NodeQuerySerializer(serializers.Serializer):
+    site = id_param("Only this site's nodes.")
+    power_state = serializers.ChoiceField(choices=Node.PowerState.choices, required=False)
+    search = serializers.CharField(required=False, max_length=100, help_text="Part of the name.")
+
+
+class MeterQuerySerializer(serializers.Serializer):
+    site = id_param("Only this site's meters.")

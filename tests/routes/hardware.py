@@ -63,6 +63,7 @@ ROUTES: dict[str, Route] = {
         data={"action": "off"},
         foreign=foreign("api:site-power"),
     ),
+    "api:power-action-list": Route(lambda o: reverse("api:power-action-list"), API_HARDWARE),
     "api:power-action-detail": Route(own("api:power-action-detail", "action"), API_NODE),
     "api:power-batch-detail": Route(own("api:power-batch-detail", "batch"), API_HARDWARE),
 }
