@@ -1,6 +1,7 @@
 """Heat API: a site's series and its monthly statement, under the pages' access rules.
 
-``GET /api/v1/sites/{id}/heat/?start=&end=&resolution=raw|hour|day``
+``GET /api/v1/sites/{id}/heat/?start=&end=&resolution=raw|hour|day`` (without ``start`` and
+``end``: the last 24 hours, the site page's day chart).
 ``GET /api/v1/sites/{id}/heat/statement/?month=YYYY-MM`` (JSON; CSV with ``Accept: text/csv``
 or ``?format=csv``).
 
@@ -9,12 +10,12 @@ Bad parameters are a 400 whose ``detail`` says what is wrong; another partner's 
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view, renderer_classes
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -22,12 +23,14 @@ from rest_framework.response import Response
 
 from apps.accounts import access
 from apps.accounts.policy import Action
+from apps.core.rest import error, parse_instant
 
 from . import figures, selectors, statements
 from .selectors import HeatQueryError
+from .serializers import SiteHeatSerializer, StatementSerializer
 
-# A "+01:00" offset sent unencoded in a query string arrives as " 01:00".
-_SPACE_OFFSET = re.compile(r" (\d{2}(:?\d{2})?)$")
+# A series asked for without start: this long before its end (without end: now).
+DEFAULT_SPAN = timedelta(hours=24)
 
 
 class StatementCSVRenderer(BaseRenderer):
@@ -48,30 +51,81 @@ def _instant(params: Any, name: str) -> datetime | None:
     value = params.get(name)
     if value in (None, ""):
         return None
-    value = _SPACE_OFFSET.sub(r"+\1", value.strip())
     try:
-        parsed = parse_datetime(value)
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise HeatQueryError(f"{name} is not an ISO 8601 date-time: {params.get(name)!r}")
-    if parsed.tzinfo is None:
-        raise HeatQueryError(f"{name} must carry a UTC offset (e.g. +01:00 or Z)")
-    return parsed
+        return parse_instant(value)
+    except ValueError as exc:
+        raise HeatQueryError(f"{name} {exc}") from None
 
 
 def _bad(reason: str) -> Response:
     return Response({"detail": reason}, status=400)
 
 
+_SITE_HEAT_EXAMPLE = {
+    "site_id": 1,
+    "site_code": "lyo-0001",
+    "timezone": "Europe/Paris",
+    "resolution": "hour",
+    "start": "2026-01-10T12:00:00+01:00",
+    "end": "2026-01-10T13:00:00+01:00",
+    "contract_min_supply_c": 60.0,
+    "points": [
+        {
+            "ts": "2026-01-10T12:00:00+01:00",
+            "energy_kwh": 4.3,
+            "energy_power_kwh": 4.28,
+            "power_kw": 4.28,
+            "supply_min_c": 68.9,
+            "supply_avg_c": 70.1,
+            "supply_max_c": 71.0,
+            "return_avg_c": 55.2,
+            "flow_avg_m3h": 0.25,
+            "hours_below": 0.0,
+            "coverage": 1.0,
+        }
+    ],
+}
+
+
+@extend_schema(
+    summary="A site's heat series",
+    description=(
+        "Readings (`raw`) or hourly/daily buckets of a site in [start, end); a gap is a point "
+        "of nulls. Without `start` and `end`: the last 24 hours (the site page's day chart); "
+        "without `start`: 24 hours before `end`; without `end`: now. Raw is limited to 7 "
+        "days, hour to 366 days. Partners and planners get no meter serial."
+    ),
+    parameters=[
+        OpenApiParameter(
+            "start",
+            OpenApiTypes.DATETIME,
+            description="Inclusive; ISO 8601 with offset. Default: 24 hours before `end`.",
+            examples=[OpenApiExample("Paris noon", value="2026-01-10T12:00:00+01:00")],
+        ),
+        OpenApiParameter(
+            "end",
+            OpenApiTypes.DATETIME,
+            description="Exclusive; ISO 8601 with offset. Default: now.",
+        ),
+        OpenApiParameter(
+            "resolution", str, enum=["raw", "hour", "day"], default="raw", description=""
+        ),
+    ],
+    responses={
+        200: OpenApiResponse(
+            SiteHeatSerializer, examples=[OpenApiExample("hourly", value=_SITE_HEAT_EXAMPLE)]
+        ),
+        400: error("A parameter is invalid, reversed or too long.", "end must be after start"),
+    },
+)
 @api_view(["GET"])
 def site_heat(request: Request, pk: int) -> Response:
     """Readings (raw) or hourly/daily buckets of a site in [start, end); gaps are nulls."""
     site = access.site_for_user(request.user, pk, Action.VIEW_HEAT)
-    resolution = request.query_params.get("resolution", "raw")
+    resolution = request.query_params.get("resolution") or "raw"
     try:
-        start = _instant(request.query_params, "start")
-        end = _instant(request.query_params, "end")
+        end = _instant(request.query_params, "end") or timezone.now()
+        start = _instant(request.query_params, "start") or end - DEFAULT_SPAN
         points = selectors.site_series(site.id, start, end, resolution)  # type: ignore[arg-type]
     except HeatQueryError as exc:
         return _bad(str(exc))
@@ -85,14 +139,38 @@ def site_heat(request: Request, pk: int) -> Response:
             "site_code": site.code,
             "timezone": site.timezone,
             "resolution": resolution,
-            "start": start.astimezone(tz).isoformat() if start else None,
-            "end": end.astimezone(tz).isoformat() if end else None,
+            "start": start.astimezone(tz).isoformat(),
+            "end": end.astimezone(tz).isoformat(),
             "contract_min_supply_c": float(site.contract_min_supply_c),
             "points": figures.points_json(points, tz),
         }
     )
 
 
+@extend_schema(
+    summary="A site's monthly heat-delivery statement",
+    description=(
+        "The figures of the statement's CSV and PDF downloads, one line per meter. JSON, or "
+        "the billing CSV with `Accept: text/csv` or `?format=csv` (a 400 is then a one-cell "
+        "CSV)."
+    ),
+    parameters=[
+        OpenApiParameter(
+            "month",
+            str,
+            required=True,
+            pattern=r"^\d{4}-\d{2}$",
+            description="The site-local calendar month, YYYY-MM.",
+            examples=[OpenApiExample("January 2026", value="2026-01")],
+        ),
+        OpenApiParameter("format", str, enum=["json", "csv"], description="Instead of Accept."),
+    ],
+    responses={
+        (200, "application/json"): StatementSerializer,
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The billing CSV."),
+        400: error("`month` is missing or impossible.", "month must be YYYY-MM, got '2026-13'"),
+    },
+)
 @api_view(["GET"])
 @renderer_classes([JSONRenderer, StatementCSVRenderer, BrowsableAPIRenderer])
 def site_heat_statement(request: Request, pk: int) -> Response:

@@ -73,14 +73,45 @@ def test_an_unencoded_plus_offset_is_understood(client, partner, site, meter):
     assert response.status_code == 200 and response.json()["start"] == "2026-01-10T12:00:00+01:00"
 
 
+NOW = T0 + timedelta(hours=2)
+
+
+@pytest.mark.parametrize(
+    ("params", "start", "end"),
+    [
+        ({}, "2026-01-09T14:00:00+01:00", "2026-01-10T14:00:00+01:00"),
+        ({"end": "2026-01-10T12:30:00Z"}, "2026-01-09T13:30:00+01:00", "2026-01-10T13:30:00+01:00"),
+        ({"start": "2026-01-10T12:30Z"}, "2026-01-10T13:30:00+01:00", "2026-01-10T14:00:00+01:00"),
+        ({"start": "", "end": ""}, "2026-01-09T14:00:00+01:00", "2026-01-10T14:00:00+01:00"),
+    ],
+)  # fmt: skip
+def test_a_missing_end_is_now_and_a_missing_start_24_hours_before_the_end(
+    client, partner, site, meter, monkeypatch, params, start, end
+):
+    monkeypatch.setattr("apps.heat.api.timezone.now", lambda: NOW)
+    client.force_login(partner)
+    body = series(client, site, **params).json()
+    assert (body["start"], body["end"], body["resolution"]) == (start, end, "raw")
+
+
+def test_the_default_series_is_the_last_24_hours_of_readings(
+    client, partner, site, meter, monkeypatch
+):
+    monkeypatch.setattr("apps.heat.api.timezone.now", lambda: NOW)
+    client.force_login(partner)
+    points = series(client, site, resolution="hour").json()["points"]
+    assert len(points) == 24 and points[-1]["ts"] == "2026-01-10T13:00:00+01:00"
+    assert sum(p["energy_kwh"] or 0 for p in points) == pytest.approx(40)  # every reading
+
+
 @pytest.mark.parametrize(
     ("params", "reason"),
     [
         ({"start": "2026-01-10T11:00Z", "end": "2026-01-10T12:00Z", "resolution": "minute"},
          "unknown resolution 'minute'"),
         ({"start": "2026-01-10T12:00Z", "end": "2026-01-10T11:00Z"}, "end must be after start"),
-        ({"start": "2026-01-10T12:00Z"}, "both start and end are required"),
-        ({}, "both start and end are required"),
+        ({"start": "2999-01-10T12:00Z"}, "end must be after start"),  # end: now
+        ({"end": "2026-01-10T12:00Z", "start": "2026-01-11T12:00Z"}, "end must be after start"),
         ({"start": "2026-01-10T11:00", "end": "2026-01-10T12:00Z"}, "must carry a UTC offset"),
         ({"start": "yesterday", "end": "2026-01-10T12:00Z"}, "start is not an ISO 8601"),
         ({"start": "2026-02-30T00:00Z", "end": "2026-03-01T00:00Z"}, "start is not an ISO 8601"),
