@@ -47,9 +47,9 @@ def run(tmp: Path, args: argparse.Namespace) -> int:
     from django.core.management import call_command
 
     from apps.attestation import services
-    from apps.attestation.management.commands.seed_attestation import seed_lab_nodes
     from apps.attestation.models import Attestation
     from apps.lab.management.commands.run_lab import TpmLab
+    from apps.lab.tpm.seed import seed_lab_nodes
     from apps.sites.models import Node, Organisation, Site
 
     call_command("migrate", verbosity=0)

@@ -5,10 +5,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.attestation import services
-from apps.attestation.management.commands.seed_attestation import seed_lab_nodes
 from apps.attestation.models import Attestation
 from apps.attestation.predict import predict
 from apps.lab.tpm.node import LAB_PROFILE, base_configuration, lab_release
+from apps.lab.tpm.seed import seed_lab_nodes
 
 pytestmark = pytest.mark.django_db
 

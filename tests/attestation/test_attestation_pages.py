@@ -7,11 +7,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.attestation import services
-from apps.attestation.management.commands.seed_attestation import seed_lab_nodes
 from apps.attestation.models import Attestation, Enrolment, FirmwareRelease
 from apps.attestation.predict import explain, predict
 from apps.audit.models import AuditEvent
 from apps.lab.tpm.node import LAB_PROFILE, base_configuration, lab_release, nic_option_rom
+from apps.lab.tpm.seed import seed_lab_nodes
 
 pytestmark = pytest.mark.django_db
 

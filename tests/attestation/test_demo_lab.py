@@ -9,8 +9,8 @@ from django.core.management.base import CommandError
 
 from apps.attestation import selectors, services
 from apps.attestation.badges import Badge
-from apps.attestation.management.commands.seed_attestation import seed_lab_nodes
 from apps.lab.management.commands.run_lab import TpmLab
+from apps.lab.tpm.seed import seed_lab_nodes
 from tests.factories import NodeFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from apps.attestation.management.commands.seed_attestation import seed_lab_nodes
 from apps.attestation.predict import predict
 from apps.lab.tpm.node import LAB_PROFILE, base_configuration, lab_release
+from apps.lab.tpm.seed import seed_lab_nodes
 
 pytestmark = pytest.mark.django_db
 

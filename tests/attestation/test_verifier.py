@@ -12,11 +12,11 @@ from django.utils import timezone
 
 from apps.attestation import selectors, services
 from apps.attestation.badges import Badge
-from apps.attestation.management.commands.seed_attestation import seed_lab_nodes
 from apps.attestation.models import Attestation, Enrolment
 from apps.attestation.tasks import attest_node_task, attestation_sweep_nodes_task
 from apps.audit.models import AuditEvent
 from apps.lab.tpm.node import base_configuration, lab_release, start_fleet
+from apps.lab.tpm.seed import seed_lab_nodes
 from tests.factories import NodeFactory
 
 

@@ -4,8 +4,8 @@ reach a node (404); planners see the site indicator only, so node and release pa
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.attestation.management.commands.seed_attestation import seed_lab_nodes
 from apps.attestation.models import Attestation, FirmwareRelease
+from apps.lab.tpm.seed import seed_lab_nodes
 from tests.routes.common import API_NODE, LOGIN, Route, own
 
 NODE_PAGE = {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 200, "admin": 200}

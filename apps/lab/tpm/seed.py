@@ -1,8 +1,9 @@
-"""``manage.py seed_attestation``: the demo's platform profile, firmware releases and node
-configurations (the lab SKU, releases 1.4.0 and 1.5.0, every demo TPM node on 1.4.0 with the
-approved NIC variant). Idempotent; run after ``seed_demo``."""
+"""The lab's TPM world written into the database, for the demo and the tests: the lab SKU, its
+firmware releases and each node's approved configuration (``manage.py seed_attestation``).
 
-from django.core.management.base import BaseCommand, CommandError
+Production fills these through the attestation services from real vendor data; only the lab
+knows its own SKU, releases and NICs, so seeding them lives here.
+"""
 
 from apps.attestation import services
 from apps.attestation.models import (
@@ -11,7 +12,9 @@ from apps.attestation.models import (
     events_to_json,
     option_rom_to_json,
 )
-from apps.lab.tpm.node import (
+from apps.sites.models import Node
+
+from .node import (
     APPROVED_NICS,
     LAB_FIRMWARE_VERSIONS,
     LAB_PROFILE,
@@ -19,7 +22,6 @@ from apps.lab.tpm.node import (
     lab_release,
     nic_option_rom,
 )
-from apps.sites.models import Node
 
 
 def lab_variants(slot: int = 2) -> dict:
@@ -67,20 +69,3 @@ def seed_lab_nodes(nodes: list[Node], version: str = LAB_FIRMWARE_VERSIONS[0]) -
             node=node, release=releases[version], config=config, variants=variants
         )
     return len(nodes)
-
-
-class Command(BaseCommand):
-    help = "Seed the lab platform profile, firmware releases and demo node configurations."
-
-    def add_arguments(self, parser):
-        parser.add_argument("--nodes", type=int, default=200, help="first N nodes (by id)")
-
-    def handle(self, *args, nodes, **options):
-        if not 0 <= nodes <= 5000:
-            raise CommandError("--nodes must be between 0 and 5000")
-        chosen = list(Node.objects.order_by("id")[:nodes])
-        count = seed_lab_nodes(chosen)
-        self.stdout.write(
-            f"attestation: profile {LAB_PROFILE.sku}, releases "
-            f"{', '.join(LAB_FIRMWARE_VERSIONS)}, {count} node configurations"
-        )
