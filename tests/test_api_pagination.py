@@ -4,10 +4,14 @@ The list endpoints are found by walking the API's URL patterns, so a new one is 
 without being named.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.attestation.models import Attestation
 from apps.core.pagination import Pagination
 from apps.hardware.models import PowerAction
 from tests.factories import HeatMeterFactory, NodeFactory
@@ -149,3 +153,16 @@ def test_filters_still_filter(api, site, other_site):
 @pytest.mark.parametrize("path", [f"/api/v1/sites/{HUGE}/", f"/api/v1/power-actions/{HUGE}/"])
 def test_a_huge_id_in_the_path_is_a_404(api, path):
     assert api.get(path).status_code == 404
+
+
+def test_the_attestation_historys_limit_follows_the_same_rules(api, node):
+    for minutes in (1, 2):
+        Attestation.objects.create(
+            node=node, at=timezone.now() - timedelta(minutes=minutes), verdict="trusted"
+        )
+    url = f"/api/v1/nodes/{node.pk}/attestation/"
+    assert len(api.get(url, {"limit": HUGE}).json()["history"]) == 2
+    assert len(api.get(url, {"limit": "1"}).json()["history"]) == 1
+    for bad in ("-1", "0", "x"):
+        response = api.get(url, {"limit": bad})
+        assert response.status_code == 400 and response.json()["detail"].startswith("limit must")

@@ -1,5 +1,6 @@
 """Attestation API: latest verdict + history, "attest now" (202), and the node's prediction."""
 
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import ValidationError
@@ -9,6 +10,17 @@ from apps.accounts import access
 from apps.accounts.policy import Action
 from apps.attestation import selectors, services
 from apps.attestation.models import Attestation
+from apps.attestation.serializers import (
+    AttestationQueuedSerializer,
+    NodeAttestationSerializer,
+    PredictionSerializer,
+)
+from apps.core.rest import count_param, error, field_errors
+
+HISTORY_DEFAULT, HISTORY_MAX = 50, 500
+_MAY_NOT = error(
+    "Your role does not see attestation (planners).", "Your role may not view attestation."
+)
 
 
 def _attestation(a: Attestation) -> dict:
@@ -30,6 +42,34 @@ def _attestation(a: Attestation) -> dict:
     }
 
 
+@extend_schema(
+    methods=["GET"],
+    summary="A node's attestation badge, latest verdict and history",
+    parameters=[
+        OpenApiParameter(
+            "limit",
+            int,
+            default=HISTORY_DEFAULT,
+            description=f"History entries, newest first; at most {HISTORY_MAX} (capped).",
+        )
+    ],
+    responses={
+        200: NodeAttestationSerializer,
+        400: error("`limit` is not a positive integer.", "limit must be a positive integer"),
+        403: _MAY_NOT,
+    },
+)
+@extend_schema(
+    methods=["POST"],
+    summary="Attest a node now",
+    description="Queues a quote from the node's agent; the verdict joins the history. No body.",
+    request=None,
+    responses={
+        202: OpenApiResponse(AttestationQueuedSerializer, description="Queued."),
+        400: field_errors("The node cannot be attested (`detail`: e.g. no agent endpoint)."),
+        403: _MAY_NOT,
+    },
+)
 @api_view(["GET", "POST"])
 def node_attestation(request, pk):
     """GET: badge, latest attestation and history (newest first). POST: attest now (202)."""
@@ -40,10 +80,8 @@ def node_attestation(request, pk):
         except services.AttestationError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
         return Response({"node": node.pk, "status": "queued"}, status=status.HTTP_202_ACCEPTED)
-    try:
-        limit = max(1, min(500, int(request.query_params.get("limit", 50))))
-    except ValueError:
-        raise ValidationError({"limit": "must be an integer"}) from None
+    limit = count_param(request, "limit", minimum=1, what="a positive integer")
+    limit = HISTORY_DEFAULT if limit is None else min(limit, HISTORY_MAX)
     history = [_attestation(a) for a in selectors.node_history(node, limit)]
     return Response(
         {
@@ -55,6 +93,17 @@ def node_attestation(request, pk):
     )
 
 
+@extend_schema(
+    summary="A node's predicted boot measurements",
+    responses={
+        200: PredictionSerializer,
+        403: _MAY_NOT,
+        404: error(
+            "No such node, or no release or configuration to predict from.",
+            "No firmware release recorded for lyo-0001-n01.",
+        ),
+    },
+)
 @api_view(["GET"])
 def node_prediction(request, pk):
     """The predicted sha256 PCR0-7 and event sequence of the node (release + configuration)."""

@@ -14,6 +14,8 @@ import csv
 import io
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view, renderer_classes
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -21,10 +23,13 @@ from rest_framework.response import Response
 
 from apps.accounts import access
 from apps.accounts.policy import Action
+from apps.core.rest import error
+from apps.sites.models import Site
 
 from . import figures, selectors
 from .forms import CompareForm
-from .selectors import CompareError, Period, SiteFigures
+from .selectors import SORT_KEYS, CompareError, Period, SiteFigures
+from .serializers import ComparisonSerializer
 
 
 class CompareCSVRenderer(BaseRenderer):
@@ -58,6 +63,45 @@ class _Payload(dict):
         self.rows, self.period = rows, period
 
 
+def _param(name: str, kind: Any = str, **kwargs: Any) -> OpenApiParameter:
+    return OpenApiParameter(name, kind, **kwargs)
+
+
+@extend_schema(
+    summary="Compare sites over a period",
+    description=(
+        "One row per site with the comparison page's figures over [start, end) in each "
+        "site's local days. Without `sites`, every site you may compare, narrowed by the "
+        "filters. JSON, or the page's CSV with `Accept: text/csv` or `?format=csv`."
+    ),
+    parameters=[
+        _param(
+            "sites",
+            description="Site ids separated by commas (or repeated); default: every site.",
+            examples=[OpenApiExample("two sites", value="1,2")],
+        ),
+        _param("start", OpenApiTypes.DATE, required=True, description="First day."),
+        _param("end", OpenApiTypes.DATE, required=True, description="Day after the last."),
+        _param("partner", int, description="Only this partner organisation's sites."),
+        _param("heat_network", description="Only sites on this heat network."),
+        _param("region", description="Only sites in this region."),
+        _param("status", enum=Site.Status.values, description="Only sites in this status."),
+        _param("selection", description="Only the sites of this saved selection (its key)."),
+        _param("sort", enum=list(SORT_KEYS), default="code", description="Row order."),
+        _param("dir", enum=["asc", "desc"], default="asc"),
+        _param("format", enum=["json", "csv"], description="Instead of Accept."),
+    ],
+    responses={
+        (200, "application/json"): ComparisonSerializer,
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The page's CSV."),
+        400: error(
+            "A parameter is missing, invalid, reversed or the period too long.",
+            "both start and end are required (YYYY-MM-DD, end exclusive)",
+        ),
+        403: error("Partners do not compare sites.", "Your role may not compare sites."),
+        404: error("A site or selection that does not exist or is not yours.", "No such site: 9"),
+    },
+)
 @api_view(["GET"])
 @renderer_classes([JSONRenderer, CompareCSVRenderer, BrowsableAPIRenderer])
 def compare(request: Request) -> Response:
