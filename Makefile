@@ -55,7 +55,8 @@ system-packages:
 $(VENV)/.installed: requirements/heatsite.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --require-hashes -r requirements/heatsite.lock
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e . -e ./agent
+	@# setuptools warns on every editable build that a folder may shadow the package: it is ours.
+	PYTHONWARNINGS=ignore $(PY) -m pip install -q --no-deps --no-build-isolation -e . -e ./agent
 	@touch $@
 
 # Re-resolve the locks from pyproject.toml and agent/pyproject.toml (pip-tools, with hashes).
