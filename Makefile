@@ -90,6 +90,9 @@ demo: install
 	@for i in $$(seq 1 50); do curl -sf -o /dev/null http://$(HOST):$(PORT)/login/ && break; sleep 0.2; done
 	@# First attestation sweep once the lab's TPM agents are up (then every ATTESTATION_INTERVAL).
 	@$(VENV)/bin/celery -A heatsite call --countdown 20 apps.attestation.tasks.attestation_sweep_task >/dev/null
+	@# First BMC poll once the lab answers (beat's own comes an interval later): nodes answering
+	@# for the first time get their inventory and boot device read (apps/hardware/details.py).
+	@$(VENV)/bin/celery -A heatsite call --countdown 5 apps.hardware.tasks.bmc_sweep_task >/dev/null
 	@echo
 	@echo "Heatsite is running at http://$(HOST):$(PORT)/   (logs in $(LOG)/, stop with: make stop)"
 	@echo "Demo logins (username role password):"

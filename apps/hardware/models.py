@@ -98,6 +98,9 @@ class BmcFacts(models.Model):
     last_error_cause = models.CharField(max_length=32, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     backoff_until = models.DateTimeField(null=True, blank=True)
+    # When the first read of inventory, firmware and boot device was last handed to the queue
+    # (apps.hardware.details): one sweep enqueues it, not every sweep.
+    details_requested_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

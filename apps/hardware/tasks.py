@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from apps.hardware import services
+from apps.hardware import details, services
 from apps.sites.models import Node
 
 logger = logging.getLogger(__name__)
@@ -28,6 +28,8 @@ def bmc_sweep_task() -> int:
 @shared_task(ignore_result=True, expires=120)
 def bmc_sweep_nodes_task(node_ids: list[int]) -> dict[str, int]:
     counts = services.bmc_sweep_nodes(node_ids)
+    # Nodes that answered for the first time get their inventory and boot device read once.
+    counts["first_reads"] = len(details.bmc_details_first_read_request(node_ids=node_ids))
     logger.info("BMC sweep of %d nodes: %s", len(node_ids), counts)
     return counts
 
