@@ -11,7 +11,7 @@ through ``DEFAULT_PAGINATION_CLASS``).
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
@@ -83,8 +83,14 @@ _DIGITS = re.compile(r"[0-9]+")
 _SPACE_OFFSET = re.compile(r" (\d{2}(:?\d{2})?)$")
 
 
+# Days a query's instants may fall on: outside, no data exists and date arithmetic
+# (a period before, a conversion to UTC) overflows into a 500.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2200, 1, 1)
+
+
 def parse_instant(value: str) -> datetime:
-    """An ISO 8601 date-time that carries its UTC offset; ``ValueError`` says what is wrong."""
+    """An ISO 8601 date-time that carries its UTC offset, from 1970 to 2199; ``ValueError``
+    says what is wrong."""
     text = _SPACE_OFFSET.sub(r"+\1", value.strip())
     try:
         parsed = parse_datetime(text)
@@ -94,6 +100,8 @@ def parse_instant(value: str) -> datetime:
         raise ValueError(f"is not an ISO 8601 date-time: {value!r}")
     if parsed.tzinfo is None:
         raise ValueError("must carry a UTC offset (e.g. +01:00 or Z)")
+    if not FIRST_DAY <= parsed.date() < LAST_DAY:
+        raise ValueError(f"must lie between {FIRST_DAY} and {LAST_DAY}")
     return parsed
 
 

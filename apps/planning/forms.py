@@ -17,6 +17,7 @@ from django.http import Http404
 
 from apps.accounts import access
 from apps.accounts.policy import Action
+from apps.core.rest import FIRST_DAY, LAST_DAY, MAX_ID
 from apps.sites.models import Organisation, Site
 
 from .models import SiteSelection
@@ -41,7 +42,8 @@ def _site_ids(values: list[str]) -> list[int]:
             part = part.strip()
             if not part:
                 continue
-            if not part.isdigit():
+            # Length first: int() refuses more than 4,300 digits with a ValueError.
+            if not part.isdecimal() or len(part) > 19 or int(part) > MAX_ID:
                 raise CompareError(f"sites must be site ids separated by commas, not {part!r}")
             ids.append(int(part))
     if len(ids) > MAX_IDS:
@@ -86,6 +88,8 @@ class CompareForm(forms.Form):
         if self.bounded or kind == "custom":
             if start is None or end is None:
                 raise CompareError("both start and end are required (YYYY-MM-DD, end exclusive)")
+            if start < FIRST_DAY or end > LAST_DAY:
+                raise CompareError(f"start and end must lie between {FIRST_DAY} and {LAST_DAY}")
             return Period(start, end)
         if kind == "month":
             match = _MONTH.match(data.get("month") or "")
