@@ -5,10 +5,17 @@ months, years) are in the site's local time and converted to UTC for the queries
 
 Definitions (docs/heat-storage.md has the reasoning):
 
-* Energy delivered by a meter in [start, end) = cumulative register at its last reading before
-  ``end`` minus the same before ``start`` (or, for a meter first read inside the period, its
-  first reading). Summed over the site's meters, so a replaced meter and its successor each
-  contribute their own part. Nothing is interpolated.
+* Energy delivered by a meter in [start, end) = the register increases booked by its readings
+  in [start, end) (each reading books its increase over its predecessor), i.e. the ``energy_kwh``
+  of its rollups, as the planners' comparison sums them. With the register chain consistent
+  (ingestion and ``seed_history`` keep it so) that is also the cumulative register at its last
+  reading before ``end`` minus the same before ``start`` (or, for a meter first read inside the
+  period, its first reading): the boundary readings statements print. Summed over the site's
+  meters, so a replaced meter and its successor each contribute their own part. Nothing is
+  interpolated. A meter never read before ``end`` has no energy figure (None, not 0); a site
+  total is None when none of its meters has one.
+* A reading is a raw ``Reading``, or a rollup's first or last reading (``first_ts`` /
+  ``last_ts`` with its registers) where history was seeded without raw rows.
 * Coverage = seconds covered by consecutive readings no further apart than the gap limit,
   over the period length (times the number of meters read in parallel, if a site has several).
 * Hours at/above and below the contracted minimum supply temperature count covered time only.
@@ -32,14 +39,14 @@ from django.db.models import Max, Min, Sum
 from apps.sites.models import HeatMeter, Site
 
 from .buckets import Sums, day_bucket, hour_bucket, max_gap_s
-from .models import DailyRollup, HeatAlarm, HourlyRollup, MeterState, Reading
+from .models import DailyRollup, HeatAlarm, HourlyRollup, MeterState, QualityFlag, Reading
 
 Resolution = Literal["raw", "hour", "day"]
 MAX_RAW_SPAN = timedelta(days=7)
 MAX_HOUR_SPAN = timedelta(days=366)
 MAX_DAY_SPAN = timedelta(days=3660)
 RAW_KEYS = ("supply_c", "return_c", "flow_m3h", "power_kw", "energy_kwh")
-SUM_FIELDS = ("energy_power_kwh", "covered_s", "supply_ok_s", "supply_below_s")
+SUM_FIELDS = ("energy_kwh", "energy_power_kwh", "covered_s", "supply_ok_s", "supply_below_s")
 
 
 class HeatQueryError(ValueError):
@@ -85,39 +92,94 @@ def _max_parallel(meters: list[HeatMeter], start: datetime, end: datetime) -> in
 # --- period sums -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class MeterReadingAt:
+    """A meter's reading at a period boundary: when, its register as the meter showed it, and
+    the cumulative register (monotonic across rollovers) energy is measured on."""
+
+    ts: datetime
+    energy_register_kwh: float
+    energy_kwh: float
+
+
 @dataclass
 class MeterPeriod:
-    """One meter over one period."""
+    """One meter over one period. ``energy_kwh`` is None when the meter has no reading before
+    the period's end: unknown, not zero."""
 
     meter_id: int
     serial: str
-    start_reading: Reading | None = None
-    end_reading: Reading | None = None
+    start_reading: MeterReadingAt | None = None
+    end_reading: MeterReadingAt | None = None
     sums: Sums = field(default_factory=Sums)
 
     @property
     def energy_kwh(self) -> float | None:
-        if self.start_reading is None or self.end_reading is None:
-            return None
-        return self.end_reading.energy_kwh - self.start_reading.energy_kwh
+        return None if self.end_reading is None else self.sums.energy_kwh
 
 
-def _boundary_readings(meter_id: int, start: datetime, end: datetime) -> tuple[Any, Any]:
-    before = Reading.objects.filter(meter_id=meter_id, ts__lt=start).order_by("-ts").first()
-    if before is None:
-        before = (
-            Reading.objects.filter(meter_id=meter_id, ts__gte=start, ts__lt=end)
-            .order_by("ts")
-            .first()
+def _reading_before(meter_id: int, ts: datetime) -> MeterReadingAt | None:
+    """The meter's last reading before ``ts``: raw, or the last one of a rollup day."""
+    candidates = []
+    raw = (
+        Reading.objects.filter(meter_id=meter_id, ts__lt=ts)
+        .order_by("-ts")
+        .values_list("ts", "energy_register_kwh", "energy_kwh")
+        .first()
+    )
+    if raw is not None:
+        candidates.append(MeterReadingAt(*raw))
+    # The day holding ``ts`` may end after it: then the day before holds the last reading.
+    days = (
+        DailyRollup.objects.filter(
+            meter_id=meter_id, bucket_start__lt=ts, readings__gt=0, last_ts__isnull=False
         )
-    last = Reading.objects.filter(meter_id=meter_id, ts__lt=end).order_by("-ts").first()
+        .order_by("-bucket_start")
+        .values_list("last_ts", "register_last_kwh", "cumulative_last_kwh")[:2]
+    )
+    for last_ts, register, cumulative in days:
+        if last_ts < ts and register is not None and cumulative is not None:
+            candidates.append(MeterReadingAt(last_ts, register, cumulative))
+            break
+    return max(candidates, key=lambda r: r.ts, default=None)
+
+
+def _first_reading_in(meter_id: int, start: datetime, end: datetime) -> MeterReadingAt | None:
+    """The meter's first reading in [start, end): raw, or the first one of a rollup day."""
+    candidates = []
+    raw = (
+        Reading.objects.filter(meter_id=meter_id, ts__gte=start, ts__lt=end)
+        .order_by("ts")
+        .values_list("ts", "energy_register_kwh", "energy_kwh")
+        .first()
+    )
+    if raw is not None:
+        candidates.append(MeterReadingAt(*raw))
+    day = (
+        DailyRollup.objects.filter(
+            meter_id=meter_id, first_ts__gte=start, first_ts__lt=end, readings__gt=0
+        )
+        .order_by("bucket_start")
+        .values_list("first_ts", "register_first_kwh", "cumulative_first_kwh")
+        .first()
+    )
+    if day is not None and day[1] is not None and day[2] is not None:
+        candidates.append(MeterReadingAt(*day))
+    return min(candidates, key=lambda r: r.ts, default=None)
+
+
+def _boundary_readings(
+    meter_id: int, start: datetime, end: datetime
+) -> tuple[MeterReadingAt | None, MeterReadingAt | None]:
+    before = _reading_before(meter_id, start) or _first_reading_in(meter_id, start, end)
+    last = _reading_before(meter_id, end)
     if before is None or last is None or last.ts < before.ts:
         return None, None
     return before, last
 
 
 def _raw_sums(meter_id: int, start: datetime, end: datetime, contract: float) -> Sums:
-    """Coverage and integrals over [start, end) straight from raw readings."""
+    """Energy booked, coverage and integrals over [start, end) straight from raw readings."""
     gap = timedelta(seconds=max_gap_s())
     prev = Reading.objects.filter(meter_id=meter_id, ts__lt=start).order_by("-ts").first()
     inside = list(
@@ -126,6 +188,14 @@ def _raw_sums(meter_id: int, start: datetime, end: datetime, contract: float) ->
     after = Reading.objects.filter(meter_id=meter_id, ts__gte=end).order_by("ts").first()
     chain = [r for r in (prev, *inside, after) if r is not None]
     sums = Sums()
+    if inside:
+        # What the readings inside booked: the increase since their predecessor, which may be
+        # the last reading of seeded history (a rollup, no raw row); a meter's first reading
+        # books nothing.
+        first = inside[0]
+        before = None if first.flags & QualityFlag.FIRST else _reading_before(meter_id, first.ts)
+        base = first.energy_kwh if before is None else before.energy_kwh
+        sums.energy_kwh = inside[-1].energy_kwh - base
     for a, b in itertools.pairwise(chain):
         if b.ts - a.ts > gap:
             continue
@@ -192,11 +262,12 @@ def _period_sums(meter: HeatMeter, site: Site, start: datetime, end: datetime) -
 
 @dataclass
 class PeriodEnergy:
-    """Heat delivered by a site over a period, with the figures that qualify it."""
+    """Heat delivered by a site over a period, with the figures that qualify it.
+    ``energy_kwh`` is None when no meter of the site has a reading before the period's end."""
 
     start: datetime
     end: datetime
-    energy_kwh: float
+    energy_kwh: float | None
     energy_power_kwh: float
     coverage: float
     hours_at_or_above: float
@@ -216,7 +287,7 @@ def site_energy(site_id: int, start: datetime, end: datetime) -> PeriodEnergy:
     meters = _meters(site_id, start, end)
     parts = []
     total = Sums()
-    energy = 0.0
+    known = []
     for m in meters:
         # A meter's readings outside its installed interval cannot exist (it was not there),
         # so clipping the period to the interval only matters for coverage.
@@ -226,13 +297,15 @@ def site_energy(site_id: int, start: datetime, end: datetime) -> PeriodEnergy:
         part.start_reading, part.end_reading = _boundary_readings(m.id, mstart, mend)
         part.sums = _period_sums(m, site, mstart, mend)
         _add(total, part.sums)
-        energy += part.energy_kwh or 0.0
+        if part.energy_kwh is not None:
+            known.append(part.energy_kwh)
         parts.append(part)
     span = (end - start).total_seconds() * _max_parallel(meters, start, end)
     return PeriodEnergy(
         start=start,
         end=end,
-        energy_kwh=energy,
+        # A total of unknowns is unknown; a meter never read adds nothing known to the others.
+        energy_kwh=sum(known) if known else None,
         energy_power_kwh=total.energy_power_kwh,
         coverage=min(total.covered_s / span, 1.0),
         hours_at_or_above=total.supply_ok_s / 3600,
@@ -369,8 +442,11 @@ def month_bounds(site: Site, year: int, month: int) -> tuple[datetime, datetime]
 def monthly_statement(site_id: int, year: int, month: int) -> dict[str, Any]:
     """Heat-delivery statement of a site for a local calendar month, one line per meter.
 
-    Register readings are the meter's own (as on its display); energy is the difference of
-    the cumulative registers, so a rollover inside the month is accounted for.
+    Register readings are the meter's own (as on its display); energy is what the month's
+    readings booked, which equals the difference of the cumulative registers at the two
+    readings shown, so a rollover inside the month is accounted for. Unknown stays unknown:
+    a meter never read by the month's end has no energy (None), nor does a site none of whose
+    meters was.
     """
     site = Site.objects.get(pk=site_id)
     start, end = month_bounds(site, year, month)
@@ -407,6 +483,15 @@ def monthly_statement(site_id: int, year: int, month: int) -> dict[str, Any]:
         "hours_below_contract": period.hours_below,
         "hours_at_or_above_contract": period.hours_at_or_above,
     }
+
+
+def first_reading_at(site_id: int) -> datetime | None:
+    """When the site's first reading was taken: raw, or seeded history's first rollup day."""
+    raw = Reading.objects.filter(meter__site_id=site_id).aggregate(first=Min("ts"))["first"]
+    seeded = DailyRollup.objects.filter(site_id=site_id, readings__gt=0).aggregate(
+        first=Min("first_ts")
+    )["first"]
+    return min((ts for ts in (raw, seeded) if ts is not None), default=None)
 
 
 def _meter_span(meter_id: int, start: datetime, end: datetime) -> float:

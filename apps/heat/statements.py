@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -20,6 +21,10 @@ from typing import Any
 from fpdf import FPDF
 
 from .selectors import HeatQueryError
+
+# fpdf2 subsets embedded fonts with fontTools, which logs every table it prunes at INFO: noise
+# in the web and worker logs for each PDF, never a problem. Its warnings still get through.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -67,6 +72,11 @@ def hours(value: float | None) -> str:
 
 def percent(fraction: float | None) -> str:
     return "" if fraction is None else f"{fraction * 100:.2f}"
+
+
+def _with_unit(text: str, unit: str) -> str:
+    # On paper an unknown figure says so: "n/a", never a bare unit or a zero.
+    return f"{text} {unit}" if text else "n/a"
 
 
 def _local(ts: datetime | None, tz: Any) -> str:
@@ -202,15 +212,19 @@ def statement_pdf(doc: Mapping[str, Any], *, font_dir: Path = FONT_DIR) -> bytes
     header = [
         ("Site", f"{doc['site_name']} ({doc['site_code']})"),
         ("Partner", doc["partner"]),
-        ("Period", f"{doc['period_start']} to {doc['period_end']} ({doc['timezone']})"),
+        ("Period", f"{doc['period_start']} to {doc['period_end']}"),
+        ("Time zone", doc["timezone"]),
         ("Contracted minimum supply", f"≥ {doc['contract_min_supply_c']:.1f} °C"),
         ("Generated at", doc["generated_at"]),
     ]
+    # The label column fits the widest label in bold, so no label runs into its value.
+    pdf.set_font(font, "B", 10)
+    label_w = max(pdf.get_string_width(text(label)) for label, _ in header) + 4
     for label, value in header:
         pdf.set_font(font, "B", 10)
-        pdf.cell(55, 6, text(label))
+        pdf.cell(label_w, 6, text(label))
         pdf.set_font(font, "", 10)
-        pdf.cell(0, 6, text(str(value)), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6, text(str(value)), align="L", new_x="LMARGIN", new_y="NEXT")
     for line in doc["lines"]:
         pdf.ln(4)
         pdf.set_font(font, "B", 11)
@@ -222,14 +236,15 @@ def statement_pdf(doc: Mapping[str, Any], *, font_dir: Path = FONT_DIR) -> bytes
             ("End reading", line["end_reading_at"] or "no reading",
              f"{kwh(line['end_register_kwh'])} kWh" if line["end_register_kwh"] is not None
              else ""),
-            ("Energy delivered", "", f"{kwh(line['energy_kwh']) or 'n/a'} kWh"),
-            ("Data coverage", "", f"{percent(line['coverage'])} %"),
-            ("Hours at or above contract", "", f"{hours(line['hours_at_or_above_contract'])} h"),
-            ("Hours below contract", "", f"{hours(line['hours_below_contract'])} h"),
+            ("Energy delivered", "", _with_unit(kwh(line["energy_kwh"]), "kWh")),
+            ("Data coverage", "", _with_unit(percent(line["coverage"]), "%")),
+            ("Hours at or above contract", "",
+             _with_unit(hours(line["hours_at_or_above_contract"]), "h")),
+            ("Hours below contract", "", _with_unit(hours(line["hours_below_contract"]), "h")),
         ]  # fmt: skip
         pdf.set_font(font, "", 10)
         for label, when, value in rows:
-            pdf.cell(55, 6, text(label))
+            pdf.cell(label_w, 6, text(label))
             pdf.cell(70, 6, text(when))
             pdf.cell(0, 6, text(value), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
@@ -237,13 +252,13 @@ def statement_pdf(doc: Mapping[str, Any], *, font_dir: Path = FONT_DIR) -> bytes
     pdf.cell(0, 7, text("Total for the site"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(font, "", 10)
     totals = [
-        ("Energy delivered", f"{kwh(doc['energy_kwh'])} kWh"),
-        ("Data coverage", f"{percent(doc['coverage'])} %"),
-        ("Hours at or above contract", f"{hours(doc['hours_at_or_above_contract'])} h"),
-        ("Hours below contract", f"{hours(doc['hours_below_contract'])} h"),
+        ("Energy delivered", _with_unit(kwh(doc["energy_kwh"]), "kWh")),
+        ("Data coverage", _with_unit(percent(doc["coverage"]), "%")),
+        ("Hours at or above contract", _with_unit(hours(doc["hours_at_or_above_contract"]), "h")),
+        ("Hours below contract", _with_unit(hours(doc["hours_below_contract"]), "h")),
     ]
     for label, value in totals:
-        pdf.cell(125, 6, text(label))
+        pdf.cell(label_w + 70, 6, text(label))
         pdf.cell(0, 6, text(value), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.set_font(font, "", 8)

@@ -25,7 +25,7 @@ from apps.accounts.policy import Action
 from apps.sites.models import Site
 
 from . import figures, selectors, statements
-from .models import DailyRollup, Reading
+from .models import DailyRollup
 from .selectors import HeatQueryError
 
 
@@ -121,9 +121,7 @@ def site_heat_alarms(request: HttpRequest, site_id: int) -> HttpResponse:
 def statement_list(request: HttpRequest, site_id: int) -> HttpResponse:
     """Months with readings, newest first, with the heat each delivered (from daily rollups)."""
     site = access.site_for_user(request.user, site_id, Action.VIEW_HEAT)
-    first = (
-        Reading.objects.filter(meter__site_id=site.id).order_by("ts").values_list("ts", flat=True)
-    ).first()
+    first = selectors.first_reading_at(site.id)
     months = figures.month_options(first, timezone.now(), site.tzinfo)
     energy = {
         row["m"].strftime("%Y-%m"): row["kwh"]

@@ -113,7 +113,8 @@ def test_statement_pdf_reads_the_same_figures(site, march):
         "Heat-delivery statement",
         "Lyon 1 (lyon-1)",
         site.partner.name,
-        "2026-03-01T00:00:00+01:00 to 2026-04-01T00:00:00+02:00 (Europe/Paris)",
+        "2026-03-01T00:00:00+01:00 to 2026-04-01T00:00:00+02:00",
+        "Europe/Paris",
         "≥ 65.0 °C",
         "Meter HM-2026-0042",
         "2026-02-28T23:50:00+01:00",
@@ -163,3 +164,25 @@ def test_parse_month_refuses_anything_but_an_existing_yyyy_mm(value):
 
 def test_parse_month_reads_year_and_month():
     assert statements.parse_month("2026-03") == (2026, 3)
+
+
+def test_a_month_without_readings_is_unknown_not_zero_and_not_covered(site, make_meter):
+    make_meter(serial="HM-NEW")  # installed, never read
+    doc = march_doc(site)
+    [line] = doc["lines"]
+    assert line["start_reading_at"] is None and line["end_reading_at"] is None
+    assert line["energy_kwh"] is None and doc["energy_kwh"] is None
+    assert line["coverage"] == 0.0 and doc["coverage"] == 0.0
+    meter_row, total = csv.DictReader(io.StringIO(statements.statement_csv(doc)))
+    assert meter_row["energy_kwh"] == total["energy_kwh"] == ""
+    assert total["coverage_percent"] == "0.00"
+    text = pdf_text(statements.statement_pdf(doc))
+    assert "0.000 kWh" not in text and text.count("n/a") == 2
+
+
+def test_a_site_total_adds_the_meters_that_were_read(site, march, make_meter):
+    make_meter(serial="HM-SPARE")  # a second meter never read: nothing known to add
+    doc = march_doc(site)
+    energies = {line["meter_serial"]: line["energy_kwh"] for line in doc["lines"]}
+    assert energies["HM-SPARE"] is None
+    assert doc["energy_kwh"] == pytest.approx(500)

@@ -201,7 +201,8 @@ def test_summary_compares_with_last_year_and_reports_current_state(make_meter):
     assert summary["today"]["energy_kwh"] == pytest.approx(120.0)
     assert summary["today"]["coverage"] == pytest.approx(1.0)
     assert summary["today"]["availability"] == pytest.approx(0.5)
-    assert summary["today_last_year"]["energy_kwh"] == 0.0
+    # No reading a year before: the energy then is unknown, not 0 kWh.
+    assert summary["today_last_year"]["energy_kwh"] is None
     assert summary["today_last_year"]["coverage"] == 0.0
     (current,) = summary["current"]
     assert current["status"] == "ok" and current["supply_ok"] is True
