@@ -4,6 +4,7 @@
     python manage.py lab_meters --config meters.json
         # a JSON list of {port, unit_id, serial, model, nominal_kw}
     python manage.py lab_meters --from-db              # every HeatMeter on 127.0.0.1
+        # (registers resume from the console's record, as in run_lab)
 
 ``--speed 60`` runs simulated time 60x faster than real time (a day in 24 minutes).
 """
@@ -20,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.heat.meters import RegisterMapError
 from apps.lab.meters import MeterFarm, SimClock
+from apps.lab.meters.resume import resume_registers
 from apps.sites.models import HeatMeter
 
 REQUIRED = ("port", "unit_id", "serial", "model", "nominal_kw")
@@ -54,15 +56,22 @@ class Command(BaseCommand):
         parser.add_argument("--run-for", type=float, default=0, help="seconds, 0 = until Ctrl-C")
 
     def handle(self, *args, **opts):
+        clock = SimClock(datetime.now(UTC), speed=opts["speed"])
         if opts["config"]:
             meters = load_config(opts["config"])
         elif opts["from_db"]:
+            rows = list(
+                HeatMeter.objects.filter(
+                    host__in=["127.0.0.1", "localhost"], removed_at__isnull=True
+                ).select_related("site")
+            )
+            registers = resume_registers([m.id for m in rows], now=clock.now())
             meters = [
                 {"port": m.port, "unit_id": m.unit_id, "serial": m.serial, "model": m.model,
                  "nominal_kw": float(m.site.nominal_capacity_kw) or opts["nominal_kw"],
-                 "timezone": m.site.timezone}
-                for m in HeatMeter.objects.filter(host__in=["127.0.0.1", "localhost"],
-                                                  removed_at__isnull=True).select_related("site")
+                 "timezone": m.site.timezone,
+                 "initial_energy_kwh": registers.get(m.id, 0.0)}
+                for m in rows
             ]  # fmt: skip
         else:
             if not 1 <= opts["count"] <= 1000 or not 1024 <= opts["base_port"] <= 65000:
@@ -72,10 +81,10 @@ class Command(BaseCommand):
                  "model": "generic", "nominal_kw": opts["nominal_kw"]}
                 for i in range(opts["count"])
             ]  # fmt: skip
-        farm = MeterFarm(SimClock(datetime.now(UTC), speed=opts["speed"]))
+        farm = MeterFarm(clock)
         try:
             for m in meters:
-                extra = {"timezone": m["timezone"]} if "timezone" in m else {}
+                extra = {k: m[k] for k in ("timezone", "initial_energy_kwh") if k in m}
                 try:
                     lab = farm.add(
                         str(m["serial"]), port=int(m["port"]), unit_id=int(m["unit_id"]),

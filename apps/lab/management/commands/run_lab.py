@@ -3,6 +3,8 @@
 One lab BMC per node (IPMI on its node's loopback port), one Modbus heat meter per site meter,
 and the physics that ties them: every couple of seconds each meter's electrical load is set to
 the sum of its site's lab nodes' power draw, so powering a node off lowers the site's heat.
+Meters resume their energy registers from the console's record (``apps.lab.meters.resume``):
+restarting the lab never makes a register go backwards.
 
 TPM part (skip with ``--no-tpm``): one swtpm + node agent per demo node that has an attestation
 configuration (first ``--tpm-nodes``, by id). Each boots from its firmware release and
@@ -29,6 +31,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.lab.bmc import LabBmcServer
 from apps.lab.meters import MeterFarm
+from apps.lab.meters.resume import resume_registers
 from apps.sites.models import HeatMeter, Node
 
 LOOPBACK = {"127.0.0.1", "localhost"}
@@ -230,6 +233,8 @@ class Command(BaseCommand):
         for node in nodes:
             bmcs_by_site[node.site_id].append(bmc_by_name[node.name])
         farm = MeterFarm()
+        # Meters never reset: each resumes where the console last read (or seeded) it.
+        registers = resume_registers([m.id for m in meters], now=farm.clock.now())
         lab_meters = {}
         for meter in meters:
             lab_meters[meter.site_id] = farm.add(
@@ -239,6 +244,7 @@ class Command(BaseCommand):
                 model=meter.model,
                 nominal_kw=float(meter.site.nominal_capacity_kw) or 10.0,
                 timezone=meter.site.timezone,
+                initial_energy_kwh=registers.get(meter.id, 0.0),
             )
         self.stdout.write(
             f"lab: {len(nodes)} BMCs on UDP 127.0.0.1 ({len(servers)} port range(s)), "
