@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from apps.attestation import lab_tpm
 from apps.attestation.predict import predict
+from apps.lab.tpm import tpm2
 from apps.lab.tpm.node import LAB_PROFILE, base_configuration, lab_release, start_fleet
 from apps.lab.tpm.sweep import attest, enrol
 from apps.lab.tpm.swtpm import Swtpm, SwtpmError, find_free_port_range
@@ -32,21 +32,21 @@ def node(fleet):
 
 def test_booted_tpm_equals_the_offline_prediction_in_both_banks(node):
     expected = predict(LAB_PROFILE, lab_release("1.4.0"), base_configuration()).pcrs
-    assert lab_tpm.read_pcrs(node.swtpm.tcti, "sha256") == expected["sha256"]
-    assert lab_tpm.read_pcrs(node.swtpm.tcti, "sha1") == expected["sha1"]
+    assert tpm2.read_pcrs(node.swtpm.tcti, "sha256") == expected["sha256"]
+    assert tpm2.read_pcrs(node.swtpm.tcti, "sha1") == expected["sha1"]
 
 
 def test_reboot_with_the_same_configuration_gives_the_same_pcrs(node):
-    before = lab_tpm.read_pcrs(node.swtpm.tcti)
+    before = tpm2.read_pcrs(node.swtpm.tcti)
     node.boot()
-    assert lab_tpm.read_pcrs(node.swtpm.tcti) == before
+    assert tpm2.read_pcrs(node.swtpm.tcti) == before
 
 
 def test_a_fresh_tpm_booted_from_the_same_inputs_matches(fleet, node):
     other = fleet.nodes[1]
     other.release, other.config = node.release, node.config
     other.boot()
-    assert lab_tpm.read_pcrs(other.swtpm.tcti) == lab_tpm.read_pcrs(node.swtpm.tcti)
+    assert tpm2.read_pcrs(other.swtpm.tcti) == tpm2.read_pcrs(node.swtpm.tcti)
 
 
 def test_base_node_is_trusted(node):
@@ -70,9 +70,9 @@ def test_approved_nic_stays_trusted(node):
 )
 def test_each_lab_control_moves_its_pcrs_and_the_explanation_names_them(node, control, pcrs, words):
     enrolled = enrol(node)
-    before = lab_tpm.read_pcrs(node.swtpm.tcti)
+    before = tpm2.read_pcrs(node.swtpm.tcti)
     control(node)
-    after = lab_tpm.read_pcrs(node.swtpm.tcti)
+    after = tpm2.read_pcrs(node.swtpm.tcti)
     assert sorted(p for p in before if before[p] != after[p]) == pcrs
     result = attest(enrolled)
     assert result.verdict == "mismatch"
@@ -82,9 +82,9 @@ def test_each_lab_control_moves_its_pcrs_and_the_explanation_names_them(node, co
 
 def test_tampered_log_is_invalid_evidence(node):
     enrolled = enrol(node)
-    before = lab_tpm.read_pcrs(node.swtpm.tcti)
+    before = tpm2.read_pcrs(node.swtpm.tcti)
     node.tamper_log()
-    assert lab_tpm.read_pcrs(node.swtpm.tcti) == before
+    assert tpm2.read_pcrs(node.swtpm.tcti) == before
     result = attest(enrolled)
     assert result.verdict == "invalid"
     assert "does not replay" in result.reason and "PCR4" in result.reason

@@ -19,7 +19,6 @@ from pathlib import Path
 from heatsite_agent.client import AgentClient
 from heatsite_agent.server import Agent, AgentConfig, ensure_certificate
 
-from apps.attestation import lab_tpm
 from apps.attestation.predict import (
     EV_EFI_BOOT_SERVICES_APPLICATION,
     BootBinary,
@@ -37,7 +36,7 @@ from apps.attestation.predict import (
     predict,
 )
 
-from . import artefacts
+from . import artefacts, tpm2
 from .swtpm import PortsInUse, Swtpm, find_free_port_range
 
 LAB_SKU = "HS-EDGE-1"
@@ -185,7 +184,7 @@ class LabTpmNode:
         with self._lock:
             boot = predict(self.profile, self.release, self.config)
             self.swtpm.power_cycle()
-            lab_tpm.extend_events(self.swtpm.tcti, boot.events, self.profile.banks)
+            tpm2.extend_events(self.swtpm.tcti, boot.events, self.profile.banks)
             tmp = self.eventlog_path.with_suffix(".tmp")
             tmp.write_bytes(boot.eventlog(self.profile.banks))
             tmp.replace(self.eventlog_path)

@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from apps.attestation import lab_tpm
+from . import tpm2
 
 
 class SwtpmError(RuntimeError):
@@ -112,7 +112,7 @@ class Swtpm:
 
     def power_cycle(self) -> None:
         """Reboot the TPM: PCRs back to initial values, resetCount + 1, Startup(CLEAR)."""
-        lab_tpm.power_cycle("127.0.0.1", self.ctrl_port, self.tcti)
+        tpm2.power_cycle("127.0.0.1", self.ctrl_port, self.tcti)
 
     def stop(self) -> None:
         """Terminate the process (state stays in state_dir)."""

@@ -1,4 +1,4 @@
-"""TPM-side helpers for the swtpm lab: boot a TPM from an event sequence, read PCRs, reboot.
+"""The TPM2 commands the swtpm lab sends: boot a TPM from an event sequence, read PCRs, reboot.
 
 The lab "boots" a node by doing what its firmware would do: TPM2_Startup(CLEAR) after a power
 cycle, then one TPM2_PCR_Extend per measured event into every bank the log carries.
