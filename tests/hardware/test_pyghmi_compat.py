@@ -1,18 +1,27 @@
 """Each pyghmi correction, shown failing without `pyghmi_compat.apply()` and working with it.
 
 Every scenario runs in a fresh interpreter (pyghmi's state is process-wide) against lab BMCs
-served by this process; a scenario that hangs is killed after a short timeout.
+served by this process. Nothing here measures the machine: a scenario expected to hang prints
+READY when it reaches the call that hangs and only then gets a short leash (the hang is
+forever; the leash just stops waiting for it), and every other bound is a generous limit on a
+broken run that a working one never comes near.
 """
 
+import queue
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HANG = "HUNG"
+READY = "READY"
+LEASH = 5.0  # after READY, a stock scenario that hangs; the working path takes milliseconds
+BOUND = 180.0  # any scenario start-up, or a run that finishes: only a broken run gets near it
 
 PRELUDE = """
 import os, sys, threading, time
@@ -27,29 +36,84 @@ def apply():
         pyghmi_compat.apply()
 def login(port):
     return command.Command("127.0.0.1", "admin", "password", port=port)
+def ready():
+    print("READY", flush=True)
+def until(condition, what):
+    end = time.monotonic() + 120  # bounds a broken run only
+    while not condition():
+        if time.monotonic() > end:
+            raise SystemExit("never happened: " + what)
+        time.sleep(0.002)
 """
 
 
+def _lines(stream, into: queue.Queue) -> None:
+    for line in stream:
+        into.put(line.rstrip("\n"))
+    into.put(None)
+
+
 def run_scenario(body: str, fixed: bool, *ports: int, hangs: bool = False) -> str:
-    """Run ``body`` stock or fixed; a run expected to hang gets a short leash, others a long one."""
-    timeout = 4.0 if hangs else 30.0
+    """Run ``body`` stock or fixed; its last line of output, or ``HANG``.
+
+    A run expected to hang must print READY (``ready()``) before the call that hangs; it is
+    HANG when it has not finished ``LEASH`` seconds later. Other runs must finish.
+    """
     script = PRELUDE.format(root=str(ROOT)) + textwrap.dedent(body)
     mode = "fixed" if fixed else "stock"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, mode, *map(str, ports)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out: queue.Queue = queue.Queue()
+    err: queue.Queue = queue.Queue()
+    readers = [
+        threading.Thread(target=_lines, args=(stream, into), daemon=True)
+        for stream, into in ((proc.stdout, out), (proc.stderr, err))
+    ]
+    for reader in readers:
+        reader.start()
+    lines, finished, reached = [], False, False
+    deadline = time.monotonic() + BOUND
     try:
-        done = subprocess.run(
-            [sys.executable, "-c", script, mode, *map(str, ports)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return HANG
-    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-300:]
+        while not finished:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                line = out.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if line is None:
+                finished = True
+            elif line == READY and hangs:
+                reached, deadline = True, time.monotonic() + LEASH
+            elif line != READY:
+                lines.append(line)
+    finally:
+        if not finished:
+            proc.kill()
+        proc.wait(timeout=60)
+        for reader in readers:
+            reader.join(timeout=60)  # ends at EOF, now that the process is gone
+        proc.stdout.close()
+        proc.stderr.close()
+    if not finished:
+        return HANG if reached or not hangs else f"{HANG} before {READY}"
+    if lines:
+        return lines[-1]
+    errors = []
+    while (line := err.get(timeout=60)) is not None:
+        errors.append(line)
+    return "\n".join(errors)[-300:]
 
 
 SECOND_COMMAND = """
 apply()
 login(PORTS[0]).get_power()
+ready()
 print(login(PORTS[0]).get_power()["powerstate"])
 """
 
@@ -66,9 +130,7 @@ original_xmit = session.Session._xmit_packet
 def xmit(self, *args, **kwargs):
     original_xmit(self, *args, **kwargs)
     if state["armed"] and not self.servermode:
-        end = time.monotonic() + 2
-        while not self.pktqueue and time.monotonic() < end:
-            time.sleep(0.001)
+        until(lambda: self.pktqueue, "the reply queued")
 session.Session._xmit_packet = xmit
 def queued(addr):
     return any(s.pktqueue for s in session.Session.bmc_handlers.get(addr, {}).values())
@@ -165,6 +227,7 @@ def assign(cls, server=None, forbiddensockets=()):
     return raced
 session.Session._assignsocket = classmethod(assign)
 apply()
+ready()
 c = login(PORTS[0])
 print([c.get_power()["powerstate"] for _ in range(3)].count("on"))
 """
@@ -188,9 +251,7 @@ original_wait = session.Session.wait_for_rsp.__func__
 def wait(cls, timeout=None, callout=True):
     sess = target.get("session")
     if threading.current_thread().name == "A" and sess is not None:
-        end = time.monotonic() + 3
-        while sess.logging and time.monotonic() < end:
-            time.sleep(0.005)
+        until(lambda: not sess.logging, "the main thread finished A's login")
     return original_wait(cls, timeout, callout)
 session.Session.wait_for_rsp = classmethod(wait)
 apply()
@@ -201,7 +262,8 @@ thread = threading.Thread(target=worker, name="A", daemon=True)
 thread.start()
 while "session" not in target or target["session"].logging:
     original_wait(session.Session, 0.05)
-thread.join(25)  # from here on nothing else drives pyghmi's loop
+ready()
+thread.join(120)  # from here on nothing else drives pyghmi's loop
 print(result.get("state"))
 """
 
@@ -221,7 +283,8 @@ if pid == 0:
     finally:
         pass
     os._exit(0 if ok else 3)
-end = time.monotonic() + (3 if not FIXED else 25)
+# Stock, the child hangs for good: 5 s prove it. Fixed, it answers in well under a second.
+end = time.monotonic() + (5 if not FIXED else 120)
 while time.monotonic() < end:
     done, status = os.waitpid(pid, os.WNOHANG)
     if done:
@@ -242,28 +305,77 @@ def test_fix7_a_forked_child_can_talk_ipmi(lab, fixed, expected):
 
 LOCK_ORDER = """
 # A retransmit (wait_for_rsp -> _timedout -> send_payload) takes WAITING then KEEPALIVE;
-# an ordinary send (send_payload -> _xmit_packet) takes KEEPALIVE then WAITING.
+# an ordinary send (send_payload -> _xmit_packet) takes KEEPALIVE then WAITING. Each thread
+# takes its first lock and goes on once the other holds its own or is blocked taking it.
+# The outcome is read from the locks' wait-for graph, never from how long anything took:
+# "deadlock" when each thread waits for a lock the other holds, "done" when both finished.
 apply()
 sess = login(PORTS[0]).ipmi_session
-barrier = threading.Barrier(2, timeout=2)
-def retransmit():
-    with session.util.protect(session.WAITING_SESSIONS):
-        barrier.wait()
-        sess._send_ipmi_net_payload(netfn=6, command=1)
-def send():
-    with session.util.protect(session.KEEPALIVE_SESSIONS):
+waiting = {}  # thread ident -> the tracked lock it is taking
+class Tracked:
+    def __init__(self, lock):
+        self.lock, self.owner, self.depth = lock, None, 0
+    def acquire(self, blocking=True, timeout=-1):
+        me = threading.get_ident()
+        waiting[me] = self
         try:
-            barrier.wait()
-        except threading.BrokenBarrierError:
-            pass
+            got = self.lock.acquire(blocking, timeout)
+        finally:
+            del waiting[me]
+        if got:
+            self.owner, self.depth = me, self.depth + 1
+        return got
+    def release(self):
+        self.depth -= 1
+        if not self.depth:
+            self.owner = None
+        self.lock.release()
+    __enter__ = acquire
+    def __exit__(self, *exc):
+        self.release()
+wrappers = {}
+for name in ("WAITING_SESSIONS", "KEEPALIVE_SESSIONS"):  # one wrapper per distinct lock
+    lock = getattr(session, name)
+    setattr(session, name, wrappers.setdefault(id(lock), Tracked(lock)))
+def deadlocked():
+    for me, lock in list(waiting.items()):
+        holder = lock.owner
+        theirs = waiting.get(holder) if holder not in (None, me) else None
+        if theirs is not None and theirs.owner == me:
+            return True
+    return False
+held = {"retransmit": threading.Event(), "send": threading.Event()}
+ident, finished = {}, set()
+def holds_or_is_blocked_on(name, lock):
+    return lambda: held[name].is_set() or waiting.get(ident.get(name)) is lock
+def retransmit():
+    ident["retransmit"] = threading.get_ident()
+    with session.util.protect(session.WAITING_SESSIONS):
+        held["retransmit"].set()
+        until(holds_or_is_blocked_on("send", session.KEEPALIVE_SESSIONS), "send in position")
+        sess._send_ipmi_net_payload(netfn=6, command=1)
+    finished.add("retransmit")
+def send():
+    ident["send"] = threading.get_ident()
+    until(held["retransmit"].is_set, "retransmit holding WAITING")
+    with session.util.protect(session.KEEPALIVE_SESSIONS):
+        held["send"].set()
         with session.util.protect(session.WAITING_SESSIONS):
             pass
+    finished.add("send")
 threads = [threading.Thread(target=f, daemon=True) for f in (retransmit, send)]
 for t in threads:
     t.start()
-for t in threads:
-    t.join(3)
-print("deadlock" if any(t.is_alive() for t in threads) else "done")
+outcome, end = "undecided", time.monotonic() + 120  # bounds a broken run only
+while time.monotonic() < end:
+    if deadlocked():
+        outcome = "deadlock"
+        break
+    if not any(t.is_alive() for t in threads):
+        outcome = "done" if finished == {"retransmit", "send"} else "failed " + str(finished)
+        break
+    time.sleep(0.002)
+print(outcome, flush=True)
 os._exit(0)
 """
 
