@@ -178,3 +178,47 @@ def pytest_terminal_summary(terminalreporter):
     else:
         line = f"vector tests: {skipped} skipped ({public_vectors.SKIP_REASON})"
     terminalreporter.write_sep("-", line)
+
+
+# --- a clock for the lab BMCs that only moves when a test says so -----------------------------
+
+
+class LabBmcClock:
+    """Stands in for ``time`` in the lab BMC modules: ``monotonic()`` stands still until
+    ``advance()``, so power delays and idle expiry happen exactly when a test says, however
+    busy the machine is. Everything else is the real ``time``."""
+
+    def __init__(self):
+        import time
+
+        self._time = time
+        self.now = time.monotonic()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    @staticmethod
+    def settle(lab) -> None:
+        """Returns once ``lab``'s loop has run every timer due at the current time."""
+        import threading
+
+        done = threading.Event()
+        lab.call_later(0, done.set)
+        assert done.wait(60), "the lab BMC loop did not run"  # bounds a stuck loop only
+
+    def __getattr__(self, name):
+        return getattr(self._time, name)
+
+
+@pytest.fixture
+def lab_bmc_clock(monkeypatch):
+    """The lab BMCs' clock, stopped (see LabBmcClock); the lab loop still runs for real."""
+    from apps.lab.bmc import node, server, session
+
+    clock = LabBmcClock()
+    for module in (server, node, session):
+        monkeypatch.setattr(module, "time", clock)
+    return clock

@@ -116,16 +116,19 @@ def test_full_session_table_is_a_transient_no_slot_error(lab):
     assert (caught.value.cause, caught.value.transient) == ("no_session_slot", True)
 
 
-def test_sessions_are_cached_per_bmc_and_rebuilt_after_idle_expiry(make_lab):
+def test_sessions_are_cached_per_bmc_and_rebuilt_after_idle_expiry(lab_bmc_clock, make_lab):
     lab = make_lab(count=1, idle_timeout=0.5)
     driver = driver_for(lab.endpoint(0), timeout=1.0)
     driver.power_state()
     driver.power_state()
     assert len(lab.bmc(0).sessions) == 1
     first = next(iter(lab.bmc(0).sessions))
-    deadline = time.monotonic() + 10
+    lab_bmc_clock.advance(1.0)  # the BMC forgets the idle session silently
+    lab_bmc_clock.settle(lab)
+    deadline = time.monotonic() + 60  # bounds a stuck lab only: housekeeping is due now
     while lab.bmc(0).sessions and time.monotonic() < deadline:
-        time.sleep(0.1)  # the BMC forgets the idle session silently
+        time.sleep(0.01)
+    assert not lab.bmc(0).sessions
     assert driver.power_state().state == "on"
     assert list(lab.bmc(0).sessions) != [first]
 
@@ -279,7 +282,7 @@ def test_driver_works_in_a_forked_child(lab):
         except BaseException:
             code = 5
         os._exit(code)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # bounds a hung child only; it answers in milliseconds
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:

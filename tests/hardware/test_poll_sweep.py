@@ -141,13 +141,18 @@ def test_a_dead_bmc_does_not_hold_up_the_others_and_is_backed_off(make_lab, site
 
 
 def test_a_bmc_that_comes_back_is_reachable_again_and_its_error_cleared(lab, site, monkeypatch):
-    monkeypatch.setattr(sweep_module, "default_breaker", CircuitBreaker(base=0.01))
+    now = [time.time()]  # the breaker's clock, moved by the test: no waiting on the machine
+    monkeypatch.setattr(
+        sweep_module, "default_breaker", CircuitBreaker(base=10, clock=lambda: now[0])
+    )
     nodes = nodes_for(lab, site, 1)
     lab.bmc(0).faults.unreachable = True
     services.bmc_sweep_nodes([nodes[0].pk])
     assert Node.objects.get(pk=nodes[0].pk).reachable is False
     lab.bmc(0).faults.unreachable = False
-    time.sleep(0.05)  # let the 10 ms back-off expire
+    assert services.bmc_sweep_nodes([nodes[0].pk])["skipped"] == 1  # still backed off
+    assert Node.objects.get(pk=nodes[0].pk).reachable is False
+    now[0] += 10.5  # the back-off expires
     services.bmc_sweep_nodes([nodes[0].pk])
     assert Node.objects.get(pk=nodes[0].pk).reachable is True
     facts = BmcFacts.objects.get(node=nodes[0])
