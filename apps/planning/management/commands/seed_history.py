@@ -174,8 +174,16 @@ class Command(BaseCommand):
             ElectricalDaily.objects.filter(in_range & outside, site_id=site_id).delete()
 
     def _save_states(self, states: dict[int, dict]) -> None:
-        for meter_id, values in states.items():
-            MeterState.objects.update_or_create(meter_id=meter_id, defaults=values)
+        if not states:
+            return
+        fields = list(next(iter(states.values())))
+        MeterState.objects.bulk_create(
+            [MeterState(meter_id=meter_id, **values) for meter_id, values in states.items()],
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["meter"],
+            update_fields=fields,
+        )
 
     def _write(self, model, cols, types, rows):
         table = model._meta.db_table
