@@ -186,3 +186,11 @@ def test_a_site_total_adds_the_meters_that_were_read(site, march, make_meter):
     energies = {line["meter_serial"]: line["energy_kwh"] for line in doc["lines"]}
     assert energies["HM-SPARE"] is None
     assert doc["energy_kwh"] == pytest.approx(500)
+
+
+def test_the_statement_page_says_an_unknown_total_is_unknown(client, partner, site, make_meter):
+    make_meter(serial="HM-NEW")
+    client.force_login(partner)
+    response = client.get(reverse("heat-statement", args=[site.pk, "2026-03"]))
+    total = response.content.decode().split('data-testid="statement-total"')[1].split("</tr>")[0]
+    assert "—" in total and "0.000" not in total
