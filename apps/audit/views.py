@@ -39,17 +39,31 @@ def _text(value: Any) -> str:
     return FLOAT_NOISE.sub(lambda m: _number(float(m[1])), str(value))
 
 
+def _empty(value: Any) -> bool:
+    """Nothing to show: None, a blank text, an empty list or object. 0 and False are values."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list | tuple | dict):
+        return not value
+    return False
+
+
 def detail_fields(detail: Any, prefix: str = "") -> list[tuple[str, str]]:
     """An event's detail as ``(label, value)`` pairs for a definition list: nested objects
     flattened to ``outer · inner`` labels, numbers rounded for people, secrets already masked
-    when the event was written (``services.audit_record``)."""
+    when the event was written (``services.audit_record``). Empty fields are left out (a
+    "reason: (empty)" row says nothing); zeros and "no" stay, they are values."""
     if not isinstance(detail, dict):
-        return [] if detail in (None, "", []) else [(prefix or "detail", _text(detail))]
+        return [] if _empty(detail) else [(prefix or "detail", _text(detail))]
     fields: list[tuple[str, str]] = []
     for key, value in detail.items():
+        if _empty(value):
+            continue
         label = f"{prefix} · {key}" if prefix else str(key)
         label = label.replace("_", " ")
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):
             fields.extend(detail_fields(value, label))
         else:
             fields.append((label, _text(value)))
