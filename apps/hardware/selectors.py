@@ -22,6 +22,30 @@ def node_facts(node: Node) -> BmcFacts | None:
     return BmcFacts.objects.filter(node=node).first()
 
 
+# How people write the FRU fields (``drivers.base.FruInventory``); other keys get their words.
+INVENTORY_LABELS = {
+    "manufacturer": "Manufacturer",
+    "product": "Product",
+    "serial": "Serial",
+    "part_number": "Part number",
+    "board_serial": "Board serial",
+    "chassis_serial": "Chassis serial",
+    "uuid": "UUID",
+}
+
+
+def inventory_fields(inventory: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """A node's stored FRU inventory as ``(label, value)`` rows, in the inventory's order:
+    readable labels, fields the BMC left empty and the raw ``extra`` block left out."""
+    rows = []
+    for key, value in (inventory or {}).items():
+        if key == "extra" or value in (None, ""):
+            continue
+        label = INVENTORY_LABELS.get(key) or str(key).replace("_", " ").capitalize()
+        rows.append((label, str(value)))
+    return rows
+
+
 def _sensor(facts: BmcFacts | None, names: tuple[str, ...]) -> float | None:
     if facts is None:
         return None

@@ -106,6 +106,7 @@ def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
         "node": node,
         "site": node.site,
         "facts": facts,
+        "inventory": hardware_selectors.inventory_fields(facts.inventory if facts else None),
         "actions": hardware_selectors.node_actions(node),
         "sensor_figure": _sensor_figure(node),
         "can_power": access.can(request.user, Action.POWER_CONTROL),

@@ -1,10 +1,12 @@
 """Fleet overview, site and node pages: what each role sees, search, sort, pagination."""
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
 
+from apps.hardware.models import BmcFacts
 from tests.factories import HeatMeterFactory, NodeFactory, SiteFactory
 
 
@@ -154,3 +156,50 @@ def test_login_with_wrong_password_shows_a_form_error_and_is_audited(client, eng
     assert response.status_code == 200
     assert "alert-danger" in response.content.decode()
     assert AuditEvent.objects.filter(action="auth.login", result="refused").exists()
+
+
+def test_node_page_labels_inventory_fields_as_people_write_them(client, engineer, site):
+    node = NodeFactory(site=site)
+    BmcFacts.objects.create(
+        node=node,
+        inventory={
+            "manufacturer": "Heatsite Lab",
+            "product": "HS-CP2",
+            "serial": "",
+            "part_number": "PN-42",
+            "board_serial": "BS-7",
+            "chassis_serial": "CS-9",
+            "uuid": "4c4c4544-0042",
+            "extra": {"asset_tag": "T-1"},
+        },
+    )
+    client.force_login(engineer)
+    body = client.get(reverse("node-detail", args=[node.pk])).content.decode()
+    block = body.split('data-testid="inventory"', 1)[1].split("</dl>", 1)[0]
+    labels = re.findall(r'<dt class="col-5">([^<]+)</dt>', block)
+    assert labels == ["Manufacturer", "Product", "Part number", "Board serial",
+                      "Chassis serial", "UUID"]  # fmt: skip
+    assert '<dt class="col-5">UUID</dt><dd class="col-7">4c4c4544-0042</dd>' in block
+    for raw in ("Part_number", "Board_serial", "Chassis_serial", "Uuid", "Extra"):
+        assert raw not in body
+
+
+def test_meter_table_shows_installation_and_removal_as_dates_of_the_site(
+    client, engineer, partner_org
+):
+    site = SiteFactory(partner=partner_org, timezone="America/New_York")
+    # 03:00 UTC on 1 March is still 28 February in New York (and already 1 March in Paris).
+    old, new = datetime(2025, 3, 1, 3, 0, tzinfo=UTC), datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
+    HeatMeterFactory(site=site, serial="HM-OLD", installed_at=old, removed_at=new)
+    HeatMeterFactory(site=site, serial="HM-NEW", installed_at=new)
+    client.force_login(engineer)
+    body = client.get(reverse("site-detail", args=[site.pk])).content.decode()
+    table = body.split('data-testid="meter-table"', 1)[1].split("</table>", 1)[0]
+    rows = {
+        row.split("</td>", 1)[0]: re.findall(
+            r'<td data-field="(?:installed|removed)">([^<]*)</td>', row
+        )
+        for row in table.split("<tr><td>")[1:]
+    }
+    assert rows == {"HM-OLD": ["28 Feb 2025", "31 May 2025"], "HM-NEW": ["31 May 2025", "—"]}
+    assert "a.m." not in table and "p.m." not in table
