@@ -18,7 +18,7 @@ from apps.lab.bmc import LabBmcServer
 from heatsite.routing import websocket_urlpatterns
 from tests.factories import NodeFactory
 
-WAIT = 20.0  # generous: the machine is shared; nothing here asserts on timing
+WAIT = 60.0  # bounds a broken run only: the machine is shared; nothing here asserts on timing
 
 
 @pytest.fixture(autouse=True)

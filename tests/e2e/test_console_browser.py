@@ -59,7 +59,7 @@ def asgi_server(redis_layer):
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # bounds a broken start only
     while not server.started:
         assert time.monotonic() < deadline, "the ASGI server did not start"
         time.sleep(0.02)
@@ -75,7 +75,7 @@ def broker(redis_layer):
     instance = ConsoleBroker(workers=4)
     thread = threading.Thread(target=lambda: asyncio.run(instance.run()), daemon=True)
     thread.start()
-    assert instance.ready.wait(30)
+    assert instance.ready.wait(60)
     yield instance
     instance.stop()
     thread.join(timeout=30)

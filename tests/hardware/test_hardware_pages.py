@@ -270,14 +270,15 @@ def test_engineers_get_power_and_state_events_live_and_partners_none(
     async def scenario():
         engineer_ws = WebsocketCommunicator(application, path, headers=_headers(client))
         partner_ws = WebsocketCommunicator(application, path, headers=_headers(partner_client))
-        assert (await engineer_ws.connect(timeout=10))[0]
-        assert (await partner_ws.connect(timeout=10))[0]
+        # 60 s bound a broken run only; receive_nothing's 0.5 s can only make the test pass
+        assert (await engineer_ws.connect(timeout=60))[0]
+        assert (await partner_ws.connect(timeout=60))[0]
         try:
             await sync_to_async(services.power_request)(actor=engineer, node=node, kind="off")
-            events = [await engineer_ws.receive_json_from(timeout=10) for _ in range(3)]
+            events = [await engineer_ws.receive_json_from(timeout=60) for _ in range(3)]
             lab.bmc(0).set_power("on")  # someone powered it back on at the site
             await sync_to_async(services.bmc_sweep_nodes)([node.pk])
-            events.append(await engineer_ws.receive_json_from(timeout=10))
+            events.append(await engineer_ws.receive_json_from(timeout=60))
             assert await partner_ws.receive_nothing(timeout=0.5)
             return events
         finally:
