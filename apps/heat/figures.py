@@ -129,6 +129,10 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f} %"
 
 
+def _hours(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} h"
+
+
 def _change(this: float | None, last: float | None) -> str:
     if this is None or last is None or last == 0:
         return "—"
@@ -157,8 +161,8 @@ def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, str]]:
                 "last_year": energy_text(last_kwh),
                 "change": _change(this_kwh, last_kwh),
                 "coverage": _percent(this["coverage"] if this else None),
-                "hours_ok": "—" if not this else f"{this['hours_at_or_above']:.1f} h",
-                "hours_below": "—" if not this else f"{this['hours_below']:.1f} h",
+                "hours_ok": _hours(this["hours_at_or_above"] if this else None),
+                "hours_below": _hours(this["hours_below"] if this else None),
                 "availability": _percent(this["availability"] if this else None),
             }
         )

@@ -20,6 +20,8 @@ Definitions (docs/heat-storage.md has the reasoning):
   over the period length (times the number of meters read in parallel, if a site has several).
 * Hours at/above and below the contracted minimum supply temperature count covered time only.
 * Availability = time at or above the contracted minimum / covered time.
+* Over a period without covered time those three are unknown (None): no reading proves the
+  supply was above or below the contract, so neither 0 h nor 100 % is true.
 
 Sums over a period are assembled from daily rollups for whole local days, hourly rollups for
 whole hours and raw readings for the ragged edges, so any period is exact and year-long ones
@@ -260,22 +262,33 @@ def _period_sums(meter: HeatMeter, site: Site, start: datetime, end: datetime) -
     return total
 
 
+def contract_hours(sums: Sums) -> tuple[float | None, float | None]:
+    """Hours at/above and below the contracted supply temperature; unknown (None, None) when
+    no second of the period is covered by readings."""
+    if not sums.covered_s:
+        return None, None
+    return sums.supply_ok_s / 3600, sums.supply_below_s / 3600
+
+
 @dataclass
 class PeriodEnergy:
     """Heat delivered by a site over a period, with the figures that qualify it.
-    ``energy_kwh`` is None when no meter of the site has a reading before the period's end."""
+    ``energy_kwh`` is None when no meter of the site has a reading before the period's end;
+    contract hours and availability are None when no time of the period is covered."""
 
     start: datetime
     end: datetime
     energy_kwh: float | None
     energy_power_kwh: float
     coverage: float
-    hours_at_or_above: float
-    hours_below: float
+    hours_at_or_above: float | None
+    hours_below: float | None
     meters: list[MeterPeriod]
 
     @property
     def availability(self) -> float | None:
+        if self.hours_at_or_above is None or self.hours_below is None:
+            return None
         covered = self.hours_at_or_above + self.hours_below
         return self.hours_at_or_above / covered if covered else None
 
@@ -301,6 +314,7 @@ def site_energy(site_id: int, start: datetime, end: datetime) -> PeriodEnergy:
             known.append(part.energy_kwh)
         parts.append(part)
     span = (end - start).total_seconds() * _max_parallel(meters, start, end)
+    hours_ok, hours_below = contract_hours(total)
     return PeriodEnergy(
         start=start,
         end=end,
@@ -308,8 +322,8 @@ def site_energy(site_id: int, start: datetime, end: datetime) -> PeriodEnergy:
         energy_kwh=sum(known) if known else None,
         energy_power_kwh=total.energy_power_kwh,
         coverage=min(total.covered_s / span, 1.0),
-        hours_at_or_above=total.supply_ok_s / 3600,
-        hours_below=total.supply_below_s / 3600,
+        hours_at_or_above=hours_ok,
+        hours_below=hours_below,
         meters=parts,
     )
 
@@ -382,7 +396,7 @@ def site_series(
                     "supply_max_c": row["supply_max_c"],
                     "return_avg_c": row["return_sum_c"] / n if n else None,
                     "flow_avg_m3h": row["flow_sum_m3h"] / n if n else None,
-                    "hours_below": (row["supply_below_s"] or 0.0) / 3600,
+                    "hours_below": (row["supply_below_s"] or 0.0) / 3600 if covered else None,
                     "coverage": min(covered / length, 1.0),
                 }
             )
@@ -455,6 +469,7 @@ def monthly_statement(site_id: int, year: int, month: int) -> dict[str, Any]:
     for part in period.meters:
         length = _meter_span(part.meter_id, start, end)
         s, e = part.start_reading, part.end_reading
+        hours_ok, hours_below = contract_hours(part.sums)
         lines.append(
             {
                 "meter_serial": part.serial,
@@ -465,8 +480,8 @@ def monthly_statement(site_id: int, year: int, month: int) -> dict[str, Any]:
                 "energy_kwh": part.energy_kwh,
                 "energy_power_kwh": part.sums.energy_power_kwh,
                 "coverage": min(part.sums.covered_s / length, 1.0) if length else 0.0,
-                "hours_below_contract": part.sums.supply_below_s / 3600,
-                "hours_at_or_above_contract": part.sums.supply_ok_s / 3600,
+                "hours_below_contract": hours_below,
+                "hours_at_or_above_contract": hours_ok,
             }
         )
     return {

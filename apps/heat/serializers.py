@@ -33,7 +33,9 @@ class HeatPointSerializer(serializers.Serializer):
     supply_max_c = _figure("Highest supply temperature, °C (buckets).")
     return_avg_c = _figure("Average return temperature, °C (buckets).")
     flow_avg_m3h = _figure("Average flow, m³/h (buckets).")
-    hours_below = _figure("Hours below the contracted supply temperature (buckets).")
+    hours_below = _figure(
+        "Hours below the contracted supply temperature (buckets); null without covered time."
+    )
     coverage = _figure("Fraction of the bucket covered by readings, 0 to 1 (buckets).")
 
 
@@ -65,9 +67,15 @@ class StatementLineSerializer(serializers.Serializer):
     energy_kwh = _figure("Energy delivered in the month, kWh; null when unknown.", always=True)
     coverage = _figure("Fraction of the month covered by readings, 0 to 1.", always=True)
     hours_at_or_above_contract = _figure(
-        "Hours at or above the contracted supply temperature.", always=True
+        "Hours at or above the contracted supply temperature; null when no time of the month "
+        "is covered by readings.",
+        always=True,
     )
-    hours_below_contract = _figure("Hours below the contracted supply temperature.", always=True)
+    hours_below_contract = _figure(
+        "Hours below the contracted supply temperature; null when no time of the month is "
+        "covered by readings.",
+        always=True,
+    )
 
 
 class StatementSerializer(serializers.Serializer):
@@ -88,6 +96,12 @@ class StatementSerializer(serializers.Serializer):
     )
     coverage = _figure("Fraction of the month covered by readings, 0 to 1.", always=True)
     hours_at_or_above_contract = _figure(
-        "Hours at or above the contracted supply temperature.", always=True
+        "Hours at or above the contracted supply temperature; null when no time of the month "
+        "is covered by readings.",
+        always=True,
     )
-    hours_below_contract = _figure("Hours below the contracted supply temperature.", always=True)
+    hours_below_contract = _figure(
+        "Hours below the contracted supply temperature; null when no time of the month is "
+        "covered by readings.",
+        always=True,
+    )

@@ -16,7 +16,8 @@ whatever the number of sites (see ``compare_sites``). Definitions:
 * average supply: reading-weighted mean of the supply temperature; minimum: lowest reading;
 * hours at/above contract: covered time with supply >= the contracted minimum; as a share of
   the period (gaps count as not proven) in ``contract_pct``;
-* availability: time at/above contract / covered time (the site page's definition);
+* availability: time at/above contract / covered time (the site page's definition); these
+  three are unknown (None) for a site without covered time in the period;
 * electrical energy: ``ElectricalDaily`` (BMC power integrated by the sweep, or nominal power x
   powered-on time) with its source: measured, nominal or mixed;
 * heat recovery efficiency: heat delivered / electricity consumed;
@@ -450,8 +451,9 @@ def _row(
         heat_power_mwh=(h[2] or 0.0) / 1000 if h and has_heat else None,
         supply_avg_c=h[7] / float(h[6]) if h and has_heat else None,  # SUM(int): Decimal on PG
         supply_min_c=h[8] if h and has_heat else None,
-        hours_at_contract=ok / 3600 if has_heat else None,
-        contract_pct=_ratio(ok, span) if has_heat else None,
+        # No covered time proves nothing either way: unknown, as on the site page.
+        hours_at_contract=ok / 3600 if covered else None,
+        contract_pct=_ratio(ok, span) if covered else None,
         availability_pct=_ratio(ok, covered),
         electrical_mwh=elec_kwh / 1000 if elec_kwh is not None else None,
         electrical_source=energy_source(e[2], e[3]) if e else None,

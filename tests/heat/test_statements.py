@@ -173,11 +173,18 @@ def test_a_month_without_readings_is_unknown_not_zero_and_not_covered(site, make
     assert line["start_reading_at"] is None and line["end_reading_at"] is None
     assert line["energy_kwh"] is None and doc["energy_kwh"] is None
     assert line["coverage"] == 0.0 and doc["coverage"] == 0.0
+    # Without covered time, hours at/above and below contract are unknown too, not 0 h.
+    for figures in (line, doc):
+        assert figures["hours_at_or_above_contract"] is None
+        assert figures["hours_below_contract"] is None
     meter_row, total = csv.DictReader(io.StringIO(statements.statement_csv(doc)))
     assert meter_row["energy_kwh"] == total["energy_kwh"] == ""
     assert total["coverage_percent"] == "0.00"
+    for row in (meter_row, total):
+        assert row["hours_at_or_above_contract"] == row["hours_below_contract"] == ""
     text = pdf_text(statements.statement_pdf(doc))
-    assert "0.000 kWh" not in text and text.count("n/a") == 2
+    assert "0.000 kWh" not in text and "0.00 h" not in text
+    assert text.count("n/a") == 6  # energy, hours at/above, hours below: meter and total
 
 
 def test_a_site_total_adds_the_meters_that_were_read(site, march, make_meter):
