@@ -8,7 +8,6 @@ import socket
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from apps.attestation import selectors, services
 from apps.attestation.badges import Badge
@@ -212,8 +211,7 @@ def test_reset_count_going_backwards_is_invalid(node):
 
 def test_trusted_badge_turns_stale_when_no_check_succeeds_in_time(node, settings):
     settings.ATTESTATION_INTERVAL = 60
-    _attest(node)
-    now = timezone.now()
+    now = _attest(node).at  # the check's own time: however long it took to run
     assert selectors.node_badge(node, now=now + timedelta(seconds=170)) == Badge.TRUSTED
     assert selectors.node_badge(node, now=now + timedelta(seconds=181)) == Badge.STALE
     settings.ATTESTATION_STALE_AFTER = 3600
