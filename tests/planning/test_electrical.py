@@ -94,7 +94,7 @@ def test_merge_adds_to_existing_rows_instead_of_replacing_them(site):
 def lab(monkeypatch, settings):
     # lab ports are reused between tests: a back-off left by another test must not skip them
     monkeypatch.setattr(sweep_module, "default_breaker", CircuitBreaker(base=60))
-    settings.BMC_TIMEOUT = 2.0
+    settings.BMC_TIMEOUT = 10.0  # every BMC here answers: the timeout bounds a broken run only
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     with LabBmcServer(count=2) as server:
         yield server
