@@ -28,7 +28,7 @@ def console_settings(settings, tmp_path):
     settings.CONSOLE_PROBE_INTERVAL = 0.3
     settings.CONSOLE_RECONNECT_DELAY = 0.2
     settings.CONSOLE_RECONNECT_MAX = 1.0
-    settings.CONSOLE_BMC_TIMEOUT = 1.0
+    settings.CONSOLE_BMC_TIMEOUT = 3.0  # a live lab BMC answers in ms; a dead one costs this
     settings.CONSOLE_RECHECK_INTERVAL = 30
     settings.CONSOLE_IDLE_TIMEOUT = 600
     return settings
