@@ -2,6 +2,8 @@
 
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -189,8 +191,6 @@ class LabBmcClock:
     busy the machine is. Everything else is the real ``time``."""
 
     def __init__(self):
-        import time
-
         self._time = time
         self.now = time.monotonic()
 
@@ -203,8 +203,6 @@ class LabBmcClock:
     @staticmethod
     def settle(lab) -> None:
         """Returns once ``lab``'s loop has run every timer due at the current time."""
-        import threading
-
         done = threading.Event()
         lab.call_later(0, done.set)
         assert done.wait(60), "the lab BMC loop did not run"  # bounds a stuck loop only
