@@ -121,7 +121,8 @@ class MeterPeriod:
 
 
 def _reading_before(meter_id: int, ts: datetime) -> MeterReadingAt | None:
-    """The meter's last reading before ``ts``: raw, or the last one of a rollup day."""
+    """The meter's last reading before ``ts``: raw, or the last one of a rollup hour or day
+    (seeded history has rollups without raw rows: days, and hours for its most recent part)."""
     candidates = []
     raw = (
         Reading.objects.filter(meter_id=meter_id, ts__lt=ts)
@@ -131,18 +132,19 @@ def _reading_before(meter_id: int, ts: datetime) -> MeterReadingAt | None:
     )
     if raw is not None:
         candidates.append(MeterReadingAt(*raw))
-    # The day holding ``ts`` may end after it: then the day before holds the last reading.
-    days = (
-        DailyRollup.objects.filter(
-            meter_id=meter_id, bucket_start__lt=ts, readings__gt=0, last_ts__isnull=False
+    for model in (HourlyRollup, DailyRollup):
+        # The bucket holding ``ts`` may end after it: then the one before holds the reading.
+        buckets = (
+            model.objects.filter(
+                meter_id=meter_id, bucket_start__lt=ts, readings__gt=0, last_ts__isnull=False
+            )
+            .order_by("-bucket_start")
+            .values_list("last_ts", "register_last_kwh", "cumulative_last_kwh")[:2]
         )
-        .order_by("-bucket_start")
-        .values_list("last_ts", "register_last_kwh", "cumulative_last_kwh")[:2]
-    )
-    for last_ts, register, cumulative in days:
-        if last_ts < ts and register is not None and cumulative is not None:
-            candidates.append(MeterReadingAt(last_ts, register, cumulative))
-            break
+        for last_ts, register, cumulative in buckets:
+            if last_ts < ts and register is not None and cumulative is not None:
+                candidates.append(MeterReadingAt(last_ts, register, cumulative))
+                break
     return max(candidates, key=lambda r: r.ts, default=None)
 
 

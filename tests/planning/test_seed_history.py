@@ -1,5 +1,6 @@
 """Seeded history tells one story: statements, the site page, the API and the comparison read
-the same heat for the same days, and seeding never rewrites or contradicts live data."""
+the same heat for the same days, and seeding never rewrites or contradicts live data. Seeded up
+to now, today is covered and the lab's meter continues it without a rejected reading."""
 
 from __future__ import annotations
 
@@ -10,12 +11,24 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 
-from apps.heat import figures, statements
+from apps.hardware.models import ElectricalDaily
+from apps.heat import figures, polling, statements
 from apps.heat import selectors as heat
+from apps.heat.buckets import day_bucket
 from apps.heat.ingest import ingest_readings
-from apps.heat.models import DailyRollup, MeterState, Reading
+from apps.heat.models import (
+    DailyRollup,
+    HourlyRollup,
+    MeterState,
+    QualityFlag,
+    Reading,
+    RejectedReading,
+)
+from apps.lab.meters import MeterFarm, SimClock
+from apps.lab.meters.resume import resume_registers
 from apps.planning.selectors import Period, compare_sites
 from apps.sites.models import HeatMeter, Site
 from tests.factories import NodeFactory
@@ -23,6 +36,8 @@ from tests.planning.conftest import series
 
 END = date(2026, 3, 5)  # seeded up to 4 March; October's DST change inside
 NOW = datetime(2026, 3, 5, 11, 0, tzinfo=UTC)  # noon in Paris, nothing read today
+DAY = timedelta(days=1)
+POLL_S = 10
 
 
 @pytest.fixture
@@ -35,9 +50,9 @@ def seed(days=150, end=END):
     call_command("seed_history", days=days, end=end, stdout=io.StringIO())
 
 
-def compared_kwh(site: Site, start: date, end: date) -> float | None:
+def compared_kwh(site: Site, start: date, end: date, now: datetime = NOW) -> float | None:
     [row] = compare_sites(sites=Site.objects.filter(pk=site.pk), period=Period(start, end),
-                          now=NOW).rows  # fmt: skip
+                          now=now).rows  # fmt: skip
     return None if row.heat_mwh is None else row.heat_mwh * 1000
 
 
@@ -143,3 +158,198 @@ def test_the_statement_list_offers_the_seeded_months_with_their_heat(client, par
     assert "2025-10" in rows
     assert rows["2025-11"] == figures.energy_text(compared_kwh(site, date(2025, 11, 1),
                                                                date(2025, 12, 1)))  # fmt: skip
+
+
+# --- up to now ---------------------------------------------------------------------------------
+
+TODAY = date(2026, 3, 5)
+PRESENT = datetime(2026, 3, 5, 14, 27, 35, tzinfo=UTC)  # 15:27:35 in Paris
+CURRENT_HOUR = datetime(2026, 3, 5, 14, 0, tzinfo=UTC)
+
+
+def seed_to(now, days=20):
+    call_command("seed_history", days=days, now=now, stdout=io.StringIO())
+
+
+def stored(meter) -> dict[str, list[dict]]:
+    """Everything seeding and ingestion store for the meter and its site, ids aside."""
+
+    def rows(qs, *order):
+        return [{k: v for k, v in r.items() if k != "id"} for r in qs.order_by(*order).values()]
+
+    return {
+        "daily": rows(DailyRollup.objects.filter(meter=meter), "bucket_start"),
+        "hourly": rows(HourlyRollup.objects.filter(meter=meter), "bucket_start"),
+        "raw": rows(Reading.objects.filter(meter=meter), "ts"),
+        "state": rows(MeterState.objects.filter(meter=meter), "meter"),
+        "electricity": rows(ElectricalDaily.objects.filter(site_id=meter.site_id), "day"),
+    }
+
+
+def test_seeding_up_to_now_fills_today_as_storage_keeps_recent_data(site, meter):
+    seed_to(PRESENT)
+    # Today: hourly rollups up to the current hour, then raw readings every 10 s up to now.
+    raw = list(Reading.objects.filter(meter=meter).order_by("ts"))
+    assert raw[0].ts == CURRENT_HOUR and raw[-1].ts == datetime(2026, 3, 5, 14, 27, 30, tzinfo=UTC)
+    assert len(raw) == 166 and not RejectedReading.objects.exists()
+    assert not raw[0].flags & (QualityFlag.FIRST | QualityFlag.AFTER_GAP | QualityFlag.REBASED)
+    today_start = datetime(2026, 3, 4, 23, 0, tzinfo=UTC)
+    hours = list(HourlyRollup.objects.filter(meter=meter).order_by("bucket_start"))
+    # Hours for the days the last 24 hours touch (4 and 5 March), none before.
+    assert hours[0].bucket_start == datetime(2026, 3, 3, 23, 0, tzinfo=UTC)
+    assert hours[-1].bucket_start == CURRENT_HOUR and len(hours) == 24 + 16
+    for a, b in itertools.pairwise(hours):
+        assert b.bucket_start - a.bucket_start == timedelta(hours=1)
+        assert b.cumulative_last_kwh - a.cumulative_last_kwh == pytest.approx(b.energy_kwh)
+    assert all(h.covered_s == pytest.approx(3600) for h in hours[:-1])
+    # The hours add up to their day, today's raw readings included.
+    for day in DailyRollup.objects.filter(meter=meter, day__gte=date(2026, 3, 4)):
+        mine = [h for h in hours if day.bucket_start <= h.bucket_start < day.bucket_start
+                + timedelta(days=1)]  # fmt: skip
+        assert day.energy_kwh == pytest.approx(sum(h.energy_kwh for h in mine))
+        assert day.covered_s == pytest.approx(sum(h.covered_s for h in mine))
+        assert day.readings == sum(h.readings for h in mine)
+        assert day.cumulative_last_kwh == mine[-1].cumulative_last_kwh
+    today = DailyRollup.objects.get(meter=meter, day=TODAY)
+    assert today.last_ts == raw[-1].ts and today.cumulative_last_kwh == raw[-1].energy_kwh
+    state = MeterState.objects.get(meter=meter)
+    assert state.status == MeterState.Status.OK and state.last_ts == raw[-1].ts
+    assert state.register_baseline_kwh == raw[-1].energy_register_kwh
+    # Today reads as covered and tells the comparison's story.
+    summary = heat.site_heat_summary(site.id, PRESENT)
+    assert summary["today"]["coverage"] > 0.999
+    assert summary["today"]["availability"] is not None
+    today_kwh = sum(h.energy_kwh for h in hours if h.bucket_start >= today_start)
+    assert summary["today"]["energy_kwh"] == pytest.approx(today_kwh)
+    assert compared_kwh(site, TODAY, TODAY + timedelta(days=1), now=PRESENT) == pytest.approx(
+        today_kwh
+    )
+    assert summary["month"]["energy_kwh"] == pytest.approx(
+        compared_kwh(site, date(2026, 3, 1), TODAY + timedelta(days=1), now=PRESENT)
+    )
+    # The last 24 hours chart: every hour covered, no hour booking a gap's heat in one go.
+    points = heat.site_series(site.id, PRESENT - timedelta(hours=24), PRESENT, "hour")
+    assert len(points) == 24
+    assert all(p["coverage"] > 0.99 for p in points[:-1])
+    whole = [p["energy_kwh"] for p in points[:-1]]
+    assert max(whole) < 1.3 * min(whole)
+    # Electricity today is today's so far.
+    elec = ElectricalDaily.objects.get(site_id=site.id, day=TODAY)
+    yesterday = ElectricalDaily.objects.get(site_id=site.id, day=TODAY - timedelta(days=1))
+    assert elec.covered_s == pytest.approx(yesterday.covered_s * (PRESENT - today_start) / DAY)
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2025, 10, 26, 19, 30, 5, tzinfo=UTC),  # a 25-hour day in Paris
+        datetime(2026, 3, 29, 21, 50, tzinfo=UTC),  # the 23-hour day, 10 min before midnight
+        datetime(2026, 3, 30, 22, 0, tzinfo=UTC),  # midnight on the dot: no reading yet today
+        datetime(2026, 3, 4, 23, 5, tzinfo=UTC),  # five minutes into a day: readings only
+    ],
+)
+def test_today_is_covered_and_adds_up_whatever_the_day(site, meter, now):
+    seed_to(now)
+    assert not RejectedReading.objects.exists()
+    hours = list(HourlyRollup.objects.filter(meter=meter).order_by("bucket_start"))
+    for a, b in itertools.pairwise(hours):
+        assert b.bucket_start - a.bucket_start == timedelta(hours=1)
+        assert b.cumulative_last_kwh - a.cumulative_last_kwh == pytest.approx(b.energy_kwh)
+    for day in DailyRollup.objects.filter(meter=meter, bucket_start__gte=hours[0].bucket_start):
+        mine = [h for h in hours if day.bucket_start <= h.bucket_start < day.bucket_start
+                + timedelta(hours=25)]  # fmt: skip
+        mine = [h for h in mine if day.first_ts <= h.last_ts <= day.last_ts]
+        assert day.energy_kwh == pytest.approx(sum(h.energy_kwh for h in mine))
+    state = MeterState.objects.get(meter=meter)
+    assert now - timedelta(seconds=POLL_S) <= state.last_ts < now
+    elapsed = (now - day_bucket(now, site.tzinfo)[0]).total_seconds()  # real seconds (DST)
+    today = heat.site_heat_summary(site.id, now)["today"]
+    if not elapsed:
+        assert today is None and not Reading.objects.exists()  # today has not begun
+        return
+    # Covered up to the last reading: only the interval to the next one is open.
+    assert (1 - today["coverage"]) * elapsed <= POLL_S + 1e-6
+    day = now.astimezone(site.tzinfo).date()
+    assert today["energy_kwh"] == pytest.approx(compared_kwh(site, day, day + DAY, now=now))
+
+
+def test_the_lab_meter_continues_the_seeded_present_without_a_rejection(site, meter):
+    seed_to(PRESENT)
+    seeded = MeterState.objects.get(meter=meter)
+    clock = SimClock(PRESENT + timedelta(seconds=40), speed=0)  # the lab starts 40 s later
+    farm = MeterFarm(clock)
+    try:
+        initial = resume_registers([meter.id], now=clock.now())[meter.id]
+        lab = farm.add(meter.serial, port=meter.port, initial_energy_kwh=initial)
+        HeatMeter.objects.filter(pk=meter.pk).update(port=lab.port)
+        for _ in range(3):
+            (result,) = polling.poll_meters([meter.id], timeout=30.0, clock=clock.now)
+            assert result.ok, result.error
+            clock.advance(10)
+    finally:
+        farm.close()
+    assert not RejectedReading.objects.exists()  # no "register backwards", no "frozen"
+    live = list(Reading.objects.filter(meter=meter, ts__gt=seeded.last_ts).order_by("ts"))
+    assert len(live) == 3
+    assert not live[0].flags & (QualityFlag.FIRST | QualityFlag.REBASED)
+    assert live[0].energy_register_kwh >= seeded.register_baseline_kwh
+    # The 50 s between the last seeded reading and the first live one: a short gap, its heat
+    # booked on return (a few kWh at most, not the day's).
+    assert live[0].energy_kwh - seeded.last_energy_kwh < 1.0
+    summary = heat.site_heat_summary(site.id, clock.now())
+    assert summary["today"]["coverage"] > 0.99
+
+
+def test_seeding_again_changes_nothing_live_and_tomorrow_continues_it(site, meter):
+    seed_to(PRESENT)
+    first = stored(meter)
+    seed_to(PRESENT + timedelta(hours=2))  # `make demo` again, the same day
+    assert stored(meter) == first
+    # The next day, after the demo stopped: the day with readings stays as stored (the days
+    # before it are seeded again, meeting it), the new day continues it.
+    state = MeterState.objects.get(meter=meter)
+    seed_to(PRESENT + timedelta(days=1))
+    again = stored(meter)
+    today_start = datetime(2026, 3, 4, 23, 0, tzinfo=UTC)
+    for kind, key, since in (("daily", "day", TODAY), ("hourly", "bucket_start", today_start)):
+        kept = [r for r in again[kind] if since <= r[key] < since + DAY]
+        assert kept == [r for r in first[kind] if since <= r[key]]
+    assert again["raw"][: len(first["raw"])] == first["raw"]
+    assert not RejectedReading.objects.exists()
+    # The day before is history now: daily, no hours left of the first run's chain.
+    assert min(r["bucket_start"] for r in again["hourly"]) == today_start
+    eve = DailyRollup.objects.get(meter=meter, day=TODAY - DAY)
+    assert eve.cumulative_last_kwh == first["hourly"][24]["cumulative_first_kwh"]
+    tomorrow = DailyRollup.objects.get(meter=meter, day=TODAY + timedelta(days=1))
+    assert tomorrow.cumulative_first_kwh == state.last_energy_kwh
+    assert tomorrow.register_first_kwh == state.register_baseline_kwh
+    after = MeterState.objects.get(meter=meter)
+    assert after.last_ts == datetime(2026, 3, 6, 14, 27, 30, tzinfo=UTC)
+
+
+def test_seeding_never_overwrites_a_live_today(site, meter):
+    live_start = datetime(2026, 3, 5, 9, 0, tzinfo=UTC)
+    ingest_readings({meter.id: series(live_start, live_start + timedelta(hours=3),
+                                      register=5000.0)})  # fmt: skip
+    live = stored(meter)
+    seed_to(PRESENT)
+    now = stored(meter)
+    for kind in ("raw", "state"):
+        assert now[kind] == live[kind]
+    assert [r for r in now["daily"] if r["day"] == TODAY] == live["daily"]
+    assert [r for r in now["hourly"] if r["bucket_start"] >= live_start] == live["hourly"]
+    before = DailyRollup.objects.get(meter=meter, day=TODAY - timedelta(days=1))
+    assert before.cumulative_last_kwh == pytest.approx(5000.0)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"now": PRESENT, "end": END}, "exclude"),
+        ({"now": datetime(2026, 3, 5, 12, 0)}, "offset"),
+        ({"days": 0}, "between"),
+    ],
+)
+def test_bad_options_are_refused_with_the_reason(site, meter, options, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("seed_history", stdout=io.StringIO(), **options)
