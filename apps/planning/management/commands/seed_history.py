@@ -162,7 +162,7 @@ class Command(BaseCommand):
                 n_elec += len(elec)
             states = plan.states()
             self._save_states(states)
-            n_raw = self._ingest(plan.raw)
+            n_raw = self._ingest(plan)
         # The days just written replace any cached month they touch.
         months, month = [], start.replace(day=1)
         while month < end:
@@ -254,12 +254,12 @@ class Command(BaseCommand):
             update_fields=fields,
         )
 
-    def _ingest(self, raw: dict[int, list[MeterReading]]) -> int:
+    def _ingest(self, plan: _Plan) -> int:
         """The current hour's readings, through the one way readings enter storage: stored,
         booked into their hour and day, and the meter state moved to the last one."""
-        ids, stored = sorted(raw), 0
+        ids, stored = sorted(plan.tails), 0
         for i in range(0, len(ids), INGEST_METERS):
-            result = ingest_readings({m: raw[m] for m in ids[i : i + INGEST_METERS]})
+            result = ingest_readings({m: plan.readings(m) for m in ids[i : i + INGEST_METERS]})
             if result.rejected:
                 # Seeded readings continue the seeded chain: a rejection is a bug here.
                 why = {m: r.rejected[0] for m, r in result.meters.items() if r.rejected}
@@ -307,6 +307,18 @@ class _Day:
     f: dict[str, np.ndarray]
 
 
+@dataclass(frozen=True)
+class _Tail:
+    """Where a meter's raw readings of today start: after its last rollup reading."""
+
+    site: int  # index in the plan
+    start: datetime
+    power_kw: float
+    supply_c: float
+    carry: float  # heat not booked yet (kWh)
+    register: int  # counts
+
+
 class _Plan:
     """The seeded days of every site, drawn one day at a time for all sites (numpy), twice:
     a first pass adds up the heat booked on the days before each meter's live data, so the
@@ -335,7 +347,7 @@ class _Plan:
         self.first_live = np.array([p.first_day.toordinal() if p else NEVER for p in self.pinned])
         self.last_live = np.array([p.last_day.toordinal() if p else -NEVER for p in self.pinned])
         self.latest: dict[int, dict] = {}
-        self.raw: dict[int, list[MeterReading]] = {}
+        self.tails: dict[int, _Tail] = {}
 
     def _bounds(self, day: date):
         """Per zone: the day's edges, where its rollups end, whether it has begun, is recent
@@ -416,8 +428,8 @@ class _Plan:
         return total
 
     def rows(self):
-        """Per day: its daily rollups, hourly rollups and electrical days (tuples). Today's
-        raw readings are gathered in ``self.raw`` for ingestion."""
+        """Per day: its daily rollups, hourly rollups and electrical days (tuples). Where
+        today's raw readings start is kept in ``self.tails`` (see ``readings``)."""
         totals = self._before_totals()
         # Cumulative register at the chain's last reading, in counts like the register: on
         # its grid exactly, so a re-run rebuilds the very same numbers.
@@ -450,7 +462,7 @@ class _Plan:
                     elif d.present[i]:
                         heat.append(self._day_row(i, d, cum, reg))
                     if d.partial[i]:
-                        self._readings(i, d, cum, reg)
+                        self._readings(i, d, reg)
                 if self.n_nodes[i]:
                     elec.append(self._elec_row(i, d))
             yield heat, hourly, elec
@@ -527,27 +539,34 @@ class _Plan:
         )  # fmt: skip
         return hours, (self.meter[i][0], self.ids[i], d.day, start, *day)
 
-    def _readings(self, i, d, cum, reg) -> None:
-        """Today after the last whole hour: a reading every ``POLL_S`` before now, continuing
-        the register (heat not booked yet carried in), ready for ingestion."""
-        rng = np.random.default_rng([self.seed, self.ids[i]])
-        power, supply = float(d.f["power_kw"][i]), float(d.f["supply"][i])
-        carry, res = float(d.carry[i]), float(self.res[i])
-        ts, readings = d.rollup_end[self.zone_of[i]], []
+    def _readings(self, i, d, reg) -> None:
+        """Today after the last whole hour is read, not rolled up: what its readings continue
+        from, kept until ``readings`` makes them (a fleet's readings never sit in memory)."""
+        self.tails[self.meter[i][0]] = _Tail(
+            i, d.rollup_end[self.zone_of[i]], float(d.f["power_kw"][i]),
+            float(d.f["supply"][i]), float(d.carry[i]), int(reg[i]),
+        )  # fmt: skip
+
+    def readings(self, meter_id: int) -> list[MeterReading]:
+        """A meter's readings every ``POLL_S`` from the end of its rollups to now, continuing
+        the register (with the heat not booked yet), ready for ingestion."""
+        t = self.tails[meter_id]
+        rng = np.random.default_rng([self.seed, meter_id])
+        carry, reg, res = t.carry, t.register, float(self.res[t.site])
+        ts, out = t.start, []
         while ts < self.until:
-            p = power * float(rng.uniform(0.98, 1.02))
-            s = supply + float(rng.normal(0, 0.2))
+            p = t.power_kw * float(rng.uniform(0.98, 1.02))
+            s = t.supply_c + float(rng.normal(0, 0.2))
             carry += p * POLL_S / 3600  # the heat since the previous reading
             count = round(carry / res)
             carry -= count * res
-            reg[i] += count
-            cum[i] += count
-            readings.append(MeterReading(
+            reg += count
+            out.append(MeterReading(
                 supply_c=s, return_c=s - 30, flow_m3h=physics.flow_for_power_m3h(p, s, s - 30),
-                power_kw=p, energy_kwh=self._register(i, int(reg[i])), read_at=ts,
+                power_kw=p, energy_kwh=self._register(t.site, reg), read_at=ts,
             ))  # fmt: skip
             ts += timedelta(seconds=POLL_S)
-        self.raw[self.meter[i][0]] = readings
+        return out
 
     def _elec_row(self, i, d) -> tuple:
         f, length = d.f, float(d.span_s[i])
