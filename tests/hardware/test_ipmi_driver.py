@@ -226,9 +226,16 @@ def test_endpoint_repr_hides_the_password():
     assert "s3cret" not in str(endpoint)
 
 
-def test_redfish_is_not_supported_yet():
+def test_a_redfish_bmc_without_an_accepted_certificate_is_not_contacted():
+    driver = driver_for(BmcEndpoint("10.0.0.5", 443, protocol="redfish"))
     with pytest.raises(BmcError) as caught:
-        driver_for(BmcEndpoint("10.0.0.5", protocol="redfish"))
+        driver.power_state()
+    assert (caught.value.cause, caught.value.transient) == ("certificate_unknown", False)
+
+
+def test_http_boot_is_not_an_ipmi_boot_device(lab):
+    with pytest.raises(BmcError) as caught:
+        driver_for(lab.endpoint(0)).set_boot_device(BootDevice("http", uefi=True))
     assert caught.value.cause == "not_supported"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import datetime
 from typing import Literal
 
 Protocol = Literal["ipmi", "redfish"]
@@ -18,7 +19,16 @@ SensorKind = Literal["temperature", "fan", "voltage", "power", "other"]
 Health = Literal["ok", "warning", "critical", "unknown"]
 
 POWER_ACTIONS: tuple[str, ...] = ("on", "off", "soft", "reset", "cycle")
-BOOT_DEVICES: tuple[str, ...] = ("default", "network", "disk", "bios", "cdrom", "usb", "safe")
+BOOT_DEVICES: tuple[str, ...] = (
+    "default",
+    "network",
+    "http",
+    "disk",
+    "bios",
+    "cdrom",
+    "usb",
+    "safe",
+)
 
 CAUSES: dict[str, tuple[bool, str]] = {
     # cause: (transient, what the engineer reads)
@@ -30,6 +40,14 @@ CAUSES: dict[str, tuple[bool, str]] = {
     "timeout": (True, "The BMC did not answer in time."),
     "protocol": (False, "The BMC answered with something Heatsite does not understand."),
     "bad_request": (False, "The request is not valid."),
+    "certificate_unknown": (
+        False,
+        "The BMC's TLS certificate has not been accepted yet; accept its fingerprint first.",
+    ),
+    "certificate_changed": (
+        False,
+        "The BMC presented a TLS certificate other than the accepted one; nothing was sent.",
+    ),
 }
 
 
@@ -59,6 +77,11 @@ class BmcEndpoint:
     password: str = dataclasses.field(default="", repr=False)
     protocol: Protocol = "ipmi"
     site: str = ""
+    tls_fingerprint: str = ""  # Redfish: SHA-256 of the accepted DER certificate, hex
+
+    def __post_init__(self) -> None:
+        if self.tls_fingerprint:
+            object.__setattr__(self, "tls_fingerprint", normalize_fingerprint(self.tls_fingerprint))
 
     @property
     def key(self) -> tuple[str, int, str]:
@@ -67,6 +90,25 @@ class BmcEndpoint:
 
     def __str__(self) -> str:
         return f"{self.username}@{self.host}:{self.port}"
+
+
+def normalize_fingerprint(value: str) -> str:
+    """``AB:CD:…`` or ``abcd…`` → 64 lower-case hex digits; anything else is a bad request."""
+    text = value.replace(":", "").replace(" ", "").strip().lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise BmcError("bad_request", "A TLS fingerprint is the SHA-256 of the certificate (hex).")
+    return text
+
+
+@dataclasses.dataclass(frozen=True)
+class CertificateInfo:
+    """The certificate a BMC presents, for the engineer to accept (or not) on first contact."""
+
+    fingerprint: str  # SHA-256 of the DER certificate, 64 lower-case hex digits
+    subject: str
+    issuer: str
+    not_before: datetime.datetime | None  # UTC
+    not_after: datetime.datetime | None  # UTC
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +173,19 @@ class FirmwareVersion:
     version: str
 
 
+@dataclasses.dataclass(frozen=True)
+class FirmwareComponent(FirmwareVersion):
+    """A firmware component as Redfish describes it (``UpdateService/FirmwareInventory``).
+
+    Still a `FirmwareVersion` (``component`` is the display name), so callers that only want
+    name and version keep working. ``updateable`` is None when the BMC does not say.
+    """
+
+    id: str = ""
+    updateable: bool | None = None
+    related: tuple[str, ...] = ()  # what it applies to (Redfish paths of the related items)
+
+
 class BmcDriver(abc.ABC):
     """What Heatsite asks of a BMC. Every method raises only `BmcError`."""
 
@@ -173,5 +228,7 @@ def driver_for(endpoint: BmcEndpoint, **options: object) -> BmcDriver:
 
         return IpmiDriver(endpoint, **options)  # type: ignore[arg-type]
     if endpoint.protocol == "redfish":
-        raise BmcError("not_supported", "The Redfish adapter is not available yet.")
+        from apps.hardware.drivers.redfish import RedfishDriver
+
+        return RedfishDriver(endpoint, **options)  # type: ignore[arg-type]
     raise BmcError("bad_request", f"Unknown BMC protocol {endpoint.protocol!r}.")

@@ -324,6 +324,9 @@ class IpmiDriver(BmcDriver):
         )
 
     def set_boot_device(self, boot: BootDevice) -> BootDevice:
+        if boot.device not in TO_PYGHMI_BOOT:
+            raise BmcError("not_supported", f"IPMI has no boot device {boot.device!r}.")
+
         def apply(cmd: ipmi_command.Command) -> None:
             rsp = cmd.set_bootdev(
                 TO_PYGHMI_BOOT[boot.device], persist=boot.persistent, uefiboot=boot.uefi

@@ -1,0 +1,399 @@
+"""Reading Redfish resources as plain JSON into the port's dataclasses.
+
+A BMC's gaps make a feature unavailable, never the whole reading: a collection member that
+answers 404 is skipped, a chassis without sensors contributes none. Where a property is absent
+the value stays unknown (None / empty string), never zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sushy import exceptions as sushy_exc
+
+from apps.hardware.drivers.base import (
+    BmcError,
+    FirmwareComponent,
+    FirmwareVersion,
+    FruInventory,
+    SensorReading,
+)
+from apps.hardware.drivers.redfish.transport import ROOT, Client
+
+MAX_MEMBERS = 64  # a bound on any collection walked (sensors, firmware, NICs)
+HEALTH = {"OK": "ok", "Warning": "warning", "Critical": "critical"}
+READING_KIND = {
+    "Temperature": ("temperature", "°C"),
+    "Rotational": ("fan", "RPM"),
+    "Voltage": ("voltage", "V"),
+    "Power": ("power", "W"),
+}
+ON_STATES = {"On": "on", "PoweringOff": "on", "Paused": "on", "Off": "off", "PoweringOn": "off"}
+
+
+# --- plumbing ------------------------------------------------------------------------------
+
+
+def get(client: Client, path: str) -> dict[str, Any]:
+    body = client.connector.get(path).json()
+    if not isinstance(body, dict):
+        raise BmcError("protocol", f"{path} is not a JSON object.")
+    return body
+
+
+def get_optional(client: Client, path: str | None) -> dict[str, Any] | None:
+    """The resource, or None when the BMC does not have it (404, 405, 501)."""
+    if not path:
+        return None
+    try:
+        return get(client, path)
+    except sushy_exc.HTTPError as exc:
+        if exc.status_code in (404, 405, 501):
+            return None
+        raise
+
+
+def link(resource: dict[str, Any] | None, *names: str) -> str | None:
+    """``resource[names…]["@odata.id"]`` or None."""
+    value: Any = resource
+    for name in names:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(name)
+    if isinstance(value, dict) and isinstance(value.get("@odata.id"), str):
+        return value["@odata.id"]
+    return None
+
+
+def member_paths(collection: dict[str, Any] | None) -> list[str]:
+    members = (collection or {}).get("Members") or []
+    return [m["@odata.id"] for m in members if isinstance(m, dict) and "@odata.id" in m][
+        :MAX_MEMBERS
+    ]
+
+
+def members(client: Client, path: str | None) -> list[dict[str, Any]]:
+    """Every member of the collection at ``path`` that exists (inline members are used as is)."""
+    collection = get_optional(client, path)
+    found = []
+    for item in ((collection or {}).get("Members") or [])[:MAX_MEMBERS]:
+        if not isinstance(item, dict):
+            continue
+        if len(item) > 1 and "@odata.id" in item:  # $expand-ed or inline
+            found.append(item)
+            continue
+        body = get_optional(client, item.get("@odata.id"))
+        if body is not None:
+            found.append(body)
+    return found
+
+
+def root(client: Client) -> dict[str, Any]:
+    if "root" not in client.cache:
+        client.cache["root"] = get(client, ROOT)
+    return client.cache["root"]
+
+
+def _discover(client: Client, name: str, collection: str) -> list[str]:
+    if name not in client.cache:
+        client.cache[name] = member_paths(get_optional(client, link(root(client), collection)))
+    return client.cache[name]
+
+
+def system(client: Client) -> dict[str, Any]:
+    """The (first) computer system; a BMC manages one node."""
+    paths = _discover(client, "systems", "Systems")
+    if not paths:
+        raise BmcError("not_supported", "The BMC lists no computer system.")
+    return get(client, paths[0])
+
+
+def chassis_list(client: Client) -> list[dict[str, Any]]:
+    """The system's chassis first, then the others the BMC lists (those that exist)."""
+    paths = list(_discover(client, "chassis", "Chassis"))
+    found = []
+    for path in paths:
+        body = get_optional(client, path)
+        if body is not None:
+            found.append(body)
+    return found
+
+
+def manager(client: Client) -> dict[str, Any] | None:
+    paths = _discover(client, "managers", "Managers")
+    return get_optional(client, paths[0]) if paths else None
+
+
+def power_state(system_body: dict[str, Any]) -> str:
+    value = system_body.get("PowerState")
+    if value not in ON_STATES:
+        raise BmcError("protocol", f"The BMC reports the power state {value!r}.")
+    return ON_STATES[value]
+
+
+def reset_action(client: Client, system_body: dict[str, Any]) -> tuple[str, list[str] | None]:
+    """The reset action's target and the reset types the BMC allows (None: it does not say)."""
+    action = ((system_body.get("Actions") or {}).get("#ComputerSystem.Reset")) or {}
+    target = action.get("target")
+    if not target:
+        raise BmcError("not_supported", "The BMC offers no ComputerSystem.Reset action.")
+    allowed = action.get("ResetType@Redfish.AllowableValues")
+    if allowed is None and action.get("@Redfish.ActionInfo"):
+        info = get_optional(client, action["@Redfish.ActionInfo"]) or {}
+        for parameter in info.get("Parameters") or []:
+            if parameter.get("Name") == "ResetType":
+                allowed = parameter.get("AllowableValues")
+    return target, (list(allowed) if isinstance(allowed, list) else None)
+
+
+# --- sensors -------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return round(float(value), 3)
+
+
+def _health(body: dict[str, Any], value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    status = body.get("Status") or {}
+    if status.get("State") in ("Absent", "Disabled", "UnavailableOffline"):
+        return "unknown"
+    return HEALTH.get(str(status.get("Health")), "unknown" if status.get("Health") else "ok")
+
+
+def _reading(name: str, kind: str, unit: str, body: dict[str, Any], value: Any) -> SensorReading:
+    number = _number(value)
+    health = _health(body, number)
+    return SensorReading(name=name, kind=kind, value=number, unit=unit, health=health)  # type: ignore[arg-type]
+
+
+def _from_sensor(body: dict[str, Any]) -> SensorReading:
+    kind, unit = READING_KIND.get(str(body.get("ReadingType")), ("other", ""))
+    unit = unit or str(body.get("ReadingUnits") or "")
+    name = str(body.get("Name") or body.get("Id") or "sensor")
+    return _reading(name, kind, unit, body, body.get("Reading"))
+
+
+def _from_thermal(thermal: dict[str, Any]) -> list[SensorReading]:
+    found = []
+    for item in thermal.get("Temperatures") or []:
+        name = str(item.get("Name") or item.get("MemberId") or "temperature")
+        found.append(_reading(name, "temperature", "°C", item, item.get("ReadingCelsius")))
+    for item in thermal.get("Fans") or []:
+        name = str(item.get("Name") or item.get("FanName") or item.get("MemberId") or "fan")
+        unit = "%" if item.get("ReadingUnits") == "Percent" else "RPM"
+        found.append(_reading(name, "fan", unit, item, item.get("Reading")))
+    return found
+
+
+def _from_power(power: dict[str, Any]) -> list[SensorReading]:
+    found = []
+    for item in power.get("PowerControl") or []:
+        name = str(item.get("Name") or "System power")
+        found.append(_reading(name, "power", "W", item, item.get("PowerConsumedWatts")))
+    for item in power.get("Voltages") or []:
+        name = str(item.get("Name") or "voltage")
+        found.append(_reading(name, "voltage", "V", item, item.get("ReadingVolts")))
+    for item in power.get("PowerSupplies") or []:
+        for prop, label in (
+            ("PowerInputWatts", "input"),
+            ("PowerOutputWatts", "output"),
+            ("LastPowerOutputWatts", "output"),
+        ):
+            if prop in item:
+                name = f"{item.get('Name') or 'Power supply'} {label}"
+                found.append(_reading(name, "power", "W", item, item.get(prop)))
+    return found
+
+
+def _from_environment(metrics: dict[str, Any], chassis_name: str) -> list[SensorReading]:
+    found = []
+    for prop, label, kind, unit in (
+        ("TemperatureCelsius", "temperature", "temperature", "°C"),
+        ("PowerWatts", "power", "power", "W"),
+        ("FanSpeedsPercent", "fan", "fan", "%"),
+    ):
+        value = metrics.get(prop)
+        for item in value if isinstance(value, list) else [value] if value else []:
+            name = str(item.get("DeviceName") or f"{chassis_name} {label}")
+            found.append(_reading(name, kind, unit, item, item.get("Reading")))
+    return found
+
+
+def _from_coolant(client: Client, chassis: dict[str, Any]) -> list[SensorReading]:
+    """Supply/return temperature and flow of cold-plate cooling loops, and pump speeds."""
+    subsystem = get_optional(client, link(chassis, "ThermalSubsystem"))
+    if subsystem is None:
+        return []
+    found = []
+    for connector in members(client, link(subsystem, "CoolantConnectors")):
+        name = str(connector.get("Name") or connector.get("Id") or "Coolant")
+        for prop, label, kind, unit in (
+            ("SupplyTemperatureCelsius", "supply temperature", "temperature", "°C"),
+            ("ReturnTemperatureCelsius", "return temperature", "temperature", "°C"),
+            ("DeltaTemperatureCelsius", "temperature difference", "temperature", "K"),
+            ("FlowLitersPerMinute", "flow", "other", "L/min"),
+            ("SupplyPressurekPa", "supply pressure", "other", "kPa"),
+        ):
+            value = connector.get(prop)
+            if isinstance(value, dict):
+                found.append(
+                    _reading(f"{name} {label}", kind, unit, connector, value.get("Reading"))
+                )
+    for pump in members(client, link(subsystem, "Pumps")):
+        speed = pump.get("PumpSpeedPercent")
+        if isinstance(speed, dict):
+            name = f"{pump.get('Name') or pump.get('Id') or 'Pump'} speed"
+            found.append(_reading(name, "other", "%", pump, speed.get("Reading")))
+    return found
+
+
+def sensors(client: Client) -> list[SensorReading]:
+    """Per chassis: ``Sensors``, else ``EnvironmentMetrics``, else ``Thermal``/``Power``; plus
+    coolant loops and pumps where the chassis has a ``ThermalSubsystem``."""
+    found: list[SensorReading] = []
+    for chassis in chassis_list(client):
+        name = str(chassis.get("Name") or chassis.get("Id") or "Chassis")
+        listed = members(client, link(chassis, "Sensors"))
+        if listed:
+            found.extend(_from_sensor(body) for body in listed)
+        else:
+            metrics = get_optional(client, link(chassis, "EnvironmentMetrics"))
+            if metrics:
+                found.extend(_from_environment(metrics, name))
+            else:
+                thermal = get_optional(client, link(chassis, "Thermal"))
+                power = get_optional(client, link(chassis, "Power"))
+                found.extend(_from_thermal(thermal or {}) + _from_power(power or {}))
+        found.extend(_from_coolant(client, chassis))
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for reading in found:
+        if (reading.name, reading.kind) not in seen:
+            seen.add((reading.name, reading.kind))
+            unique.append(reading)
+    return unique
+
+
+def power_watts(client: Client) -> float | None:
+    """``EnvironmentMetrics.PowerWatts`` of the first chassis that has it, else the deprecated
+    ``Power.PowerControl[0].PowerConsumedWatts``; None when the BMC reports neither."""
+    chassis_all = chassis_list(client)
+    for chassis in chassis_all:
+        metrics = get_optional(client, link(chassis, "EnvironmentMetrics")) or {}
+        watts = _number((metrics.get("PowerWatts") or {}).get("Reading"))
+        if watts is not None:
+            return watts
+    for chassis in chassis_all:
+        power = get_optional(client, link(chassis, "Power")) or {}
+        controls = power.get("PowerControl") or []
+        if controls:
+            watts = _number(controls[0].get("PowerConsumedWatts"))
+            if watts is not None:
+                return watts
+    return None
+
+
+# --- inventory and firmware ----------------------------------------------------------------
+
+
+def _text(body: dict[str, Any] | None, name: str) -> str:
+    value = (body or {}).get(name)
+    return "" if value in (None, "") or isinstance(value, dict | list) else str(value)
+
+
+def inventory(client: Client) -> FruInventory:
+    node = system(client)
+    chassis_all = chassis_list(client)
+    chassis = chassis_all[0] if chassis_all else {}
+    bmc = manager(client)
+    extra: dict[str, str] = {}
+    for key, body, prop in (
+        ("SKU", node, "SKU"),
+        ("BIOS version", node, "BiosVersion"),
+        ("Host name", node, "HostName"),
+        ("Chassis type", chassis, "ChassisType"),
+        ("Chassis model", chassis, "Model"),
+        ("Chassis part number", chassis, "PartNumber"),
+        ("Asset tag", node, "AssetTag"),
+        ("BMC model", bmc, "Model"),
+        ("BMC firmware", bmc, "FirmwareVersion"),
+    ):
+        if _text(body, prop):
+            extra[key] = _text(body, prop)
+    summary = node.get("ProcessorSummary") or {}
+    if isinstance(summary.get("Count"), int):
+        extra["Processors"] = str(summary["Count"])
+    memory_gib = (node.get("MemorySummary") or {}).get("TotalSystemMemoryGiB")
+    if _number(memory_gib) is not None:
+        extra["Memory (GiB)"] = f"{_number(memory_gib):g}"
+    for cpu in members(client, link(node, "Processors")):
+        if _text(cpu, "Model"):
+            extra[f"Processor {cpu.get('Id', '')}".strip()] = _text(cpu, "Model")
+    for dimm in members(client, link(node, "Memory")):
+        size = _number(dimm.get("CapacityMiB"))
+        if size is not None:
+            extra[f"Memory {dimm.get('Id', '')}".strip()] = f"{size:g} MiB"
+    for nic in members(client, link(node, "EthernetInterfaces")):
+        mac = _text(nic, "MACAddress") or _text(nic, "PermanentMACAddress")
+        if mac:
+            extra[f"NIC {nic.get('Id', '')}".strip()] = mac
+    return FruInventory(
+        manufacturer=_text(node, "Manufacturer") or _text(chassis, "Manufacturer"),
+        product=_text(node, "Model"),
+        serial=_text(node, "SerialNumber"),
+        part_number=_text(node, "PartNumber"),
+        board_serial="",  # Redfish has no board serial apart from the chassis' own
+        chassis_serial=_text(chassis, "SerialNumber"),
+        uuid=_text(node, "UUID"),
+        extra=extra,
+    )
+
+
+def firmware(client: Client) -> list[FirmwareVersion]:
+    """Every ``UpdateService/FirmwareInventory`` member; without one, the manager's firmware
+    version and the system's BIOS version (what every Redfish BMC reports)."""
+    update = get_optional(client, link(root(client), "UpdateService"))
+    found: list[FirmwareVersion] = []
+    for item in members(client, link(update, "FirmwareInventory")):
+        related = tuple(
+            r["@odata.id"]
+            for r in item.get("RelatedItem") or []
+            if isinstance(r, dict) and "@odata.id" in r
+        )
+        updateable = item.get("Updateable")
+        found.append(
+            FirmwareComponent(
+                component=str(item.get("Name") or item.get("Id") or ""),
+                version=_text(item, "Version"),
+                id=str(item.get("Id") or ""),
+                updateable=updateable if isinstance(updateable, bool) else None,
+                related=related,
+            )
+        )
+    if found:
+        return found
+    bmc = manager(client)
+    if _text(bmc, "FirmwareVersion"):
+        found.append(
+            FirmwareComponent(
+                component="BMC",
+                version=_text(bmc, "FirmwareVersion"),
+                id="BMC",
+                related=(str((bmc or {}).get("@odata.id", "")),),
+            )
+        )
+    node = system(client)
+    if _text(node, "BiosVersion"):
+        found.append(
+            FirmwareComponent(
+                component="BIOS",
+                version=_text(node, "BiosVersion"),
+                id="BIOS",
+                related=(str(node.get("@odata.id", "")),),
+            )
+        )
+    return found

@@ -1,0 +1,363 @@
+"""Redfish transport: pinned TLS, cached sessions, bounded requests, errors as `BmcError`.
+
+**TLS is verified by pinning.** BMC certificates are self-signed, so a CA chain proves nothing;
+what Heatsite trusts is the exact certificate an engineer accepted (its SHA-256 fingerprint,
+recorded on first contact through `fetch_certificate`). `PinnedAdapter` is a requests
+``HTTPAdapter`` mounted on the session sushy uses: every connection it opens hands urllib3 the
+pinned fingerprint (``assert_fingerprint``), and urllib3 compares it with the presented
+certificate right after the handshake, before a byte of the request is written. Chain and host
+name checks are replaced by that comparison (a fingerprint match is stronger: it admits exactly
+one certificate), which is why the adapter sets ``cert_reqs`` itself and ignores the ``verify``
+argument (and ``REQUESTS_CA_BUNDLE``, with ``trust_env`` off). No fingerprint, no connection:
+`BmcError("certificate_unknown")`; another certificate: `BmcError("certificate_changed")`.
+
+**Sessions.** One sushy client per BMC account and pinned fingerprint per process, in a bounded
+LRU; an evicted client logs out (``DELETE`` of its ``X-Auth-Token`` session). sushy's
+``SessionOrBasicAuth`` creates a session, falls back to basic auth only when the BMC has no
+session service, and logs in again once when a request gets 401. Connections are kept alive
+(sushy asks for ``Connection: close`` by default; a sweep would pay a TCP and TLS handshake per
+request). After ``fork()`` the child starts with an empty cache: the parent's sockets and
+sessions are the parent's.
+
+**Bounds.** Connect and read timeouts are ``timeout`` seconds each; a connection error is not
+retried inside a call, a server-side error (5xx) on a GET is retried once.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime
+import hashlib
+import logging
+import os
+import socket
+import ssl
+import threading
+from typing import Any
+
+import requests
+import sushy
+from requests.adapters import HTTPAdapter
+from sushy import auth as sushy_auth
+from sushy import connector as sushy_connector
+from sushy import exceptions as sushy_exc
+
+from apps.hardware.drivers.base import CAUSES, BmcEndpoint, BmcError, CertificateInfo
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 5.0
+MAX_CLIENTS = 512
+ROOT = "/redfish/v1/"
+FINGERPRINT_MISMATCH = "Fingerprints did not match"
+
+
+# --- TLS ---------------------------------------------------------------------------------
+
+
+def _pinning_context() -> ssl.SSLContext:
+    """TLS 1.2+; the certificate is checked by fingerprint (see module docstring), not chain."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class PinnedAdapter(HTTPAdapter):
+    """Opens HTTPS connections only to a peer presenting the certificate with ``fingerprint``."""
+
+    def __init__(self, fingerprint: str, **kwargs: Any):
+        if not fingerprint:
+            raise BmcError("certificate_unknown")
+        self.fingerprint = fingerprint
+        self.context = _pinning_context()
+        super().__init__(**kwargs)
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, True, cert)
+        if host_params.get("scheme") != "https":
+            raise BmcError("bad_request", "Heatsite speaks Redfish over HTTPS only.")
+        for key in ("ca_certs", "ca_cert_dir"):
+            pool_kwargs.pop(key, None)
+        pool_kwargs["ssl_context"] = self.context
+        pool_kwargs["cert_reqs"] = self.context.verify_mode
+        pool_kwargs["assert_fingerprint"] = self.fingerprint
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn, url, verify, cert):
+        # requests would put CA-chain verification back on the pool; the pin replaces it
+        conn.cert_reqs = self.context.verify_mode
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
+        conn.assert_fingerprint = self.fingerprint
+
+
+def fetch_certificate(
+    host: str, port: int = 443, timeout: float = DEFAULT_TIMEOUT
+) -> CertificateInfo:
+    """The certificate ``host:port`` presents (fingerprint, subject, validity), sending nothing.
+
+    For the first-contact flow: the engineer compares and accepts the fingerprint; only then does
+    the driver talk to the BMC.
+    """
+    from cryptography import x509
+
+    context = _pinning_context()
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+    except TimeoutError as exc:
+        raise BmcError("timeout", _explain("timeout", str(exc))) from exc
+    except ssl.SSLError as exc:
+        raise BmcError("protocol", f"TLS handshake with the BMC failed ({exc}).") from exc
+    except OSError as exc:
+        raise BmcError("unreachable", _explain("unreachable", str(exc))) from exc
+    if not der:
+        raise BmcError("protocol", "The BMC presented no certificate.")
+    fingerprint = hashlib.sha256(der).hexdigest()
+    try:
+        parsed = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return CertificateInfo(fingerprint, "", "", None, None)
+    return CertificateInfo(
+        fingerprint=fingerprint,
+        subject=parsed.subject.rfc4514_string(),
+        issuer=parsed.issuer.rfc4514_string(),
+        not_before=parsed.not_valid_before_utc.astimezone(datetime.UTC),
+        not_after=parsed.not_valid_after_utc.astimezone(datetime.UTC),
+    )
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+def _explain(cause: str, detail: str = "") -> str:
+    text = CAUSES[cause][1]
+    return f"{text} ({detail})" if detail else text
+
+
+def bmc_says(error: sushy_exc.HTTPError) -> str:
+    """The BMC's own words: every ``@Message.ExtendedInfo`` message, else the error message."""
+    messages = []
+    for info in getattr(error, "extended_info", None) or []:
+        if isinstance(info, dict) and info.get("Message"):
+            messages.append(str(info["Message"]).strip())
+    if not messages:
+        body = getattr(error, "body", None)
+        if isinstance(body, dict) and body.get("message"):
+            messages.append(str(body["message"]).strip())
+    return " ".join(m if m.endswith(".") else m + "." for m in messages)
+
+
+def _message_ids(error: sushy_exc.HTTPError) -> str:
+    ids = [str(i.get("MessageId", "")) for i in getattr(error, "extended_info", None) or []]
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        ids.append(str(body.get("code", "")))
+    return " ".join(ids)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def map_error(exc: BaseException) -> BmcError:
+    """Translate what sushy/requests raised into a `BmcError` the engineer can act on."""
+    if isinstance(exc, BmcError):
+        return exc
+    chain = _chain(exc)
+    for item in chain:
+        if isinstance(item, BmcError):
+            return item
+    if isinstance(exc, sushy_exc.HTTPError):
+        return _http_error(exc)
+    if isinstance(exc, sushy_exc.ConnectionError | requests.RequestException):
+        text = " ".join(str(item) for item in chain)
+        if FINGERPRINT_MISMATCH in text:
+            return BmcError("certificate_changed")
+        if any(isinstance(i, requests.exceptions.SSLError | ssl.SSLError) for i in chain):
+            return BmcError("protocol", f"TLS with the BMC failed: {exc}")
+        if any(isinstance(i, requests.exceptions.ReadTimeout | TimeoutError) for i in chain):
+            return BmcError("timeout", _explain("timeout", str(exc)))
+        return BmcError("unreachable", _explain("unreachable", str(exc)))
+    if isinstance(exc, sushy_exc.MissingAttributeError | sushy_exc.MissingActionError):
+        return BmcError("not_supported", f"{CAUSES['not_supported'][1]} ({exc})")
+    if isinstance(exc, ValueError | KeyError | TypeError | sushy_exc.SushyError):
+        return BmcError("protocol", f"{CAUSES['protocol'][1]} ({exc})")
+    if isinstance(exc, OSError):
+        return BmcError("unreachable", _explain("unreachable", str(exc)))
+    return BmcError("protocol", f"{CAUSES['protocol'][1]} ({type(exc).__name__}: {exc})")
+
+
+def _http_error(exc: sushy_exc.HTTPError) -> BmcError:
+    status = exc.status_code
+    ids = _message_ids(exc)
+    said = bmc_says(exc)
+    if "SessionLimitExceeded" in ids:
+        cause, transient = "no_session_slot", True
+    elif status in (401, 403):
+        cause, transient = "bad_credentials", False
+    elif status in (404, 405, 501):
+        cause, transient = "not_supported", False
+    elif status == 409 or "InvalidOperationForSystemState" in ids or "PowerState" in ids:
+        cause, transient = "bad_power_state", False
+    elif status == 503:
+        cause, transient = "timeout", True  # busy or rebooting: a retry later can help
+    elif status >= 500:
+        cause, transient = "protocol", True
+    elif status in (400, 412, 422):
+        cause, transient = "bad_request", False
+    else:
+        cause, transient = "protocol", False
+    text = f"{CAUSES[cause][1]} (HTTP {status})"
+    if said:
+        text = f"{text} The BMC says: {said}"
+    return BmcError(cause, text, transient=transient)
+
+
+# --- clients -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Client:
+    """One logged-in sushy client (its connector does the HTTP) and what it learned."""
+
+    root: sushy.Sushy
+    password: str
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    cache: dict[str, Any] = dataclasses.field(default_factory=dict)  # stable paths → JSON
+
+    @property
+    def connector(self) -> sushy_connector.Connector:
+        return self.root._conn
+
+    def uses_session(self) -> bool:
+        return getattr(self.root._auth, "get_session_key", lambda: None)() is not None
+
+    def close(self) -> None:
+        auth, self.root._auth = self.root._auth, None  # sushy's __del__ would close it again
+        try:
+            if auth is not None:
+                auth.close()  # DELETE of the session, when there is one
+        except Exception as exc:  # logging out is best effort
+            log.debug("Redfish logout failed: %s", exc)
+        finally:
+            self.connector.close()
+
+
+_clients: collections.OrderedDict[tuple, Client] = collections.OrderedDict()
+_clients_lock = threading.Lock()
+max_clients = MAX_CLIENTS
+
+
+def _forget_after_fork() -> None:
+    global _clients_lock
+    _clients.clear()  # the parent's sockets and sessions; never log them out from here
+    _clients_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def cached_clients() -> int:
+    return len(_clients)
+
+
+def close_all() -> None:
+    """Log out and forget every cached client of this process (shutdown, tests)."""
+    with _clients_lock:
+        entries = list(_clients.values())
+        _clients.clear()
+    for entry in entries:
+        entry.close()
+
+
+def _key(endpoint: BmcEndpoint) -> tuple:
+    return (*endpoint.key, endpoint.tls_fingerprint)
+
+
+def forget(endpoint: BmcEndpoint, client: Client | None = None) -> None:
+    """Drop the cached client for ``endpoint`` (only if it is still ``client`` when given)."""
+    with _clients_lock:
+        current = _clients.get(_key(endpoint))
+        if current is None or (client is not None and current is not client):
+            return
+        del _clients[_key(endpoint)]
+    current.close()
+
+
+def client_for(endpoint: BmcEndpoint, timeout: float) -> tuple[Client, bool]:
+    """The cached client (reused=True) or a freshly logged-in one (reused=False)."""
+    if not endpoint.tls_fingerprint:
+        raise BmcError("certificate_unknown")
+    key = _key(endpoint)
+    with _clients_lock:
+        entry = _clients.get(key)
+        if entry is not None and entry.password == endpoint.password:
+            _clients.move_to_end(key)
+            return entry, True
+    if entry is not None:
+        forget(endpoint, entry)
+    fresh = Client(root=_login(endpoint, timeout), password=endpoint.password)
+    evicted: list[Client] = []
+    with _clients_lock:
+        previous = _clients.get(key)
+        if previous is not None and previous.password == endpoint.password:
+            evicted.append(fresh)  # another thread logged in meanwhile: one client per BMC
+            fresh = previous
+        else:
+            _clients[key] = fresh
+        while len(_clients) > max(1, max_clients):
+            evicted.append(_clients.popitem(last=False)[1])
+    for entry in evicted:
+        entry.close()
+    return fresh, False
+
+
+def make_connector(endpoint: BmcEndpoint, timeout: float) -> sushy_connector.Connector:
+    """A sushy connector whose session only talks to the pinned certificate, keeping alive."""
+    base_url = f"https://{_host(endpoint.host)}:{endpoint.port}"
+    connector = sushy_connector.Connector(
+        base_url,
+        verify=True,  # ignored by PinnedAdapter; never a CA bundle from the environment
+        server_side_retries=1,
+        server_side_retries_delay=0.5,
+        default_request_timeout=timeout,
+        connect_timeout=timeout,
+    )
+    session = connector._session
+    session.trust_env = False  # no REQUESTS_CA_BUNDLE, proxies or .netrc for BMCs
+    session.mount("https://", PinnedAdapter(endpoint.tls_fingerprint, max_retries=0))
+    session.mount("http://", PinnedAdapter(endpoint.tls_fingerprint, max_retries=0))
+    session.headers.pop("Connection", None)  # sushy's default "close": keep connections alive
+    return connector
+
+
+def _login(endpoint: BmcEndpoint, timeout: float) -> sushy.Sushy:
+    connector = make_connector(endpoint, timeout)
+    try:
+        return sushy.Sushy(
+            connector._url,
+            auth=sushy_auth.SessionOrBasicAuth(
+                username=endpoint.username, password=endpoint.password
+            ),
+            connector=connector,
+            root_prefix=ROOT,
+        )
+    except Exception as exc:
+        connector.close()
+        raise map_error(exc) from exc
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
