@@ -220,3 +220,58 @@ def lab_bmc_clock(monkeypatch):
     for module in (server, node, session):
         monkeypatch.setattr(module, "time", clock)
     return clock
+
+
+# --- lab BMCs with both faces (IPMI over UDP, Redfish over HTTPS) -----------------------------
+
+
+class LabRedfishClock:
+    """A clock for the lab's Redfish sessions that only moves on ``advance()``."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def lab_redfish_clock():
+    return LabRedfishClock()
+
+
+@pytest.fixture
+def make_dual_lab(tmp_path_factory, lab_redfish_clock):
+    """Factory: ``make_dual_lab(count=N, **options)`` starts N lab BMCs with both faces on free
+    ports (certificates in a fresh directory, session clock `lab_redfish_clock`) and returns the
+    `DualFaceLab`: ``lab.ipmi.endpoint(i)``, ``lab.redfish.endpoint(i)`` (URL, credentials,
+    ``cert_path``, ``fingerprint``). Everything is stopped at teardown."""
+    from apps.hardware.drivers import ipmi
+    from apps.lab.redfish.fleet import DualFaceLab
+
+    labs = []
+
+    def make(count: int = 2, redfish_options: dict | None = None, **options):
+        redfish = {"clock": lab_redfish_clock, **(redfish_options or {})}
+        lab = DualFaceLab(
+            count=count,
+            state_dir=tmp_path_factory.mktemp("redfish-certs"),
+            redfish_options=redfish,
+            **options,
+        ).start()
+        labs.append(lab)
+        return lab
+
+    yield make
+    ipmi.close_all()
+    for lab in labs:
+        lab.stop()
+
+
+@pytest.fixture
+def dual_lab(make_dual_lab):
+    """Two lab BMCs, powered on, admin/password, with IPMI and Redfish faces."""
+    return make_dual_lab(count=2)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import pyghmi.ipmi.bmc as pyghmi_bmc
 
 from apps.lab.bmc import records
+from apps.lab.bmc.events import EventLogMixin
 from apps.lab.bmc.records import SensorSpec
 from apps.lab.bmc.session import RAKP_TYPES, LabSession
 
@@ -60,6 +61,8 @@ SDR_RECORDS = [records.full_sensor_record(i + 1, spec) for i, spec in enumerate(
 
 BOOT_CODES = {"default": 0, "network": 1, "disk": 2, "safe": 3, "cdrom": 5, "bios": 6, "usb": 15}
 BOOT_NAMES = {code: name for name, code in BOOT_CODES.items()}
+# Devices only the Redfish face can select; IPMI has no code for them and reports the nearest.
+IPMI_NEAREST = {"http": "network"}
 
 SOL_CHUNK = 200
 
@@ -78,7 +81,7 @@ class Faults:
     fru_read_cap: int | None = None  # Read FRU Data larger than this -> 0xC8
 
 
-class LabBmc(pyghmi_bmc.Bmc):
+class LabBmc(EventLogMixin, pyghmi_bmc.Bmc):
     """A simulated BMC on one UDP port; see the module docstring."""
 
     def __init__(
@@ -115,6 +118,11 @@ class LabBmc(pyghmi_bmc.Bmc):
         # firmware reported by Get Device ID
         self.firmware_major, self.firmware_minor = 2, 41
         self.aux_firmware = bytes([1, 7, 0, 3])  # BIOS 1.7.3 in the auxiliary revision
+        self.nic_firmware = "22.31.1014"
+        self.cpld_version = "1.0.4"
+        # the system event log both faces show (the Redfish face as LogServices/SEL)
+        self.events: list[dict] = []
+        self._event_ids = 0
         # node state
         self.nominal_power_w = float(nominal_power_w)
         self.load = float(load)
@@ -127,6 +135,7 @@ class LabBmc(pyghmi_bmc.Bmc):
         self._transition = 0
         self.boot_count = 1 if power == "on" else 0
         self.boot = {"device": "default", "persistent": False, "uefi": False}
+        self.boot_hooks: list = []  # called (lock held) each time the host boots
         self.chassis_controls: list[str] = []
         self.requests: dict[tuple[int, int], int] = {}
         self.sessions: dict[int, LabSession] = {}
@@ -343,10 +352,14 @@ class LabBmc(pyghmi_bmc.Bmc):
             self.pending_power = None
             if action in ("off", "soft"):
                 self.powerstate = "off"
+                self.log_event("System ACPI Power State", "Host powered off (S5/G2)")
                 self.sol_write(b"\r\n[  OK  ] Reached target Power-Off.\r\n")
                 return
             self.powerstate = "on"
             self.boot_count += 1
+            self.log_event("System ACPI Power State", f"Host powered on (boot #{self.boot_count})")
+            for hook in self.boot_hooks:
+                hook()
             self._banner()
 
     def power_on(self):
@@ -372,7 +385,7 @@ class LabBmc(pyghmi_bmc.Bmc):
             session.send_ipmi_response(data=[1, data[0] & 0x7F, 0])
             return
         flags = 0
-        device = BOOT_CODES[self.boot["device"]]
+        device = BOOT_CODES[IPMI_NEAREST.get(self.boot["device"], self.boot["device"])]
         if device:
             flags = 0x80 | (0x40 if self.boot["persistent"] else 0)
             flags |= 0x20 if self.boot["uefi"] else 0

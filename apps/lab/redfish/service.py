@@ -1,0 +1,449 @@
+"""One lab BMC's Redfish service: authentication, sessions, dispatch, and the writes.
+
+Shares its state with the BMC's IPMI face through the same `LabBmc`: power actions go through
+the node's power state machine, the boot override is the one IPMI reads, the password is the
+one IPMI checks. What only Redfish has (sessions, BIOS settings) lives here. Requests arrive on
+the Redfish loop thread; anything the IPMI thread also touches is read or written under
+``bmc.lock``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import datetime
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Callable
+
+from apps.lab.bmc.node import CC_NOT_IN_STATE
+from apps.lab.redfish import chassis, resources, schema
+from apps.lab.redfish.http import Request, Response
+from apps.lab.redfish.resources import ACCOUNTS, BOOT_TARGETS, LOG, RESET_TYPES, SESSIONS, SYSTEM
+from apps.lab.redfish.schema import RedfishError
+
+ROUTES: dict[str, Callable] = {**resources.routes(None), **chassis.routes(None)}
+PUBLIC = {"/redfish", resources.ROOT, "/redfish/v1/odata", "/redfish/v1/$metadata"}
+RESET_ACTIONS = {  # Redfish ResetType -> the node's chassis control
+    "On": "on",
+    "ForceOff": "off",
+    "GracefulShutdown": "soft",
+    "ForceRestart": "reset",
+    "GracefulRestart": "reset",
+    "PowerCycle": "cycle",
+    "Nmi": "diag",
+}
+BIOS_DEFAULTS = {
+    "BootMode": "Uefi",
+    "ProcTurboMode": "Enabled",
+    "ProcHyperThreading": "Enabled",
+    "SriovGlobalEnable": "Disabled",
+    "PowerProfile": "Performance",
+    "FanMinimumPercent": 20,
+}
+BIOS_CHOICES: dict[str, tuple | range] = {
+    "BootMode": ("Uefi", "Legacy"),
+    "ProcTurboMode": ("Enabled", "Disabled"),
+    "ProcHyperThreading": ("Enabled", "Disabled"),
+    "SriovGlobalEnable": ("Enabled", "Disabled"),
+    "PowerProfile": ("Performance", "Balanced", "PowerSaving"),
+    "FanMinimumPercent": range(0, 101),
+}
+SESSION_TIMEOUT_RANGE = (30, 86400)
+PASSWORD_LENGTH = (8, 20)  # IPMI 2.0 keeps at most 20 bytes: the password serves both faces
+
+
+@dataclasses.dataclass
+class RedfishSession:
+    id: str
+    token: str
+    username: str
+    created: datetime.datetime
+    last_used: float
+
+
+class RedfishService:
+    """The Redfish face of one `LabBmc` (see module docstring)."""
+
+    def __init__(
+        self,
+        bmc,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        session_timeout: int = 1800,
+        max_sessions: int = 16,
+    ):
+        self.bmc = bmc
+        self.clock = clock
+        self.session_timeout = session_timeout
+        self.max_sessions = max_sessions
+        self.sessions: dict[str, RedfishSession] = {}
+        self._tokens: dict[str, RedfishSession] = {}
+        self.bios_current: dict = dict(BIOS_DEFAULTS)
+        self.bios_pending: dict = {}
+        self.bios_applied: datetime.datetime | None = None
+        self.requests = 0
+        bmc.boot_hooks.append(self._apply_bios)
+
+    # --- entry point -------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        self.requests += 1
+        try:
+            return self._dispatch(request)
+        except RedfishError as exc:
+            return exc.response()
+
+    def _dispatch(self, request: Request) -> Response:
+        path = request.path.rstrip("/") or "/"
+        if path == "/redfish/v1":
+            path = resources.ROOT
+        method = request.method
+        if path == "/redfish" and method in ("GET", "HEAD"):
+            return Response(200, {"v1": resources.ROOT})
+        if path == "/redfish/v1/$metadata" and method in ("GET", "HEAD"):
+            return Response(200, schema.metadata(), content_type="application/xml")
+        if path == "/redfish/v1/odata" and method in ("GET", "HEAD"):
+            return Response(200, resources.odata_document(self))
+        if path == resources.ROOT and method in ("GET", "HEAD"):
+            return Response(200, resources.service_root(self))
+        if path == SESSIONS and method == "POST":
+            return self._login(request)
+        if path in PUBLIC:
+            raise schema.not_allowed(method, path, "GET, HEAD")
+        self._authenticate(request)
+        if method in ("GET", "HEAD"):
+            return Response(200, self._get(path))
+        handler = WRITES.get((method, path))
+        if handler is None and method == "DELETE" and path.startswith(SESSIONS + "/"):
+            return self._logout(path.rsplit("/", 1)[1])
+        if handler is None:
+            self._get(path)  # 404 for an unknown resource, else 405
+            allowed = ["GET", "HEAD"] + [m for (m, p) in WRITES if p == path]
+            if path.startswith(SESSIONS + "/"):
+                allowed.append("DELETE")
+            raise schema.not_allowed(method, path, ", ".join(allowed))
+        return handler(self, _json_body(request))
+
+    def _get(self, path: str) -> dict:
+        builder = ROUTES.get(path)
+        if builder is not None:
+            return builder(self)
+        parent, _, leaf = path.rpartition("/")
+        if parent == SESSIONS:
+            self._expire()
+            if leaf in self.sessions:
+                return resources.session(self, self.sessions[leaf])
+        if parent == f"{LOG}/Entries":
+            with self.bmc.lock:
+                event = next((e for e in self.bmc.events if str(e["id"]) == leaf), None)
+            if event is not None:
+                return resources.log_entry(self, event)
+        raise schema.not_found(path)
+
+    # --- authentication ----------------------------------------------------------------
+
+    def _check_password(self, username: str, password: str) -> bool:
+        expected = self.bmc.password_for(username)
+        return expected is not None and hmac.compare_digest(
+            expected.encode("utf-8"), password.encode("utf-8")
+        )
+
+    def _authenticate(self, request: Request) -> None:
+        token = request.headers.get("x-auth-token")
+        if token:
+            self._expire()
+            sess = self._tokens.get(token)
+            if sess is not None:
+                sess.last_used = self.clock()
+                return
+        else:
+            header = request.headers.get("authorization", "")
+            scheme, _, encoded = header.partition(" ")
+            if scheme.lower() == "basic":
+                try:
+                    user, _, password = (
+                        base64.b64decode(encoded, validate=True).decode().partition(":")
+                    )
+                except (binascii.Error, UnicodeDecodeError):
+                    user, password = "", ""
+                if user and self._check_password(user, password):
+                    return
+        raise RedfishError(
+            401,
+            "NoValidSession",
+            "There is no valid session established with the implementation.",
+            headers={"WWW-Authenticate": 'Basic realm="Heatsite Lab BMC"'},
+        )
+
+    def _expire(self) -> None:
+        now = self.clock()
+        for sess in list(self.sessions.values()):
+            if now - sess.last_used > self.session_timeout:
+                self._drop(sess)
+
+    def _drop(self, sess: RedfishSession) -> None:
+        self.sessions.pop(sess.id, None)
+        self._tokens.pop(sess.token, None)
+
+    def _login(self, request: Request) -> Response:
+        body = _json_body(request)
+        for prop in ("UserName", "Password"):
+            if prop not in body:
+                raise RedfishError(
+                    400,
+                    "PropertyMissing",
+                    f"The property {prop} is a required property and "
+                    "must be included in the request.",
+                    prop,
+                )
+            if not isinstance(body[prop], str):
+                raise schema.type_error(prop, body[prop])
+        if not self._check_password(body["UserName"], body["Password"]):
+            raise RedfishError(
+                401,
+                "NoValidSession",
+                "There is no valid session established with the implementation.",
+            )
+        self._expire()
+        if self.bmc.faults.sessions_full or len(self.sessions) >= self.max_sessions:
+            raise RedfishError(
+                503,
+                "SessionLimitExceeded",
+                "The session establishment failed due to the number of simultaneous sessions "
+                "exceeding the limit of the implementation.",
+                headers={"Retry-After": "30"},
+            )
+        sess = RedfishSession(
+            id=secrets.token_hex(8),
+            token=secrets.token_urlsafe(32),
+            username=body["UserName"],
+            created=datetime.datetime.now(datetime.UTC),
+            last_used=self.clock(),
+        )
+        self.sessions[sess.id] = sess
+        self._tokens[sess.token] = sess
+        location = f"{SESSIONS}/{sess.id}"
+        return Response(
+            201,
+            resources.session(self, sess),
+            headers={"X-Auth-Token": sess.token, "Location": location},
+        )
+
+    def _logout(self, session_id: str) -> Response:
+        sess = self.sessions.get(session_id)
+        if sess is None:
+            raise schema.not_found(f"{SESSIONS}/{session_id}")
+        self._drop(sess)
+        return Response(204)
+
+    # --- state shown by several resources -----------------------------------------------
+
+    def power_state(self) -> str:
+        with self.bmc.lock:
+            state, pending = self.bmc.powerstate, self.bmc.pending_power
+        if pending == "off" and state == "on":
+            return "PoweringOff"
+        if pending == "on" and state == "off":
+            return "PoweringOn"
+        return "On" if state == "on" else "Off"
+
+    def _apply_bios(self) -> None:
+        """Boot hook (lab loop thread, lock held): pending BIOS settings become current."""
+        if self.bios_pending:
+            self.bios_current.update(self.bios_pending)
+            self.bios_pending = {}
+            self.bios_applied = datetime.datetime.now(datetime.UTC)
+            self.bmc.log_event("System Firmware Progress", "BIOS settings applied at boot")
+
+    # --- writes ------------------------------------------------------------------------
+
+    def reset(self, body: dict) -> Response:
+        action = "ComputerSystem.Reset"
+        if "ResetType" not in body:
+            raise RedfishError(
+                400,
+                "ActionParameterMissing",
+                f"The action {action} requires the parameter "
+                "ResetType to be present in the request body.",
+                action,
+                "ResetType",
+            )
+        for name in body:
+            if name != "ResetType":
+                raise RedfishError(
+                    400,
+                    "ActionParameterUnknown",
+                    f"The action {action} was submitted with the invalid parameter {name}.",
+                    action,
+                    name,
+                )
+        reset_type = body["ResetType"]
+        if reset_type not in RESET_TYPES:
+            raise schema.not_in_list("ResetType", reset_type, action)
+        with self.bmc.lock:
+            code = self.bmc._power(RESET_ACTIONS[reset_type])
+        if code == CC_NOT_IN_STATE:
+            raise RedfishError(
+                409,
+                "ChassisPowerStateOnRequired",
+                "The Chassis with Id '1' requires to be powered on to perform this request.",
+                "1",
+            )
+        return Response(204)
+
+    def patch_system(self, body: dict) -> Response:
+        for name in body:
+            if name != "Boot":
+                raise _unknown_or_readonly(name, resources.system(self))
+        boot = body.get("Boot")
+        if not isinstance(boot, dict):
+            raise schema.type_error("Boot", boot)
+        allowed = {
+            "BootSourceOverrideTarget": tuple(BOOT_TARGETS),
+            "BootSourceOverrideEnabled": ("Once", "Continuous", "Disabled"),
+            "BootSourceOverrideMode": ("UEFI", "Legacy"),
+        }
+        for name, value in boot.items():
+            if name not in allowed:
+                raise schema.unknown_property(f"Boot/{name}")
+            if value not in allowed[name]:
+                raise schema.not_in_list(f"Boot/{name}", value)
+        with self.bmc.lock:
+            current = resources.boot(self)
+            target = boot.get("BootSourceOverrideTarget", current["BootSourceOverrideTarget"])
+            enabled = boot.get("BootSourceOverrideEnabled")
+            if enabled is None:
+                # naming a target without saying for how long means "next boot only"
+                was = current["BootSourceOverrideEnabled"]
+                enabled = "Once" if was == "Disabled" else was
+            mode = boot.get("BootSourceOverrideMode", current["BootSourceOverrideMode"])
+            if target == "None" or enabled == "Disabled":
+                self.bmc.boot = {"device": "default", "persistent": False, "uefi": False}
+            else:
+                self.bmc.boot = {
+                    "device": BOOT_TARGETS[target],
+                    "persistent": enabled == "Continuous",
+                    "uefi": mode == "UEFI",
+                }
+        return Response(200, resources.system(self))
+
+    def patch_bios_settings(self, body: dict) -> Response:
+        for name in body:
+            if name != "Attributes":
+                raise _unknown_or_readonly(name, resources.bios_settings(self))
+        attributes = body.get("Attributes")
+        if not isinstance(attributes, dict):
+            raise schema.type_error("Attributes", attributes)
+        for name, value in attributes.items():
+            choices = BIOS_CHOICES.get(name)
+            if choices is None:
+                raise schema.unknown_property(f"Attributes/{name}")
+            if isinstance(choices, range):
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise schema.type_error(f"Attributes/{name}", value)
+                if value not in choices:
+                    raise RedfishError(
+                        400,
+                        "PropertyValueOutOfRange",
+                        f"The value '{value}' for the property "
+                        f"Attributes/{name} is not in the supported range of acceptable values.",
+                        str(value),
+                        f"Attributes/{name}",
+                    )
+            elif value not in choices:
+                raise schema.not_in_list(f"Attributes/{name}", value)
+        with self.bmc.lock:
+            self.bios_pending.update(attributes)
+        return Response(200, resources.bios_settings(self))
+
+    def reset_bios(self, body: dict) -> Response:
+        with self.bmc.lock:
+            self.bios_pending = {
+                name: value
+                for name, value in BIOS_DEFAULTS.items()
+                if self.bios_current.get(name) != value
+            }
+        return Response(204)
+
+    def patch_account(self, body: dict) -> Response:
+        for name in body:
+            if name != "Password":
+                raise _unknown_or_readonly(name, resources.account(self))
+        password = body.get("Password")
+        if not isinstance(password, str):
+            raise schema.type_error("Password", "(hidden)")
+        low, high = PASSWORD_LENGTH
+        if not low <= len(password.encode("utf-8")) <= high or not password.isprintable():
+            raise RedfishError(
+                400,
+                "PropertyValueOutOfRange",
+                f"The value for the property Password is not in the supported range of "
+                f"acceptable values ({low} to {high} printable characters).",
+                "(hidden)",
+                "Password",
+            )
+        with self.bmc.lock:
+            self.bmc.authdata[self.bmc.username] = password
+        return Response(200, resources.account(self))
+
+    def patch_session_service(self, body: dict) -> Response:
+        for name in body:
+            if name != "SessionTimeout":
+                raise _unknown_or_readonly(name, resources.session_service(self))
+        value = body.get("SessionTimeout")
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise schema.type_error("SessionTimeout", value)
+        low, high = SESSION_TIMEOUT_RANGE
+        if not low <= value <= high:
+            raise RedfishError(
+                400,
+                "PropertyValueOutOfRange",
+                f"The value '{value}' for the property "
+                "SessionTimeout is not in the supported range of acceptable values.",
+                str(value),
+                "SessionTimeout",
+            )
+        self.session_timeout = value
+        return Response(200, resources.session_service(self))
+
+    def clear_log(self, body: dict) -> Response:
+        self.bmc.clear_events()
+        return Response(204)
+
+
+def _json_body(request: Request) -> dict:
+    if not request.body.strip():
+        return {}
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        raise RedfishError(
+            400,
+            "MalformedJSON",
+            "The request body submitted was malformed JSON and could not "
+            "be parsed by the receiving service.",
+        )
+    return body
+
+
+def _unknown_or_readonly(name: str, current: dict) -> RedfishError:
+    if name in current:
+        return schema.not_writable(name)
+    return schema.unknown_property(name)
+
+
+WRITES: dict[tuple[str, str], Callable[[RedfishService, dict], Response]] = {
+    ("POST", f"{SYSTEM}/Actions/ComputerSystem.Reset"): RedfishService.reset,
+    ("POST", f"{SYSTEM}/Bios/Actions/Bios.ResetBios"): RedfishService.reset_bios,
+    ("POST", f"{LOG}/Actions/LogService.ClearLog"): RedfishService.clear_log,
+    ("PATCH", SYSTEM): RedfishService.patch_system,
+    ("PATCH", f"{SYSTEM}/Bios/Settings"): RedfishService.patch_bios_settings,
+    ("PATCH", f"{ACCOUNTS}/1"): RedfishService.patch_account,
+    ("PATCH", "/redfish/v1/SessionService"): RedfishService.patch_session_service,
+}
