@@ -344,7 +344,9 @@ def _cold_plate_tree() -> dict[str, dict]:
     }
 
 
-def build_sample_tree(directory: Path, *, cold_plate: bool = True) -> Path:
+def build_sample_tree(
+    directory: Path, *, cold_plate: bool = True, action_info: bool = False
+) -> Path:
     """sushy's samples at their ``@odata.id`` (``<dir>/<path>/index.json``), arranged so the
     links resolve: the enclosure chassis that owns ``power.json`` and the firmware collection's
     member ``softwareinventory.json`` are linked; the collection's other members stay missing."""
@@ -363,6 +365,26 @@ def build_sample_tree(directory: Path, *, cold_plate: bool = True) -> Path:
         "ChassisType": "Enclosure",
         "Power": {"@odata.id": "/redfish/v1/Chassis/MultiBladeEncl/Power"},
     }
+    if action_info:  # reset types through @Redfish.ActionInfo instead of allowable values
+        system = tree["/redfish/v1/Systems/437XR1138R2"]
+        reset = system["Actions"]["#ComputerSystem.Reset"]
+        allowed = reset.pop("ResetType@Redfish.AllowableValues")
+        info = "/redfish/v1/Systems/437XR1138R2/ResetActionInfo"
+        reset["@Redfish.ActionInfo"] = info
+        tree[info] = {
+            "@odata.id": info,
+            "@odata.type": "#ActionInfo.v1_1_2.ActionInfo",
+            "Id": "ResetActionInfo",
+            "Name": "Reset Action Info",
+            "Parameters": [
+                {
+                    "Name": "ResetType",
+                    "Required": True,
+                    "DataType": "String",
+                    "AllowableValues": [*allowed, "PowerCycle"],
+                }
+            ],
+        }
     if cold_plate:
         tree["/redfish/v1/Chassis"]["Members"].append({"@odata.id": COLD_PLATE})
         tree.update(_cold_plate_tree())

@@ -2,15 +2,18 @@
 sushy-emulator (fake driver) for power, boot, sessions and errors; sushy-static serving the
 JSON samples shipped in the sushy wheel for inventory, firmware, sensors and watts."""
 
+import json
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+import requests
+from sushy import exceptions as sushy_exc
 
 from apps.hardware.drivers import BmcEndpoint, BmcError, BootDevice, FirmwareComponent, driver_for
-from apps.hardware.drivers.redfish import RedfishDriver, fetch_certificate, transport
+from apps.hardware.drivers.redfish import RedfishDriver, fetch_certificate, readings, transport
 from tests.hardware.redfish_peers import Emulator, StaticService
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -371,3 +374,70 @@ def test_no_certificate_check_is_switched_off_anywhere_in_the_code():
         check=False,
     )
     assert found.stdout == ""
+
+
+def test_reset_types_from_action_info(tmp_path):
+    service = StaticService(tmp_path, action_info=True)
+    try:
+        client, _ = transport.client_for(service.endpoint(), 5.0)
+        system = readings.system(client)
+        target, allowed = readings.reset_action(client, system)
+        assert target == "/redfish/v1/Systems/437XR1138R2/Actions/ComputerSystem.Reset"
+        assert "PowerCycle" in allowed and "ForceRestart" in allowed
+    finally:
+        transport.close_all()
+        service.stop()
+
+
+def test_a_state_the_bmc_never_reaches_is_unknown(static):
+    # sushy-static accepts the reset (204) and changes nothing: on stays on
+    result = driver_for(static.endpoint(), action_wait=0.5).power("off")
+    assert (result.changed, result.state) == (True, None)
+
+
+def test_a_forked_child_forgets_clients_without_logging_out(emu):
+    driver_for(emu.endpoint()).power_state()
+    transport._forget_after_fork()
+    assert transport.cached_clients() == 0
+    assert emu.layer.logouts == 0
+    driver_for(emu.endpoint()).power_state()  # the "child" logs in afresh
+    assert emu.layer.logins == 2
+
+
+def _response(status, body):
+    response = requests.Response()
+    response.status_code = status
+    response._content = json.dumps(body).encode()
+    response.headers["Content-Type"] = "application/json"
+    return response
+
+
+def _error_body(message_id, message):
+    return {
+        "error": {
+            "code": "Base.1.8.GeneralError",
+            "message": "See @Message.ExtendedInfo.",
+            "@Message.ExtendedInfo": [{"MessageId": message_id, "Message": message}],
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "message_id", "cause", "transient"),
+    [
+        (503, "Base.1.8.SessionLimitExceeded", "no_session_slot", True),
+        (503, "Base.1.8.ServiceTemporarilyUnavailable", "timeout", True),
+        (500, "Base.1.8.InternalError", "protocol", True),
+        (409, "Base.1.8.ResourceInUse", "bad_power_state", False),
+        (405, "Base.1.8.OperationNotAllowed", "not_supported", False),
+        (403, "Base.1.8.InsufficientPrivilege", "bad_credentials", False),
+    ],
+)
+def test_http_errors_map_to_the_ports_causes(status, message_id, cause, transient):
+    response = _response(status, _error_body(message_id, "Said by the BMC"))
+    try:
+        sushy_exc.raise_for_response("POST", "https://bmc/redfish/v1/x", response)
+    except sushy_exc.HTTPError as exc:
+        error = transport.map_error(exc)
+    assert (error.cause, error.transient) == (cause, transient)
+    assert error.message.endswith("The BMC says: Said by the BMC.")

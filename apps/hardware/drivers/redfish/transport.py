@@ -261,8 +261,12 @@ max_clients = MAX_CLIENTS
 
 
 def _forget_after_fork() -> None:
+    """In a forked child: drop the parent's clients without logging out (their sessions and
+    sockets are the parent's; sushy would log out when the objects are collected)."""
     global _clients_lock
-    _clients.clear()  # the parent's sockets and sessions; never log them out from here
+    for entry in _clients.values():
+        entry.root._auth = None
+    _clients.clear()
     _clients_lock = threading.Lock()
 
 
