@@ -249,3 +249,31 @@ def test_bad_account_changes_are_refused(dual_lab, client, body, expected):
     assert message_id(response) == expected
     assert "12345678" not in response.text
     assert dual_lab.bmc(0).authdata == {"admin": "password"}
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def test_the_lab_command_line_starts_both_faces_on_ipmi_port_plus_offset(tmp_path):
+    from apps.hardware.drivers import ipmi as ipmi_driver
+    from apps.lab.bmc import cli
+
+    options = ["--count", "2", "--base-port", "0", "--redfish-offset", "0"]
+    args = cli.build_parser().parse_args([*options, "--redfish-state-dir", str(tmp_path)])
+    with cli.server_from_args(args) as lab:
+        redfish = cli.start_redfish(lab.bmcs, args)
+        try:
+            # offset 0: the same number, TCP for Redfish and UDP for IPMI
+            assert [redfish.port(i) for i in range(2)] == [lab.port(i) for i in range(2)]
+            client = Client(redfish.endpoint(1))
+            assert client.json(SYSTEM)["Name"] == "lab-node-002"
+            client.close()
+            assert sorted(p.name for p in tmp_path.glob("*.pem")) == [
+                "lab-node-001.pem",
+                "lab-node-002.pem",
+            ]
+        finally:
+            redfish.stop()
+            ipmi_driver.close_all()
+    no_redfish = cli.build_parser().parse_args(["--no-redfish"])
+    assert cli.start_redfish([], no_redfish) is None

@@ -36,7 +36,37 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--suites", choices=["3", "3,17", "17,3"], default="3,17")
     parser.add_argument("--no-dcmi", action="store_true", help="fault: no DCMI")
     parser.add_argument("--fru-read-cap", type=int, default=None, help="fault: FRU read cap")
+    add_redfish_arguments(parser)
     return parser
+
+
+def add_redfish_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the BMCs' Redfish (HTTPS) faces, shared with ``run_lab``."""
+    from apps.lab.redfish.server import DEFAULT_PORT_OFFSET, DEFAULT_STATE_DIR
+
+    parser.add_argument(
+        "--redfish-offset",
+        type=int,
+        default=DEFAULT_PORT_OFFSET,
+        help=f"Redfish HTTPS (TCP) port = IPMI (UDP) port + this (default {DEFAULT_PORT_OFFSET})",
+    )
+    parser.add_argument(
+        "--redfish-state-dir",
+        default=str(DEFAULT_STATE_DIR),
+        help="where each BMC's self-signed certificate is kept",
+    )
+    parser.add_argument("--no-redfish", action="store_true", help="IPMI faces only")
+
+
+def start_redfish(bmcs, args: argparse.Namespace):
+    """Start the Redfish faces of ``bmcs`` unless ``--no-redfish``; returns the server or None."""
+    if getattr(args, "no_redfish", False):
+        return None
+    from apps.lab.redfish import LabRedfishServer
+
+    return LabRedfishServer(
+        bmcs, state_dir=args.redfish_state_dir, port_offset=args.redfish_offset
+    ).start()
 
 
 class ConfigError(ValueError):
@@ -94,6 +124,11 @@ def server_from_args(args: argparse.Namespace) -> LabBmcServer:
 def run(args: argparse.Namespace, out=sys.stdout) -> None:
     """Start the lab and serve until SIGINT/SIGTERM."""
     lab = server_from_args(args).start()
+    try:
+        redfish = start_redfish(lab.bmcs, args)
+    except OSError:
+        lab.stop()
+        raise
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     print(
         f"lab BMCs: {lab.count} on 127.0.0.1:{lab.port(0)}-{lab.port(lab.count - 1)} "
@@ -101,7 +136,18 @@ def run(args: argparse.Namespace, out=sys.stdout) -> None:
         file=out,
         flush=True,
     )
-    lab.serve_forever()
+    if redfish is not None:
+        print(
+            f"Redfish: https://127.0.0.1:{redfish.port(0)}-{redfish.port(lab.count - 1)} "
+            f"(certificates in {args.redfish_state_dir})",
+            file=out,
+            flush=True,
+        )
+    try:
+        lab.serve_forever()
+    finally:
+        if redfish is not None:
+            redfish.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,10 @@
 """``manage.py run_lab``: the demo's simulated world, built from the database.
 
-One lab BMC per node (IPMI on its node's loopback port), one Modbus heat meter per site meter,
-and the physics that ties them: every couple of seconds each meter's electrical load is set to
-the sum of its site's lab nodes' power draw, so powering a node off lowers the site's heat.
+One lab BMC per node (IPMI on its node's loopback UDP port, Redfish over HTTPS on TCP port
+that + ``--redfish-offset``, 10000 by default; ``--no-redfish`` leaves it out), one Modbus heat
+meter per site meter, and the physics that ties them: every couple of seconds each meter's
+electrical load is set to the sum of its site's lab nodes' power draw, so powering a node off
+lowers the site's heat.
 Meters resume their energy registers from the console's record (``apps.lab.meters.resume``):
 restarting the lab never makes a register go backwards.
 
@@ -16,6 +18,7 @@ are served on a loopback control socket; ``manage.py lab_control`` talks to it. 
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import signal
@@ -30,6 +33,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.lab.bmc import LabBmcServer
+from apps.lab.bmc.cli import add_redfish_arguments, start_redfish
 from apps.lab.meters import MeterFarm
 from apps.lab.meters.resume import resume_registers
 from apps.sites.models import HeatMeter, Node
@@ -203,6 +207,7 @@ class Command(BaseCommand):
         parser.add_argument("--tpm-nodes", type=int, default=TPM_NODES_MAX)
         parser.add_argument("--tpm-state-dir", default="var/lab/tpm")
         parser.add_argument("--control-port", type=int, default=0, help="0 = any free port")
+        add_redfish_arguments(parser)
 
     def handle(self, *args, max_nodes, load, run_for, sync_every, **options):
         nodes = list(
@@ -228,6 +233,17 @@ class Command(BaseCommand):
                     1.0, max(0.1, load + (zlib.crc32(config["name"].encode()) % 41 - 20) / 100)
                 )
             servers.append(LabBmcServer(base_port=run[0]["port"], configs=run).start())
+        redfish = None
+        if nodes:
+            try:
+                redfish = start_redfish(
+                    [bmc for server in servers for bmc in server.bmcs],
+                    argparse.Namespace(**options),
+                )
+            except OSError as exc:
+                for server in servers:
+                    server.stop()
+                raise CommandError(f"lab Redfish faces failed to start: {exc}") from None
         bmcs_by_site: dict[int, list] = defaultdict(list)
         bmc_by_name = {bmc.name: bmc for server in servers for bmc in server.bmcs}
         for node in nodes:
@@ -250,6 +266,11 @@ class Command(BaseCommand):
             f"lab: {len(nodes)} BMCs on UDP 127.0.0.1 ({len(servers)} port range(s)), "
             f"{len(meters)} heat meters on TCP 127.0.0.1"
         )
+        if redfish is not None:
+            self.stdout.write(
+                f"lab: Redfish on HTTPS 127.0.0.1, port = IPMI port + {options['redfish_offset']} "
+                f"(certificates in {options['redfish_state_dir']})"
+            )
         tpm_lab = None
         if not options.get("no_tpm"):
             tpm_lab = self._start_tpm(options)
@@ -268,6 +289,8 @@ class Command(BaseCommand):
                     break
         finally:
             farm.close()
+            if redfish is not None:
+                redfish.stop()
             for server in servers:
                 server.stop()
             if tpm_lab is not None:
