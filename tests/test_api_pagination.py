@@ -7,13 +7,14 @@ without being named.
 from datetime import timedelta
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.attestation.models import Attestation
 from apps.core.pagination import Pagination
 from apps.hardware.models import PowerAction
+from tests.api_routes import api_patterns
 from tests.factories import HeatMeterFactory, NodeFactory
 
 pytestmark = pytest.mark.django_db
@@ -21,18 +22,9 @@ pytestmark = pytest.mark.django_db
 HUGE = "99999999999999999999999999999"
 
 
-def _api_patterns(patterns, namespace=""):
-    for entry in patterns:
-        if isinstance(entry, URLResolver):
-            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
-            yield from _api_patterns(entry.url_patterns, inner)
-        elif isinstance(entry, URLPattern) and namespace == "api:":
-            yield entry
-
-
 def _list_routes():
     names = set()
-    for pattern in _api_patterns(get_resolver().url_patterns):
+    for pattern in api_patterns():
         actions = getattr(pattern.callback, "actions", None) or {}
         if actions.get("get") == "list" and "format" not in pattern.pattern.regex.groupindex:
             names.add(pattern.name)
@@ -65,7 +57,7 @@ def _get(api, name, **params):
 
 @pytest.mark.parametrize("name", LIST_ROUTES)
 def test_every_list_endpoint_uses_the_one_pagination(name):
-    pattern = next(p for p in _api_patterns(get_resolver().url_patterns) if p.name == name)
+    pattern = next(p for p in api_patterns() if p.name == name)
     assert pattern.callback.cls.pagination_class is Pagination
 
 

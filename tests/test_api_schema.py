@@ -13,7 +13,7 @@ from unittest import mock
 
 import jsonschema
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
@@ -22,6 +22,7 @@ from rest_framework.test import APIClient
 
 from apps.hardware.models import PowerAction, PowerBatch
 from apps.heat.models import Reading
+from tests.api_routes import api_patterns
 from tests.factories import HeatMeterFactory
 
 # Routes that serve the documentation itself, not the API.
@@ -69,15 +70,6 @@ def test_the_schema_is_valid_openapi(schema):
 # -- every URL, every method ---------------------------------------------------------------
 
 
-def _api_patterns(patterns, namespace=""):
-    for entry in patterns:
-        if isinstance(entry, URLResolver):
-            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
-            yield from _api_patterns(entry.url_patterns, inner)
-        elif isinstance(entry, URLPattern) and namespace == "api:":
-            yield entry
-
-
 def _methods(callback) -> set[str]:
     # HEAD and OPTIONS come with every GET and every view: OpenAPI leaves them implicit.
     view = callback.cls
@@ -90,7 +82,7 @@ def _api_urls():
     """(name, a concrete URL, its methods) of every route under /api/v1/ (format suffixes
     aside: they are the same routes)."""
     routes = {}
-    for pattern in _api_patterns(get_resolver().url_patterns):
+    for pattern in api_patterns():
         groups = pattern.pattern.regex.groupindex
         if "format" in groups or pattern.name in NOT_DOCUMENTED:
             continue
@@ -122,7 +114,7 @@ def test_every_api_url_and_method_is_in_the_schema(schema):
 
 
 def test_nothing_but_the_documentation_routes_is_left_out():
-    names = {p.name for p in _api_patterns(get_resolver().url_patterns)}
+    names = {p.name for p in api_patterns()}
     assert names >= NOT_DOCUMENTED  # the exclusions name real routes, not stale ones
 
 

@@ -52,19 +52,9 @@ class SiteHeatSerializer(serializers.Serializer):
     points = HeatPointSerializer(many=True)
 
 
-class StatementLineSerializer(serializers.Serializer):
-    """One meter's part of the statement."""
+class MonthFiguresSerializer(serializers.Serializer):
+    """The month's coverage and contract hours, for one meter and for the whole site."""
 
-    meter_serial = serializers.CharField()
-    start_reading_at = serializers.DateTimeField(
-        allow_null=True, help_text="First reading of the month (local time); null: none."
-    )
-    start_register_kwh = _figure("Energy register at the first reading, kWh.", always=True)
-    end_reading_at = serializers.DateTimeField(
-        allow_null=True, help_text="Last reading of the month (local time); null: none."
-    )
-    end_register_kwh = _figure("Energy register at the last reading, kWh.", always=True)
-    energy_kwh = _figure("Energy delivered in the month, kWh; null when unknown.", always=True)
     coverage = _figure("Fraction of the month covered by readings, 0 to 1.", always=True)
     hours_at_or_above_contract = _figure(
         "Hours at or above the contracted supply temperature; null when no time of the month "
@@ -78,7 +68,22 @@ class StatementLineSerializer(serializers.Serializer):
     )
 
 
-class StatementSerializer(serializers.Serializer):
+class StatementLineSerializer(MonthFiguresSerializer):
+    """One meter's part of the statement."""
+
+    meter_serial = serializers.CharField()
+    start_reading_at = serializers.DateTimeField(
+        allow_null=True, help_text="First reading of the month (local time); null: none."
+    )
+    start_register_kwh = _figure("Energy register at the first reading, kWh.", always=True)
+    end_reading_at = serializers.DateTimeField(
+        allow_null=True, help_text="Last reading of the month (local time); null: none."
+    )
+    end_register_kwh = _figure("Energy register at the last reading, kWh.", always=True)
+    energy_kwh = _figure("Energy delivered in the month, kWh; null when unknown.", always=True)
+
+
+class StatementSerializer(MonthFiguresSerializer):
     """A site's monthly heat-delivery statement: the figures of the CSV and PDF downloads."""
 
     site_code = serializers.CharField()
@@ -93,15 +98,4 @@ class StatementSerializer(serializers.Serializer):
     lines = StatementLineSerializer(many=True)
     energy_kwh = _figure(
         "Energy delivered by the site in the month, kWh; null when unknown.", always=True
-    )
-    coverage = _figure("Fraction of the month covered by readings, 0 to 1.", always=True)
-    hours_at_or_above_contract = _figure(
-        "Hours at or above the contracted supply temperature; null when no time of the month "
-        "is covered by readings.",
-        always=True,
-    )
-    hours_below_contract = _figure(
-        "Hours below the contracted supply temperature; null when no time of the month is "
-        "covered by readings.",
-        always=True,
     )
