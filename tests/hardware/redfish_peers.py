@@ -187,7 +187,9 @@ class Emulator(_Service):
                 finally:
                     fakedriver.random = random_module
 
-        fakedriver.FakeDriver = PromptFakeDriver  # before the emulator's app is imported
+        if not getattr(fakedriver.FakeDriver, "prompt", False):
+            PromptFakeDriver.prompt = True
+            fakedriver.FakeDriver = PromptFakeDriver  # before the emulator's app is imported
         with warnings.catch_warnings():
             # webob (the emulator's auth) imports the cgi module, deprecated in Python 3.11
             warnings.filterwarnings("ignore", "'cgi' is deprecated", DeprecationWarning)

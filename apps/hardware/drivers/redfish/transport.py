@@ -86,6 +86,16 @@ class PinnedAdapter(HTTPAdapter):
         pool_kwargs["assert_fingerprint"] = self.fingerprint
         return host_params, pool_kwargs
 
+    def close(self) -> None:
+        # urllib3 2 no longer closes a PoolManager's pools on clear(): their kept-alive sockets
+        # would stay open until garbage-collected; a logged-out client closes them now
+        pools = self.poolmanager.pools
+        for key in list(pools.keys()):
+            pool = pools.get(key)
+            if pool is not None:
+                pool.close()
+        super().close()
+
     def cert_verify(self, conn, url, verify, cert):
         # requests would put CA-chain verification back on the pool; the pin replaces it
         conn.cert_reqs = self.context.verify_mode
