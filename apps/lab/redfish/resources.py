@@ -334,6 +334,8 @@ def update_service(svc) -> dict:
         Name="Update Service",
         ServiceEnabled=True,
         FirmwareInventory=link(INVENTORY),
+        # no update actions yet; present (empty) because clients such as sushy require it
+        Actions={},
         Status=status(),
     )
 
