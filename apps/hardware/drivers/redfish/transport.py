@@ -13,11 +13,11 @@ argument (and ``REQUESTS_CA_BUNDLE``, with ``trust_env`` off). No fingerprint, n
 
 **Sessions.** One sushy client per BMC account and pinned fingerprint per process, in a bounded
 LRU; an evicted client logs out (``DELETE`` of its ``X-Auth-Token`` session). sushy's
-``SessionOrBasicAuth`` creates a session, falls back to basic auth only when the BMC has no
-session service, and logs in again once when a request gets 401. Connections are kept alive
-(sushy asks for ``Connection: close`` by default; a sweep would pay a TCP and TLS handshake per
-request). After ``fork()`` the child starts with an empty cache: the parent's sockets and
-sessions are the parent's.
+``SessionOrBasicAuth`` (as `SessionFirstAuth`) creates a session, falls back to basic auth only
+when the BMC has no session service, and logs in again once when a request gets 401.
+Connections are kept alive (sushy asks for ``Connection: close`` by default; a sweep would pay
+a TCP and TLS handshake per request). After ``fork()`` the child starts with an empty cache: the
+parent's sockets and sessions are the parent's.
 
 **Bounds.** Connect and read timeouts are ``timeout`` seconds each; a connection error is not
 retried inside a call, a server-side error (5xx) on a GET is retried once.
@@ -238,6 +238,24 @@ def _http_error(exc: sushy_exc.HTTPError) -> BmcError:
 # --- clients -----------------------------------------------------------------------------
 
 
+class SessionFirstAuth(sushy_auth.SessionOrBasicAuth):
+    """sushy's ``SessionOrBasicAuth``, except that a session service that is full or failing
+    (5xx, e.g. ``SessionLimitExceeded``) is an error, not a reason to fall back to basic auth:
+    basic auth is for BMCs without a session service (sushy's fallback on 401/404/405 there)."""
+
+    def _do_authenticate(self):
+        try:
+            sushy_auth.SessionAuth._do_authenticate(self)
+        except (sushy_exc.ServerSideError, sushy_exc.ConnectionError):
+            raise
+        except sushy_exc.AccessError:
+            if self.can_refresh_session() or self._session_auth_previously_successful:
+                raise
+            self._fallback_to_basic_authentication()
+        except sushy_exc.SushyError:  # no session service (404, 405, no token): basic auth
+            self._fallback_to_basic_authentication()
+
+
 @dataclasses.dataclass
 class Client:
     """One logged-in sushy client (its connector does the HTTP) and what it learned."""
@@ -362,9 +380,7 @@ def _login(endpoint: BmcEndpoint, timeout: float) -> sushy.Sushy:
     try:
         return sushy.Sushy(
             connector._url,
-            auth=sushy_auth.SessionOrBasicAuth(
-                username=endpoint.username, password=endpoint.password
-            ),
+            auth=SessionFirstAuth(username=endpoint.username, password=endpoint.password),
             connector=connector,
             root_prefix=ROOT,
         )

@@ -1,0 +1,105 @@
+"""The Redfish adapter against the lab's Redfish face (sessions, faults, both faces agreeing)."""
+
+import pytest
+
+from apps.hardware.drivers import BmcEndpoint, BmcError, driver_for
+from apps.hardware.drivers.redfish import transport
+
+
+@pytest.fixture
+def lab(make_dual_lab):
+    lab = make_dual_lab(count=2)
+    yield lab
+    transport.close_all()
+
+
+def endpoint(lab, index=0, **changes) -> BmcEndpoint:
+    face = lab.redfish.endpoint(index)
+    values = {
+        "host": face.host,
+        "port": face.port,
+        "username": face.username,
+        "password": face.password,
+        "protocol": "redfish",
+        "tls_fingerprint": face.fingerprint,
+    }
+    return BmcEndpoint(**(values | changes))
+
+
+def test_one_session_serves_many_calls_and_is_logged_out_at_the_end(lab):
+    for _ in range(5):
+        driver = driver_for(endpoint(lab))
+        driver.power_state()
+        driver.system_power_watts()
+    assert len(lab.redfish.service(0).sessions) == 1
+    transport.close_all()
+    assert len(lab.redfish.service(0).sessions) == 0
+
+
+def test_an_expired_session_is_renewed_once(lab, lab_redfish_clock):
+    driver = driver_for(endpoint(lab))
+    driver.power_state()
+    first = set(lab.redfish.service(0).sessions)
+    lab_redfish_clock.advance(lab.redfish.service(0).session_timeout + 1)
+    assert driver.power_state().state == "on"
+    renewed = set(lab.redfish.service(0).sessions)
+    assert len(renewed) == 1 and renewed != first
+
+
+def test_a_full_session_table_is_a_transient_no_slot_error_not_basic_auth(lab):
+    lab.bmc(1).faults.sessions_full = True
+    with pytest.raises(BmcError) as caught:
+        driver_for(endpoint(lab, 1)).power_state()
+    assert (caught.value.cause, caught.value.transient) == ("no_session_slot", True)
+    assert (
+        "The BMC says:" in caught.value.message and "simultaneous sessions" in caught.value.message
+    )
+
+
+def test_rotated_credentials_are_a_fatal_credentials_error(lab):
+    lab.bmc(1).faults.wrong_credentials = True
+    with pytest.raises(BmcError) as caught:
+        driver_for(endpoint(lab, 1)).power_state()
+    assert (caught.value.cause, caught.value.transient) == ("bad_credentials", False)
+
+
+def test_another_bmcs_certificate_is_refused(lab):
+    other = lab.redfish.endpoint(1).fingerprint
+    with pytest.raises(BmcError) as caught:
+        driver_for(endpoint(lab, 0, tls_fingerprint=other)).power_state()
+    assert caught.value.cause == "certificate_changed"
+    assert lab.redfish.service(0).sessions == {}
+
+
+def test_firmware_inventory_lists_every_component(lab):
+    bmc = lab.bmc(0)
+    components = {f.id: f for f in driver_for(endpoint(lab)).firmware()}
+    assert {name: c.version for name, c in components.items()} == {
+        "BMC": bmc.bmc_version,
+        "BIOS": bmc.bios_version,
+        "NIC": bmc.nic_firmware,
+        "CPLD": bmc.cpld_version,
+    }
+    assert all(c.updateable is True for c in components.values())
+    assert components["BIOS"].related == ("/redfish/v1/Systems/1",)
+
+
+def test_both_faces_read_the_same_node(lab):
+    ipmi = driver_for(lab.ipmi.endpoint(0))
+    redfish = driver_for(endpoint(lab))
+    assert redfish.system_power_watts() == ipmi.system_power_watts()
+    by_name = {s.name: s for s in ipmi.sensors()}
+    readings = redfish.sensors()
+    shared = [s for s in readings if s.name in by_name]
+    assert len(shared) >= 3
+    for reading in shared:
+        assert reading.value == pytest.approx(by_name[reading.name].value, abs=0.01), reading.name
+    names = {s.name for s in readings}
+    assert any("supply temperature" in name for name in names)  # the coolant loop
+    redfish_fru, ipmi_fru = redfish.inventory(), ipmi.inventory()
+    assert redfish_fru.serial == ipmi_fru.serial
+    assert redfish_fru.manufacturer == ipmi_fru.manufacturer
+    lab.bmc(0).set_power("off")
+    assert redfish.power_state().state == "off"
+    redfish.power("on")
+    assert ipmi.power_state().state == "on"
