@@ -441,3 +441,26 @@ def test_http_errors_map_to_the_ports_causes(status, message_id, cause, transien
         error = transport.map_error(exc)
     assert (error.cause, error.transient) == (cause, transient)
     assert error.message.endswith("The BMC says: Said by the BMC.")
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts TCP connections and never says a word (a hung BMC web server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield sock.getsockname()[1]
+
+
+def test_a_silent_bmc_is_a_transient_timeout_within_bounds(emu, silent_port):
+    started = time.monotonic()
+    with pytest.raises(BmcError) as caught:
+        driver_for(emu.endpoint(port=silent_port), timeout=1.0).power_state()
+    assert (caught.value.cause, caught.value.transient) == ("timeout", True)
+    assert time.monotonic() - started < 30  # generous: only stops a broken run
+
+
+def test_fetch_certificate_of_a_silent_bmc_times_out(silent_port):
+    with pytest.raises(BmcError) as caught:
+        fetch_certificate("127.0.0.1", silent_port, timeout=1)
+    assert (caught.value.cause, caught.value.transient) == ("timeout", True)
