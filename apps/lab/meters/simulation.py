@@ -23,7 +23,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+import zlib
 import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +36,20 @@ DAY_S = 86_400.0
 OMEGA = 2 * math.pi / DAY_S
 # Load peaks at 14:00 UTC: sin(ω t + φ) = 1 when ω t + φ = π/2 at t = 14 h.
 PHASE = math.pi / 2 - OMEGA * 14 * 3600
+# The load ``run_lab`` runs its nodes at (its ``--load``), before each node's own offset.
+NODE_LOAD = 0.7
+
+
+def node_load(name: str, base: float = NODE_LOAD) -> float:
+    """The load (0.1-1) a lab node runs at: nodes of a real site never run at exactly the same
+    load, so each is offset from ``base`` by up to ±0.2, fixed by its name."""
+    return min(1.0, max(0.1, base + (zlib.crc32(name.encode()) % 41 - 20) / 100))
+
+
+def site_load_kw(nodes: Iterable[tuple[str, float]], base: float = NODE_LOAD) -> float:
+    """The electrical load (kW) a site's lab nodes draw, all powered on: what ``run_lab`` sets
+    the site's meter to, from ``(name, nominal power in W)`` pairs."""
+    return sum(float(watts) * node_load(name, base) for name, watts in nodes) / 1000
 
 
 class SimClock:

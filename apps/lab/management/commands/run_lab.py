@@ -24,7 +24,6 @@ import random
 import signal
 import socketserver
 import threading
-import zlib
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +35,7 @@ from apps.lab.bmc import LabBmcServer
 from apps.lab.bmc.cli import add_redfish_arguments, start_redfish
 from apps.lab.meters import MeterFarm
 from apps.lab.meters.resume import resume_registers
+from apps.lab.meters.simulation import NODE_LOAD, node_load
 from apps.sites.models import HeatMeter, Node
 
 LOOPBACK = {"127.0.0.1", "localhost"}
@@ -176,8 +176,9 @@ class TpmLab:
             list(pool.map(lambda n: n.stop(), self.nodes.values()))
 
 
-def bmc_configs(nodes: list[Node]) -> list[list[dict]]:
-    """Groups nodes into runs of consecutive ports (one LabBmcServer per run)."""
+def bmc_configs(nodes: list[Node], load: float = NODE_LOAD) -> list[list[dict]]:
+    """Groups nodes into runs of consecutive ports (one LabBmcServer per run), each node at
+    its own load around ``load`` (nodes of a real site never run at exactly the same load)."""
     runs: list[list[dict]] = []
     previous = None
     for node in nodes:
@@ -187,6 +188,7 @@ def bmc_configs(nodes: list[Node]) -> list[list[dict]]:
             "username": node.bmc_username or "admin",
             "password": node.bmc_password or "password",
             "nominal_power_w": node.nominal_power_w,
+            "load": node_load(node.name, load),
         }
         if previous is None or node.bmc_port != previous + 1:
             runs.append([])
@@ -200,7 +202,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--max-nodes", type=int, default=2000)
-        parser.add_argument("--load", type=float, default=0.7, help="node load 0-1")
+        parser.add_argument("--load", type=float, default=NODE_LOAD, help="node load 0-1")
         parser.add_argument("--run-for", type=float, default=0, help="seconds, 0 = until stopped")
         parser.add_argument("--sync-every", type=float, default=2.0)
         parser.add_argument("--no-tpm", action="store_true", help="no swtpm nodes and agents")
@@ -226,12 +228,7 @@ class Command(BaseCommand):
             )
         )
         servers = []
-        for run in bmc_configs(nodes):
-            for config in run:
-                # Nodes of a real site never run at exactly the same load.
-                config["load"] = min(
-                    1.0, max(0.1, load + (zlib.crc32(config["name"].encode()) % 41 - 20) / 100)
-                )
+        for run in bmc_configs(nodes, load):
             servers.append(LabBmcServer(base_port=run[0]["port"], configs=run).start())
         redfish = None
         if nodes:
