@@ -308,6 +308,19 @@ def test_certificates_are_kept_across_a_restart(tmp_path):
     assert (tmp_path / "lab-node-001.pem").stat().st_mode & 0o077 == 0
 
 
+def test_a_renewed_certificate_is_presented_and_the_old_one_no_longer_verifies(dual_lab):
+    old = dual_lab.redfish.endpoint(0)
+    fingerprint = dual_lab.redfish.renew_certificate(0)
+    new = dual_lab.redfish.endpoint(0)
+    assert fingerprint == new.fingerprint != old.fingerprint
+    assert presented_fingerprint(new) == fingerprint
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"{old.base_url}/redfish/v1/", verify=old.cert_path, timeout=30)
+    assert dual_lab.redfish.endpoint(1).fingerprint == presented_fingerprint(
+        dual_lab.redfish.endpoint(1)
+    )  # the other BMC keeps its own
+
+
 def test_one_connection_serves_many_requests(dual_lab):
     endpoint = dual_lab.redfish.endpoint(0)
     context = ssl.create_default_context(cafile=endpoint.cert_path)

@@ -92,9 +92,10 @@ class BmcCertificate:
 
     @property
     def cert_path(self) -> Path:
-        """A file holding only the certificate (for a client's ``verify=``)."""
-        path = self.path.with_suffix(".crt")
-        if not path.exists() or path.read_text(encoding="ascii") != self.cert_pem:
+        """A file holding only this certificate (for a client's ``verify=``), named by its
+        fingerprint, so a renewed certificate never rewrites what a client already trusts."""
+        path = self.path.with_name(f"{self.path.stem}.{self.fingerprint[:16]}.crt")
+        if not path.exists():
             path.write_text(self.cert_pem, encoding="ascii")
         return path
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -68,6 +69,7 @@ class LabRedfishServer:
             for bmc in self.bmcs
         ]
         self.certificates: list[BmcCertificate] = []
+        self._contexts: list[ssl.SSLContext] = []
         self.ports: list[int] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -103,11 +105,13 @@ class LabRedfishServer:
             port = 0 if self.port_offset is None else bmc.port + self.port_offset
             if not 0 <= port <= 65535:
                 raise OSError(f"no TCP port {port} for {bmc.name}: lower --redfish-offset")
+            context = cert.server_context()
+            self._contexts.append(context)
             server = await asyncio.start_server(
                 functools.partial(_connection, handler=service.handle),
                 self.host,
                 port,
-                ssl=cert.server_context(),
+                ssl=context,
                 limit=MAX_HEAD,
                 backlog=128,
                 reuse_address=True,
@@ -166,6 +170,22 @@ class LabRedfishServer:
             cert_path=str(cert.cert_path),
             fingerprint=cert.fingerprint,
         )
+
+    def renew_certificate(self, index: int) -> str:
+        """Fault switch: BMC ``index`` gets a new self-signed certificate (as after a BMC
+        reflash or factory reset). New TLS handshakes present it; returns its fingerprint."""
+        cert = BmcCertificate.ensure(self.state_dir, self.bmcs[index].name, renew=True)
+        self.certificates[index] = cert
+        if self._loop is not None and self._loop.is_running():
+            # on the loop thread, between handshakes
+            future = asyncio.run_coroutine_threadsafe(self._reload(index, cert.path), self._loop)
+            future.result(timeout=30)
+        else:
+            self._contexts[index].load_cert_chain(cert.path)
+        return cert.fingerprint
+
+    async def _reload(self, index: int, path: Path) -> None:
+        self._contexts[index].load_cert_chain(path)
 
     def endpoints(self) -> list[RedfishEndpoint]:
         return [self.endpoint(i) for i in range(len(self.bmcs))]

@@ -27,14 +27,14 @@ from apps.lab.redfish.schema import RedfishError
 
 ROUTES: dict[str, Callable] = {**resources.routes(None), **chassis.routes(None)}
 PUBLIC = {"/redfish", resources.ROOT, "/redfish/v1/odata", "/redfish/v1/$metadata"}
-RESET_ACTIONS = {  # Redfish ResetType -> the node's chassis control
-    "On": "on",
-    "ForceOff": "off",
-    "GracefulShutdown": "soft",
-    "ForceRestart": "reset",
-    "GracefulRestart": "reset",
-    "PowerCycle": "cycle",
-    "Nmi": "diag",
+RESET_ACTIONS = {  # Redfish ResetType -> the node's chassis control (as IPMI's)
+    "On": "power_on",
+    "ForceOff": "power_off",
+    "GracefulShutdown": "power_shutdown",
+    "ForceRestart": "power_reset",
+    "GracefulRestart": "power_reset",
+    "PowerCycle": "power_cycle",
+    "Nmi": "pulse_diag",
 }
 BIOS_DEFAULTS = {
     "BootMode": "Uefi",
@@ -285,7 +285,7 @@ class RedfishService:
         if reset_type not in RESET_TYPES:
             raise schema.not_in_list("ResetType", reset_type, action)
         with self.bmc.lock:
-            code = self.bmc._power(RESET_ACTIONS[reset_type])
+            code = getattr(self.bmc, RESET_ACTIONS[reset_type])()
         if code == CC_NOT_IN_STATE:
             raise RedfishError(
                 409,
