@@ -350,3 +350,28 @@ def test_a_garbled_request_is_answered_400_and_the_lab_keeps_serving(dual_lab, c
         tls.sendall(b"NONSENSE\r\n\r\n")
         assert tls.recv(100).startswith(b"HTTP/1.1 400")
     assert client.json(SYSTEM)["PowerState"] == "On"
+
+
+def test_query_parameters_are_refused_as_not_supported(client):
+    response = client.get(SYSTEM, params={"$expand": "*"})
+    assert response.status_code == 501
+    assert message_id(response) == "QueryNotSupported"
+    assert (
+        client.json("/redfish/v1/")["ProtocolFeaturesSupported"]["ExpandQuery"]["Levels"] is False
+    )
+
+
+def test_the_bmc_fault_switches_apply_to_the_redfish_face(dual_lab):
+    faults = dual_lab.bmc(0).faults
+    faults.unreachable = True
+    silent = Client(dual_lab.redfish.endpoint(0))
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        silent.get(SYSTEM, timeout=(30, 0.5))  # the failure we expect: no answer at all
+    silent.close()
+    faults.unreachable = False
+    faults.slow_ms = 200
+    slow = Client(dual_lab.redfish.endpoint(0))
+    response = slow.get(SYSTEM)
+    assert response.status_code == 200
+    assert response.elapsed.total_seconds() >= 0.2
+    slow.close()

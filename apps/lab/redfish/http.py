@@ -133,9 +133,16 @@ Handler = Callable[[Request], Response]
 
 
 async def serve_connection(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handler: Handler
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    handler: Handler,
+    gate: Callable[[], float | None] = lambda: 0.0,
 ) -> None:
-    """Serve one client connection until it closes (or misbehaves)."""
+    """Serve one client connection until it closes (or misbehaves).
+
+    ``gate()`` is asked before each answer: seconds to wait first, or None to never answer
+    (the BMC's "unreachable" fault: the request is swallowed, the client times out).
+    """
     try:
         while True:
             try:
@@ -160,6 +167,12 @@ async def serve_connection(
                 return
             if length:
                 request.body = await reader.readexactly(length)
+            delay = gate()
+            if delay is None:
+                await reader.read()  # swallow everything until the client gives up
+                return
+            if delay > 0:
+                await asyncio.sleep(delay)
             try:
                 response = handler(request)
             except Exception:  # one broken handler must not take the lab down

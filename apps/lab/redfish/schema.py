@@ -146,6 +146,7 @@ MESSAGES = {
     "ActionNotSupported": ("Critical", "The action supplied cannot be resubmitted."),
     "SessionLimitExceeded": ("Critical", "Reduce the number of other sessions and try again."),
     "ChassisPowerStateOnRequired": ("Critical", "Power on the chassis and resubmit the request."),
+    "QueryNotSupported": ("Warning", "Remove the query parameters and resubmit the request."),
     "InternalError": (
         "Critical",
         "Resubmit the request. If the problem persists, reset the service.",

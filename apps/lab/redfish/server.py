@@ -108,7 +108,7 @@ class LabRedfishServer:
             context = cert.server_context()
             self._contexts.append(context)
             server = await asyncio.start_server(
-                functools.partial(_connection, handler=service.handle),
+                functools.partial(_connection, handler=service.handle, gate=service.gate),
                 self.host,
                 port,
                 ssl=context,
@@ -191,5 +191,5 @@ class LabRedfishServer:
         return [self.endpoint(i) for i in range(len(self.bmcs))]
 
 
-async def _connection(reader, writer, *, handler) -> None:
-    await serve_connection(reader, writer, handler)
+async def _connection(reader, writer, *, handler, gate) -> None:
+    await serve_connection(reader, writer, handler, gate)

@@ -90,6 +90,14 @@ class RedfishService:
 
     # --- entry point -------------------------------------------------------------------
 
+    def gate(self) -> float | None:
+        """The IPMI face's fault switches apply here too: ``unreachable`` swallows requests
+        (None), ``slow_ms`` delays each answer (seconds)."""
+        faults = self.bmc.faults
+        if faults.unreachable:
+            return None
+        return faults.slow_ms / 1000.0
+
     def handle(self, request: Request) -> Response:
         self.requests += 1
         try:
@@ -102,6 +110,11 @@ class RedfishService:
         if path == "/redfish/v1":
             path = resources.ROOT
         method = request.method
+        unsupported = [q for q in request.query if q.startswith("$") or q in ("only", "excerpt")]
+        if unsupported:
+            raise RedfishError(
+                501, "QueryNotSupported", "Querying is not supported by the implementation."
+            )
         if path == "/redfish" and method in ("GET", "HEAD"):
             return Response(200, {"v1": resources.ROOT})
         if path == "/redfish/v1/$metadata" and method in ("GET", "HEAD"):
