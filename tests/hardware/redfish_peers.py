@@ -291,7 +291,24 @@ def _cold_plate_tree() -> dict[str, dict]:
         f"{c}/Sensors": {
             "@odata.id": f"{c}/Sensors",
             "@odata.type": "#SensorCollection.SensorCollection",
-            "Members": [{"@odata.id": f"{c}/Sensors/CPU0Temp"}, {"@odata.id": f"{c}/Sensors/Fan0"}],
+            "Members": [
+                {"@odata.id": f"{c}/Sensors/CPU0Temp"},
+                {"@odata.id": f"{c}/Sensors/Fan0"},
+                {"@odata.id": f"{c}/Sensors/Inlet"},
+            ],
+        },
+        f"{c}/Sensors/Inlet": {  # no Status.Health: the thresholds decide
+            "@odata.id": f"{c}/Sensors/Inlet",
+            "@odata.type": "#Sensor.v1_7_0.Sensor",
+            "Id": "Inlet",
+            "Name": "Water inlet",
+            "ReadingType": "Temperature",
+            "ReadingUnits": "Cel",
+            "Reading": 66.0,
+            "Thresholds": {
+                "UpperCaution": {"Reading": 65.0},
+                "UpperCritical": {"Reading": 75.0},
+            },
         },
         f"{c}/Sensors/CPU0Temp": {
             "@odata.id": f"{c}/Sensors/CPU0Temp",

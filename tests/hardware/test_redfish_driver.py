@@ -209,6 +209,8 @@ def test_sensors_from_sensors_thermal_power_and_coolant_loops(static):
     assert (cpu0.value, cpu0.unit, cpu0.health) == (71.5, "°C", "warning")
     fan0 = readings["Fan 0", "fan"]
     assert (fan0.value, fan0.health) == (None, "unknown")  # no reading: unknown, not 0
+    inlet = readings["Water inlet", "temperature"]  # no Status.Health: its thresholds
+    assert (inlet.value, inlet.health) == (66.0, "warning")
     assert readings["Loop 1 supply temperature", "temperature"].value == 42.0
     assert readings["Loop 1 return temperature", "temperature"].value == 55.5
     flow = readings["Loop 1 flow", "other"]

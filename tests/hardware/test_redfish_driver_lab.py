@@ -93,12 +93,18 @@ def test_both_faces_read_the_same_node(lab):
     shared = [s for s in readings if s.name in by_name]
     assert len(shared) >= 3
     for reading in shared:
-        assert reading.value == pytest.approx(by_name[reading.name].value, abs=0.01), reading.name
+        ipmi_reading = by_name[reading.name]
+        assert reading.value == pytest.approx(ipmi_reading.value, abs=0.01), reading.name
+        assert (reading.kind, reading.unit) == (ipmi_reading.kind, ipmi_reading.unit)
     names = {s.name for s in readings}
     assert any("supply temperature" in name for name in names)  # the coolant loop
     redfish_fru, ipmi_fru = redfish.inventory(), ipmi.inventory()
     assert redfish_fru.serial == ipmi_fru.serial
     assert redfish_fru.manufacturer == ipmi_fru.manufacturer
+    lab.ipmi.loop_return_c = 70.0  # hot water: IPMI reports it critical, and so must Redfish
+    hot = {s.name: s.health for s in redfish.sensors()}
+    assert hot["Water Inlet"] == "critical"
+    assert {s.name: s.health for s in ipmi.sensors()}["Water Inlet"] == "critical"
     lab.bmc(0).set_power("off")
     assert redfish.power_state().state == "off"
     redfish.power("on")

@@ -156,12 +156,30 @@ def _number(value: Any) -> float | None:
 
 
 def _health(body: dict[str, Any], value: float | None) -> str:
+    """The BMC's ``Status.Health``; without one, the sensor's ``Thresholds``; else unknown."""
     if value is None:
         return "unknown"
     status = body.get("Status") or {}
     if status.get("State") in ("Absent", "Disabled", "UnavailableOffline"):
         return "unknown"
-    return HEALTH.get(str(status.get("Health")), "unknown" if status.get("Health") else "ok")
+    if status.get("Health"):
+        return HEALTH.get(str(status["Health"]), "unknown")
+    thresholds = body.get("Thresholds")
+    if not isinstance(thresholds, dict) or not thresholds:
+        return "unknown"
+
+    def crossed(*names: str) -> bool:
+        for name in names:
+            limit = _number((thresholds.get(name) or {}).get("Reading"))
+            if limit is not None and (value >= limit if "Upper" in name else value <= limit):
+                return True
+        return False
+
+    if crossed("UpperCritical", "UpperFatal", "LowerCritical", "LowerFatal"):
+        return "critical"
+    if crossed("UpperCaution", "LowerCaution"):
+        return "warning"
+    return "ok"
 
 
 def _reading(name: str, kind: str, unit: str, body: dict[str, Any], value: Any) -> SensorReading:
@@ -234,7 +252,7 @@ def _from_coolant(client: Client, chassis: dict[str, Any]) -> list[SensorReading
         for prop, label, kind, unit in (
             ("SupplyTemperatureCelsius", "supply temperature", "temperature", "°C"),
             ("ReturnTemperatureCelsius", "return temperature", "temperature", "°C"),
-            ("DeltaTemperatureCelsius", "temperature difference", "temperature", "K"),
+            ("DeltaTemperatureCelsius", "temperature difference", "other", "K"),
             ("FlowLitersPerMinute", "flow", "other", "L/min"),
             ("SupplyPressurekPa", "supply pressure", "other", "kPa"),
         ):

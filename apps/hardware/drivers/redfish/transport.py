@@ -219,7 +219,7 @@ def _http_error(exc: sushy_exc.HTTPError) -> BmcError:
         cause, transient = "bad_credentials", False
     elif status in (404, 405, 501):
         cause, transient = "not_supported", False
-    elif status == 409 or "InvalidOperationForSystemState" in ids or "PowerState" in ids:
+    elif status == 409 or "InvalidOperationForSystemState" in ids:
         cause, transient = "bad_power_state", False
     elif status == 503:
         cause, transient = "timeout", True  # busy or rebooting: a retry later can help
