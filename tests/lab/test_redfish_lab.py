@@ -1,6 +1,9 @@
 """The lab BMCs' Redfish face over real HTTPS on loopback, verified against each BMC's own
 certificate, and its agreement with the IPMI face of the same node."""
 
+import shutil
+import subprocess
+
 import pytest
 
 from apps.hardware.drivers import BmcError, driver_for
@@ -277,3 +280,26 @@ def test_the_lab_command_line_starts_both_faces_on_ipmi_port_plus_offset(tmp_pat
             ipmi_driver.close_all()
     no_redfish = cli.build_parser().parse_args(["--no-redfish"])
     assert cli.start_redfish([], no_redfish) is None
+
+
+def ipmitool(lab, index, password, *args):
+    command = ["ipmitool", "-I", "lanplus", "-H", "127.0.0.1", "-p", str(lab.ipmi.port(index))]
+    command += ["-U", "admin", "-P", password, "-C", "17", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.skipif(shutil.which("ipmitool") is None, reason="ipmitool is not installed (apt)")
+def test_a_password_set_over_ipmi_applies_to_both_faces(dual_lab):
+    assert "admin" in ipmitool(dual_lab, 0, "password", "user", "list", "1").stdout
+    changed = ipmitool(dual_lab, 0, "password", "user", "set", "password", "2", "n3w-Secret")
+    assert changed.returncode == 0, changed.stderr
+    tested = ipmitool(dual_lab, 0, "n3w-Secret", "user", "test", "2", "16", "n3w-Secret")
+    assert "Success" in tested.stdout, tested.stdout + tested.stderr
+    wrong = ipmitool(dual_lab, 0, "n3w-Secret", "user", "test", "2", "16", "password")
+    assert "Failure" in wrong.stdout + wrong.stderr
+    client = Client(dual_lab.redfish.endpoint(0))  # endpoint() reads the current password
+    assert client.endpoint.password == "n3w-Secret"
+    assert client.get(SYSTEM).status_code == 200
+    client.http.auth = ("admin", "password")
+    assert client.get(SYSTEM).status_code == 401
+    client.close()

@@ -25,6 +25,7 @@ from apps.lab.bmc import records
 from apps.lab.bmc.events import EventLogMixin
 from apps.lab.bmc.records import SensorSpec
 from apps.lab.bmc.session import RAKP_TYPES, LabSession
+from apps.lab.bmc.users import UserAccountsMixin
 
 if TYPE_CHECKING:
     from apps.lab.bmc.server import LabBmcServer
@@ -81,7 +82,7 @@ class Faults:
     fru_read_cap: int | None = None  # Read FRU Data larger than this -> 0xC8
 
 
-class LabBmc(EventLogMixin, pyghmi_bmc.Bmc):
+class LabBmc(EventLogMixin, UserAccountsMixin, pyghmi_bmc.Bmc):
     """A simulated BMC on one UDP port; see the module docstring."""
 
     def __init__(
@@ -653,6 +654,9 @@ def _checksum(data) -> int:
 _HANDLERS = {
     (0x06, 0x01): LabBmc.send_device_id,
     (0x06, 0x37): LabBmc._get_guid,
+    (0x06, 0x44): LabBmc._get_user_access,
+    (0x06, 0x46): LabBmc._get_user_name,
+    (0x06, 0x47): LabBmc._set_user_password,
     (0x06, 0x48): LabBmc._activate_payload,
     (0x06, 0x49): LabBmc._deactivate_payload,
     (0x06, 0x4B): LabBmc._payload_instance_info,
