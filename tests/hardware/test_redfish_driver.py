@@ -466,3 +466,22 @@ def test_fetch_certificate_of_a_silent_bmc_times_out(silent_port):
     with pytest.raises(BmcError) as caught:
         fetch_certificate("127.0.0.1", silent_port, timeout=1)
     assert (caught.value.cause, caught.value.transient) == ("timeout", True)
+
+
+def test_repeated_polls_reread_only_the_readings(static):
+    driver = driver_for(static.endpoint())
+    first = driver.sensors()
+    client, _ = transport.client_for(static.endpoint(), 5.0)
+    asked = []
+    request = client.connector._session.request
+
+    def counting(method, url, *args, **kwargs):
+        asked.append(url.split("/redfish/v1", 1)[1])
+        return request(method, url, *args, **kwargs)
+
+    client.connector._session.request = counting
+    assert driver.sensors() == first
+    assert "/Chassis" not in asked and "/Chassis/Blade1" not in asked  # links: cached
+    assert "/Chassis/ColdPlate1/Sensors" not in asked  # membership: cached
+    assert "/Chassis/ColdPlate1/Sensors/CPU0Temp" in asked  # readings: fresh
+    assert "/Chassis/Blade1/Thermal" in asked

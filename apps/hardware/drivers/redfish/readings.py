@@ -7,7 +7,9 @@ the value stays unknown (None / empty string), never zero.
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sushy import exceptions as sushy_exc
 
@@ -20,7 +22,10 @@ from apps.hardware.drivers.base import (
 )
 from apps.hardware.drivers.redfish.transport import ROOT, Client
 
+T = TypeVar("T")
+
 MAX_MEMBERS = 64  # a bound on any collection walked (sensors, firmware, NICs)
+STRUCTURE_TTL = 300.0  # seconds a client trusts the links and memberships it has read
 HEALTH = {"OK": "ok", "Warning": "warning", "Critical": "critical"}
 READING_KIND = {
     "Temperature": ("temperature", "°C"),
@@ -72,11 +77,28 @@ def member_paths(collection: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def members(client: Client, path: str | None) -> list[dict[str, Any]]:
-    """Every member of the collection at ``path`` that exists (inline members are used as is)."""
-    collection = get_optional(client, path)
+def structure(client: Client, key: Any, build: Callable[[], T]) -> T:
+    """``build()``, kept for `STRUCTURE_TTL` seconds: links and collection memberships change
+    with hardware, not between two polls, so a sweep re-reads only the readings."""
+    now = time.monotonic()
+    cached = client.cache.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    value = build()
+    client.cache[key] = (now + STRUCTURE_TTL, value)
+    return value
+
+
+def members(client: Client, path: str | None, *, cached: bool = False) -> list[dict[str, Any]]:
+    """Every member of the collection at ``path`` that exists (inline members are used as is);
+    ``cached``: the membership comes from `structure`, the members are read afresh."""
+
+    def listed() -> list[Any]:
+        return list(((get_optional(client, path) or {}).get("Members") or [])[:MAX_MEMBERS])
+
+    items = structure(client, ("members", path), listed) if cached and path else listed()
     found = []
-    for item in ((collection or {}).get("Members") or [])[:MAX_MEMBERS]:
+    for item in items:
         if not isinstance(item, dict):
             continue
         if len(item) > 1 and "@odata.id" in item:  # $expand-ed or inline
@@ -117,6 +139,26 @@ def chassis_list(client: Client) -> list[dict[str, Any]]:
         if body is not None:
             found.append(body)
     return found
+
+
+def chassis_links(client: Client) -> list[dict[str, Any]]:
+    """Per chassis, its name and the links the readings come from (cached, see `structure`)."""
+
+    def build() -> list[dict[str, Any]]:
+        found = []
+        for body in chassis_list(client):
+            entry: dict[str, Any] = {
+                "name": str(body.get("Name") or body.get("Id") or "Chassis"),
+                **{key: link(body, key) for key in ("Sensors", "EnvironmentMetrics", "Thermal")},
+                "Power": link(body, "Power"),
+            }
+            subsystem = get_optional(client, link(body, "ThermalSubsystem"))
+            entry["CoolantConnectors"] = link(subsystem, "CoolantConnectors")
+            entry["Pumps"] = link(subsystem, "Pumps")
+            found.append(entry)
+        return found
+
+    return structure(client, "chassis_links", build)
 
 
 def manager(client: Client) -> dict[str, Any] | None:
@@ -243,11 +285,8 @@ def _from_environment(metrics: dict[str, Any], chassis_name: str) -> list[Sensor
 
 def _from_coolant(client: Client, chassis: dict[str, Any]) -> list[SensorReading]:
     """Supply/return temperature and flow of cold-plate cooling loops, and pump speeds."""
-    subsystem = get_optional(client, link(chassis, "ThermalSubsystem"))
-    if subsystem is None:
-        return []
     found = []
-    for connector in members(client, link(subsystem, "CoolantConnectors")):
+    for connector in members(client, chassis["CoolantConnectors"], cached=True):
         name = str(connector.get("Name") or connector.get("Id") or "Coolant")
         for prop, label, kind, unit in (
             ("SupplyTemperatureCelsius", "supply temperature", "temperature", "°C"),
@@ -261,7 +300,7 @@ def _from_coolant(client: Client, chassis: dict[str, Any]) -> list[SensorReading
                 found.append(
                     _reading(f"{name} {label}", kind, unit, connector, value.get("Reading"))
                 )
-    for pump in members(client, link(subsystem, "Pumps")):
+    for pump in members(client, chassis["Pumps"], cached=True):
         speed = pump.get("PumpSpeedPercent")
         if isinstance(speed, dict):
             name = f"{pump.get('Name') or pump.get('Id') or 'Pump'} speed"
@@ -273,18 +312,17 @@ def sensors(client: Client) -> list[SensorReading]:
     """Per chassis: ``Sensors``, else ``EnvironmentMetrics``, else ``Thermal``/``Power``; plus
     coolant loops and pumps where the chassis has a ``ThermalSubsystem``."""
     found: list[SensorReading] = []
-    for chassis in chassis_list(client):
-        name = str(chassis.get("Name") or chassis.get("Id") or "Chassis")
-        listed = members(client, link(chassis, "Sensors"))
+    for chassis in chassis_links(client):
+        listed = members(client, chassis["Sensors"], cached=True)
         if listed:
             found.extend(_from_sensor(body) for body in listed)
         else:
-            metrics = get_optional(client, link(chassis, "EnvironmentMetrics"))
+            metrics = get_optional(client, chassis["EnvironmentMetrics"])
             if metrics:
-                found.extend(_from_environment(metrics, name))
+                found.extend(_from_environment(metrics, chassis["name"]))
             else:
-                thermal = get_optional(client, link(chassis, "Thermal"))
-                power = get_optional(client, link(chassis, "Power"))
+                thermal = get_optional(client, chassis["Thermal"])
+                power = get_optional(client, chassis["Power"])
                 found.extend(_from_thermal(thermal or {}) + _from_power(power or {}))
         found.extend(_from_coolant(client, chassis))
     seen: set[tuple[str, str]] = set()
@@ -299,14 +337,14 @@ def sensors(client: Client) -> list[SensorReading]:
 def power_watts(client: Client) -> float | None:
     """``EnvironmentMetrics.PowerWatts`` of the first chassis that has it, else the deprecated
     ``Power.PowerControl[0].PowerConsumedWatts``; None when the BMC reports neither."""
-    chassis_all = chassis_list(client)
+    chassis_all = chassis_links(client)
     for chassis in chassis_all:
-        metrics = get_optional(client, link(chassis, "EnvironmentMetrics")) or {}
+        metrics = get_optional(client, chassis["EnvironmentMetrics"]) or {}
         watts = _number((metrics.get("PowerWatts") or {}).get("Reading"))
         if watts is not None:
             return watts
     for chassis in chassis_all:
-        power = get_optional(client, link(chassis, "Power")) or {}
+        power = get_optional(client, chassis["Power"]) or {}
         controls = power.get("PowerControl") or []
         if controls:
             watts = _number(controls[0].get("PowerConsumedWatts"))
