@@ -45,6 +45,7 @@ class Live:
     before_register: float
     after_cumulative: float  # the state the next reading continues from
     after_register: float
+    after_ts: datetime  # when the state's reading was taken
 
 
 @dataclass
@@ -61,7 +62,6 @@ class Day:
     present: np.ndarray  # seeded with rollup readings
     hourly: np.ndarray  # recent: hourly rollups too, figures from the lab's meter model
     partial: np.ndarray  # in the raw window: raw readings (up to now) follow the rollups
-    tail: np.ndarray  # the raw window starts in it: the raw readings continue its chain
     counts: np.ndarray  # register counts the day's rollups book
     carry: np.ndarray  # heat not booked yet after them (kWh)
     f: dict[str, np.ndarray]
@@ -75,6 +75,7 @@ class Tail:
     start: datetime
     carry: float  # heat not booked yet (kWh)
     register: int  # counts
+    since: datetime | None = None  # the chain's previous reading, when not just before start
 
 
 class Plan:
@@ -145,12 +146,12 @@ class Plan:
 
     def _bounds(self, day: date):
         """Per group: the day's edges, where its rollups end, whether it has begun, is recent
-        (hourly rollups), has raw readings after the rollups, and holds the raw window's start."""
+        (hourly rollups) and has raw readings (up to now) after its rollups."""
         edges = [day_bucket(datetime(day.year, day.month, day.day, 12, tzinfo=tz), tz)
                  for tz in self.zones]  # fmt: skip
         if self.until is None:
             none = np.zeros(len(edges), dtype=bool)
-            return edges, [b for _, b in edges], ~none, none, none, none
+            return edges, [b for _, b in edges], ~none, none, none
         until, raw = self.until, self.raw_start
         rollup_end = [b if b <= r else max(a, r) for (a, b), r in zip(edges, raw, strict=True)]
         begun = np.array([a < until for a, _ in edges])
@@ -158,8 +159,7 @@ class Plan:
             [b > min(until - RECENT, r) for (_, b), r in zip(edges, raw, strict=True)]
         )
         partial = np.array([a < until and b > r for (a, b), r in zip(edges, raw, strict=True)])
-        tail = np.array([a <= r < b for (a, b), r in zip(edges, raw, strict=True)])
-        return edges, rollup_end, begun, recent & begun, partial, tail
+        return edges, rollup_end, begun, recent & begun, partial
 
     def _days(self):
         """Every day: which sites it is seeded for, which of those have rollup readings, the
@@ -192,7 +192,7 @@ class Plan:
             power_kw = capacity * quality * season * rng.uniform(0.93, 1.07, n)
             supply = contract + supply_offset + rng.normal(0, 1.5, n)
             low, high = rng.uniform(1, 6, n), rng.uniform(1, 4, n)
-            edges, rollup_end, begun, recent, today, tail = self._bounds(day)
+            edges, rollup_end, begun, recent, today = self._bounds(day)
             seconds = np.array([(b - a).total_seconds() for a, b in edges])[z]
             starts = [a for a, _ in edges]
             rollup_s = np.array(
@@ -230,7 +230,7 @@ class Plan:
             yield Day(
                 day=day, edges=edges, rollup_end=rollup_end, seconds=seconds,
                 rollup_s=rollup_s, span_s=span_s, seeded=seeded, present=present,
-                hourly=hourly, partial=partial & seeded, tail=tail[z] & seeded, counts=counts,
+                hourly=hourly, partial=partial & seeded, counts=counts,
                 carry=carry.copy(),
                 f={"coverage": coverage, "power_kw": power_kw, "supply": supply, "ret": ret,
                    "flow": power_kw / (K_ROUGH * (supply - ret)), "contract": contract,
@@ -247,7 +247,7 @@ class Plan:
 
     def rows(self):
         """Per day: its daily rollups, hourly rollups and electrical days (tuples). Where
-        today's raw readings start is kept in ``self.tails`` (see ``readings``)."""
+        the raw readings start is kept in ``self.tails`` (see ``readings``)."""
         totals = self._before_totals()
         # Cumulative register at the chain's last reading, in counts like the register: on
         # its grid exactly, so a re-run rebuilds the very same numbers.
@@ -256,6 +256,7 @@ class Plan:
         in_chain = np.zeros(self.n, dtype=bool)
         for d in self._days():
             before = d.day.toordinal() < self.first_live
+            fresh = set()  # chains continuing the live data's state from this day on
             for i in np.flatnonzero(d.seeded & ~in_chain):
                 # A chain starts: before live data it ends where live data begins; after it,
                 # it continues the meter's state; without live data it starts anywhere.
@@ -269,6 +270,7 @@ class Plan:
                 else:
                     cum[i] = round(p.after_cumulative / res)
                     reg[i] = round(p.after_register / res)
+                    fresh.add(i)
             in_chain = d.seeded
             heat, hourly, elec = [], [], []
             for i in np.flatnonzero(d.seeded):
@@ -279,8 +281,11 @@ class Plan:
                         heat.append(day_row)
                     elif d.present[i]:
                         heat.append(self._day_row(i, d, cum, reg))
-                    if d.tail[i]:
-                        self._readings(i, d, reg)
+                    if d.partial[i] and self.meter[i][0] not in self.tails:
+                        # The first seeded day in the raw window: where it starts, or (the
+                        # window begins on a live day) from the day's start, after the live data.
+                        after_live = i in fresh and not d.present[i]
+                        self._readings(i, d, reg, self.pinned[i].after_ts if after_live else None)
                 if self.n_nodes[i]:
                     elec.append(self._elec_row(i, d))
             yield heat, hourly, elec
@@ -371,11 +376,12 @@ class Plan:
         )  # fmt: skip
         return hours, (self.meter[i][0], self.ids[i], d.day, start, *day)
 
-    def _readings(self, i, d, reg) -> None:
+    def _readings(self, i, d, reg, since: datetime | None) -> None:
         """The raw window is read, not rolled up: what its readings continue from, kept until
-        ``readings`` makes them (a fleet's readings never sit in memory)."""
+        ``readings`` makes them (a fleet's readings never sit in memory). ``since``: the live
+        reading they follow directly, if no rollup comes between."""
         self.tails[self.meter[i][0]] = Tail(
-            i, d.rollup_end[self.zone_of[i]], float(d.carry[i]), int(reg[i])
+            i, d.rollup_end[self.zone_of[i]], float(d.carry[i]), int(reg[i]), since
         )
 
     def count(self, meter_id: int) -> int:
@@ -391,7 +397,9 @@ class Plan:
         sim = self.lab(t.site)
         carry, reg, res = t.carry, t.register, float(self.res[t.site])
         ts, out = t.start, []
-        before = sim.energy_total_kwh(ts - timedelta(seconds=POLL_S))
+        # The first reading books the heat since the chain's previous one (as a meter read
+        # again after a pause shows what it counted meanwhile).
+        before = sim.energy_total_kwh(t.since or ts - timedelta(seconds=POLL_S))
         while ts < self.until:
             v = sim.values(ts)
             total = sim.energy_total_kwh(ts)

@@ -423,6 +423,26 @@ def test_seeding_never_overwrites_a_live_today(site, meter):
     assert before.cumulative_last_kwh == pytest.approx(5000.0)
 
 
+def test_a_raw_window_beginning_on_a_live_day_is_read_after_it(site, meter):
+    # The demo stopped at 22:00 in Paris and is started again at 02:00: the live window begins
+    # on yesterday, kept whole; today is read from its midnight, continuing the meter's state.
+    live_end = datetime(2026, 3, 4, 21, 0, tzinfo=UTC)
+    ingest_readings({meter.id: series(live_end - timedelta(hours=2), live_end,
+                                      register=5000.0)})  # fmt: skip
+    live = stored(meter)
+    now = datetime(2026, 3, 5, 1, 0, 5, tzinfo=UTC)
+    seed_to(now)
+    assert not RejectedReading.objects.exists()
+    after = stored(meter)
+    assert after["raw"][: len(live["raw"])] == live["raw"]
+    assert [r for r in after["daily"] if r["day"] == TODAY - DAY] == live["daily"]
+    today = Reading.objects.filter(meter=meter, ts__gt=live_end).order_by("ts")
+    assert today.first().ts == datetime(2026, 3, 4, 23, 0, tzinfo=UTC)  # midnight in Paris
+    assert today.last().ts == now - timedelta(seconds=5)
+    assert today.first().energy_register_kwh >= live["raw"][-1]["energy_register_kwh"]
+    assert MeterState.objects.get(meter=meter).last_ts == today.last().ts
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -222,6 +222,7 @@ class Command(BaseCommand):
                 before_register=before_reg,
                 after_cumulative=state.last_energy_kwh or 0.0,
                 after_register=state.register_baseline_kwh or 0.0,
+                after_ts=state.last_ts,
             )
         return out
 
