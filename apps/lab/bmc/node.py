@@ -80,6 +80,8 @@ class Faults:
     suite3_only: bool = False  # refuse cipher suite 17
     no_dcmi: bool = False  # DCMI commands are unknown (0xC1)
     fru_read_cap: int | None = None  # Read FRU Data larger than this -> 0xC8
+    image_rejected: bool = False  # Redfish: every firmware image fails verification
+    task_stuck: bool = False  # Redfish: update tasks stop at 42 %
 
 
 class LabBmc(EventLogMixin, UserAccountsMixin, pyghmi_bmc.Bmc):

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 log = logging.getLogger(__name__)
 
 MAX_HEAD = 16 * 1024
-MAX_BODY = 1024 * 1024
+MAX_BODY = 8 * 1024 * 1024 + 64 * 1024  # a firmware image and its multipart framing
 IDLE_TIMEOUT = 120.0
 INTERNAL_ERROR = {
     "error": {

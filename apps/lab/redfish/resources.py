@@ -62,6 +62,7 @@ def service_root(svc) -> dict:
         UpdateService=link("/redfish/v1/UpdateService"),
         AccountService=link("/redfish/v1/AccountService"),
         SessionService=link("/redfish/v1/SessionService"),
+        TaskService=link("/redfish/v1/TaskService"),
         Links={"Sessions": link(SESSIONS)},
         ProtocolFeaturesSupported={
             "ExpandQuery": {"ExpandAll": False, "Levels": False, "Links": False, "NoLinks": False},
@@ -74,7 +75,15 @@ def service_root(svc) -> dict:
 
 
 def odata_document(svc) -> dict:
-    names = ("Systems", "Chassis", "Managers", "UpdateService", "AccountService", "SessionService")
+    names = (
+        "Systems",
+        "Chassis",
+        "Managers",
+        "UpdateService",
+        "AccountService",
+        "SessionService",
+        "TaskService",
+    )
     value = [{"name": "Service", "kind": "Singleton", "url": ROOT}]
     value += [{"name": name, "kind": "Singleton", "url": f"/redfish/v1/{name}"} for name in names]
     value.append({"name": "Sessions", "kind": "Singleton", "url": SESSIONS})
@@ -334,7 +343,9 @@ def update_service(svc) -> dict:
         Name="Update Service",
         ServiceEnabled=True,
         FirmwareInventory=link(INVENTORY),
-        # no update actions yet; present (empty) because clients such as sushy require it
+        MultipartHttpPushUri="/redfish/v1/UpdateService/upload",
+        MaxImageSizeBytes=8 * 1024 * 1024,
+        # no SimpleUpdate (yet); present, empty, because clients such as sushy require it
         Actions={},
         Status=status(),
     )

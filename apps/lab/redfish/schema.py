@@ -40,6 +40,8 @@ VERSIONS = {
     "SessionService": "v1_1_8",
     "Session": "v1_7_0",
     "ActionInfo": "v1_4_0",
+    "Task": "v1_7_0",
+    "TaskService": "v1_2_0",
     "Settings": "v1_3_5",
 }
 COLLECTIONS = {
@@ -58,6 +60,7 @@ COLLECTIONS = {
     "ManagerAccountCollection",
     "RoleCollection",
     "SessionCollection",
+    "TaskCollection",
 }
 
 

@@ -20,12 +20,17 @@ import time
 from collections.abc import Callable
 
 from apps.lab.bmc.node import CC_NOT_IN_STATE
-from apps.lab.redfish import chassis, resources, schema
+from apps.lab.redfish import chassis, resources, schema, updates
 from apps.lab.redfish.http import Request, Response
 from apps.lab.redfish.resources import ACCOUNTS, BOOT_TARGETS, LOG, RESET_TYPES, SESSIONS, SYSTEM
 from apps.lab.redfish.schema import RedfishError
 
-ROUTES: dict[str, Callable] = {**resources.routes(None), **chassis.routes(None)}
+ROUTES: dict[str, Callable] = {
+    **resources.routes(None),
+    **chassis.routes(None),
+    "/redfish/v1/TaskService": updates.task_service,
+    updates.TASKS: updates.tasks,
+}
 PUBLIC = {"/redfish", resources.ROOT, "/redfish/v1/odata", "/redfish/v1/$metadata"}
 RESET_ACTIONS = {  # Redfish ResetType -> the node's chassis control (as IPMI's)
     "On": "power_on",
@@ -65,7 +70,7 @@ class RedfishSession:
     last_used: float
 
 
-class RedfishService:
+class RedfishService(updates.UpdateMixin):
     """The Redfish face of one `LabBmc` (see module docstring)."""
 
     def __init__(
@@ -86,7 +91,10 @@ class RedfishService:
         self.bios_pending: dict = {}
         self.bios_applied: datetime.datetime | None = None
         self.requests = 0
+        self.tasks: dict[str, updates.UpdateTask] = {}
+        self._task_number = 0
         bmc.boot_hooks.append(self._apply_bios)
+        bmc.boot_hooks.append(self._apply_updates)
 
     # --- entry point -------------------------------------------------------------------
 
@@ -128,6 +136,10 @@ class RedfishService:
         if path in PUBLIC:
             raise schema.not_allowed(method, path, "GET, HEAD")
         self._authenticate(request)
+        if path == updates.PUSH_URI and method == "POST":
+            return self.push_update(request)
+        if path.startswith(updates.MONITORS + "/") and method in ("GET", "HEAD"):
+            return self.task_monitor(path.rsplit("/", 1)[1])
         if method in ("GET", "HEAD"):
             return Response(200, self._get(path))
         handler = WRITES.get((method, path))
@@ -150,6 +162,8 @@ class RedfishService:
             self._expire()
             if leaf in self.sessions:
                 return resources.session(self, self.sessions[leaf])
+        if parent == updates.TASKS and leaf in self.tasks:
+            return updates.task_body(self, self.tasks[leaf])
         if parent == f"{LOG}/Entries":
             with self.bmc.lock:
                 event = next((e for e in self.bmc.events if str(e["id"]) == leaf), None)

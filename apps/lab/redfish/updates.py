@@ -1,0 +1,297 @@
+"""The lab BMC's firmware updates: multipart push, tasks with progress, apply on reset.
+
+A lab firmware image (`build_image`) is ``b"HSFW\\x01"``, a 4-byte big-endian manifest length,
+the manifest (JSON: ``component`` BMC/BIOS/NIC/CPLD, ``version``, ``sku``, ``sha256`` of the
+payload) and the payload. The BMC checks all of it; a good image is staged and takes a
+configurable time (``update_seconds`` on the service clock) with task progress; it becomes the
+running version at the next boot of the host (``@Redfish.OperationApplyTime`` OnReset), seen by
+both faces. Task state is computed from the clock when read, so tests move time, never wait.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import email.parser
+import email.policy
+import hashlib
+import json
+import re
+import struct
+
+from apps.lab.redfish.http import Request, Response
+from apps.lab.redfish.schema import RedfishError, collection, link, resource, status
+
+MAGIC = b"HSFW\x01"
+SKU = "HX-500-WC"
+TASKS = "/redfish/v1/TaskService/Tasks"
+MONITORS = "/redfish/v1/TaskService/TaskMonitors"
+PUSH_URI = "/redfish/v1/UpdateService/upload"
+INVENTORY = "/redfish/v1/UpdateService/FirmwareInventory"
+VERSION_FORMATS = {
+    "BMC": re.compile(r"^(\d{1,2})\.(\d{2})$"),
+    "BIOS": re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})$"),
+    "NIC": re.compile(r"^\d+(\.\d+){1,3}$"),
+    "CPLD": re.compile(r"^\d+(\.\d+){1,3}$"),
+}
+APPLY_TIMES = ("OnReset",)
+
+
+def build_image(component: str, version: str, *, sku: str = SKU, payload: bytes = b"") -> bytes:
+    """A lab firmware image (see module docstring)."""
+    payload = payload or f"{component} firmware {version}".encode()
+    manifest = json.dumps(
+        {
+            "component": component,
+            "version": version,
+            "sku": sku,
+            "sha256": hashlib.sha256(payload).hexdigest(),
+        }
+    ).encode()
+    return MAGIC + struct.pack(">I", len(manifest)) + manifest + payload
+
+
+class ImageRejected(ValueError):
+    """The image is not one this BMC can apply (format, SKU, digest, component, version)."""
+
+
+def check_image(data: bytes) -> dict:
+    """The image's manifest, or `ImageRejected` saying why not."""
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
+        raise ImageRejected("not a Heatsite Lab firmware image")
+    (size,) = struct.unpack(">I", data[len(MAGIC) : len(MAGIC) + 4])
+    start = len(MAGIC) + 4
+    try:
+        manifest = json.loads(data[start : start + size])
+    except (ValueError, UnicodeDecodeError):
+        raise ImageRejected("the image manifest is unreadable") from None
+    if not isinstance(manifest, dict):
+        raise ImageRejected("the image manifest is unreadable")
+    payload = data[start + size :]
+    component, version = manifest.get("component"), manifest.get("version")
+    if component not in VERSION_FORMATS:
+        raise ImageRejected(f"unknown component {component!r}")
+    if not isinstance(version, str) or not VERSION_FORMATS[component].match(version):
+        raise ImageRejected(f"bad {component} version {version!r}")
+    if manifest.get("sku") != SKU:
+        raise ImageRejected(f"image for SKU {manifest.get('sku')!r}, this node is {SKU}")
+    if manifest.get("sha256") != hashlib.sha256(payload).hexdigest():
+        raise ImageRejected("image digest mismatch (corrupted in transfer?)")
+    return manifest
+
+
+def install(bmc, component: str, version: str) -> None:
+    """Make ``version`` the running firmware of ``component`` (lock held)."""
+    if component == "BMC":
+        major, minor = VERSION_FORMATS["BMC"].match(version).groups()
+        bmc.firmware_major, bmc.firmware_minor = int(major), int(minor)
+    elif component == "BIOS":
+        a, b, c = (int(n) for n in version.split("."))
+        bmc.aux_firmware = bytes([a & 0xFF, b & 0xFF, 0, c & 0xFF])
+    elif component == "NIC":
+        bmc.nic_firmware = version
+    else:
+        bmc.cpld_version = version
+
+
+@dataclasses.dataclass
+class UpdateTask:
+    id: str
+    started: float  # service clock
+    created: datetime.datetime
+    duration: float
+    manifest: dict | None
+    error: str | None = None
+    stuck_at: int | None = None  # fault: progress stops here
+    applied: bool = False
+    monitor_done: int = 0  # how many times the monitor answered after completion
+
+    def finished(self, now: float) -> bool:
+        return self.error is not None or (
+            self.stuck_at is None and now - self.started >= self.duration
+        )
+
+    def percent(self, now: float) -> int:
+        if self.finished(now):
+            return 100
+        done = int(100 * (now - self.started) / self.duration) if self.duration else 100
+        return min(done, self.stuck_at if self.stuck_at is not None else 99)
+
+
+def task_body(svc, task: UpdateTask) -> dict:
+    now = svc.clock()
+    finished = task.finished(now)
+    if task.error is not None:
+        state, task_status = "Exception", "Critical"
+        messages = [_message("VerificationFailed", task.error, "Critical")]
+    elif finished:
+        state, task_status = "Completed", "OK"
+        manifest = task.manifest
+        text = (
+            f"{manifest['component']} {manifest['version']} staged: it runs after the next "
+            "reset of the system."
+        )
+        messages = [_message("AwaitToActivate", text, "OK")]
+    else:
+        state, task_status = "Running", None
+        messages = [_message("UpdateInProgress", "An update is in progress.", "OK")]
+    body = resource(
+        "Task",
+        f"{TASKS}/{task.id}",
+        Id=task.id,
+        Name=f"Firmware update task {task.id}",
+        TaskState=state,
+        PercentComplete=task.percent(now),
+        StartTime=_iso(task.created),
+        TaskMonitor=f"{MONITORS}/{task.id}",
+        Messages=messages,
+        HidePayload=True,
+    )
+    if task_status is not None:
+        body["TaskStatus"] = task_status
+    return body
+
+
+def _message(message_id: str, text: str, severity: str) -> dict:
+    return {
+        "MessageId": f"Update.1.0.{message_id}",
+        "Message": text,
+        "Severity": severity,
+        "MessageSeverity": severity,
+    }
+
+
+def _iso(moment: datetime.datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_multipart(request: Request) -> tuple[dict, bytes]:
+    """(UpdateParameters, UpdateFile bytes) of a multipart/form-data push."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise _bad("The request must be multipart/form-data with UpdateParameters and UpdateFile.")
+    head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + request.body)
+    if not message.is_multipart():
+        raise _bad("The multipart body could not be parsed.")
+    parts = {
+        part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+        for part in message.iter_parts()
+    }
+    if "UpdateFile" not in parts or parts["UpdateFile"] is None:
+        raise _bad("The UpdateFile part is missing.")
+    try:
+        parameters = json.loads(parts.get("UpdateParameters") or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        parameters = None
+    if not isinstance(parameters, dict):
+        raise _bad("The UpdateParameters part is not a JSON object.")
+    return parameters, parts["UpdateFile"]
+
+
+def _bad(text: str) -> RedfishError:
+    return RedfishError(400, "MalformedJSON" if "JSON" in text else "PropertyMissing", text)
+
+
+class UpdateMixin:
+    """Mixed into `RedfishService`: the update tasks of one BMC."""
+
+    update_seconds: float = 30.0
+    max_tasks: int = 32
+
+    def push_update(self, request: Request) -> Response:
+        parameters, image = parse_multipart(request)
+        apply_time = parameters.get("@Redfish.OperationApplyTime", "OnReset")
+        if apply_time not in APPLY_TIMES:
+            raise RedfishError(
+                400,
+                "PropertyValueNotInList",
+                f"The value '{apply_time}' for the property @Redfish.OperationApplyTime is not "
+                "in the list of acceptable values.",
+                str(apply_time),
+                "@Redfish.OperationApplyTime",
+            )
+        targets = parameters.get("Targets", [])
+        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+            raise RedfishError(
+                400,
+                "PropertyValueTypeError",
+                "The value for the property Targets is not a type that the property can accept.",
+                str(targets),
+                "Targets",
+            )
+        manifest, error = None, None
+        try:
+            manifest = check_image(image)
+        except ImageRejected as exc:
+            error = str(exc)
+        if manifest is not None and targets not in ([], [f"{INVENTORY}/{manifest['component']}"]):
+            error = f"the image is {manifest['component']} firmware, not for {targets}"
+            manifest = None
+        if error is None and self.bmc.faults.image_rejected:
+            error, manifest = "image rejected by the BMC (fault switch)", None
+        self._task_number += 1
+        task = UpdateTask(
+            id=str(self._task_number),
+            started=self.clock(),
+            created=datetime.datetime.now(datetime.UTC),
+            duration=self.update_seconds,
+            manifest=manifest,
+            error=error,
+            stuck_at=42 if self.bmc.faults.task_stuck else None,
+        )
+        with self.bmc.lock:
+            self.tasks[task.id] = task
+            while len(self.tasks) > self.max_tasks:
+                self.tasks.pop(next(iter(self.tasks)))
+        return Response(
+            202,
+            task_body(self, task),
+            headers={"Location": f"{MONITORS}/{task.id}", "Retry-After": "5"},
+        )
+
+    def task_monitor(self, task_id: str) -> Response:
+        task = self.tasks.get(task_id)
+        if task is None or task.monitor_done:
+            raise RedfishError(
+                404,
+                "ResourceNotFound",
+                f"The requested resource of type TaskMonitor named '{task_id}' was not found.",
+                "TaskMonitor",
+                task_id,
+            )
+        if not task.finished(self.clock()):
+            return Response(202, task_body(self, task), headers={"Retry-After": "5"})
+        task.monitor_done += 1  # like OpenBMC: the result once, then 404
+        return Response(204)
+
+    def _apply_updates(self) -> None:
+        """Boot hook (lock held): completed, staged images become the running firmware."""
+        now = self.clock()
+        for task in self.tasks.values():
+            if task.manifest and not task.applied and task.finished(now) and task.error is None:
+                install(self.bmc, task.manifest["component"], task.manifest["version"])
+                task.applied = True
+                self.bmc.log_event(
+                    "System Firmware Progress",
+                    f"{task.manifest['component']} firmware {task.manifest['version']} activated",
+                )
+
+
+def task_service(svc) -> dict:
+    return resource(
+        "TaskService",
+        "/redfish/v1/TaskService",
+        Id="TaskService",
+        Name="Task Service",
+        ServiceEnabled=True,
+        CompletedTaskOverWritePolicy="Oldest",
+        LifeCycleEventOnTaskStateChange=False,
+        Tasks=link(TASKS),
+        Status=status(),
+    )
+
+
+def tasks(svc) -> dict:
+    members = [f"{TASKS}/{task_id}" for task_id in svc.tasks]
+    return collection("TaskCollection", TASKS, "Tasks", members)

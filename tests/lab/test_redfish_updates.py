@@ -1,0 +1,150 @@
+"""Firmware updates on the lab's Redfish face: multipart push, task progress on the service
+clock, checks of format/SKU/digest/target, activation at the next boot seen by both faces."""
+
+import json
+
+import pytest
+
+from apps.hardware.drivers import driver_for
+from apps.lab.redfish.updates import build_image
+from tests.lab.redfish_client import Client, message_id
+
+UPLOAD = "/redfish/v1/UpdateService/upload"
+INVENTORY = "/redfish/v1/UpdateService/FirmwareInventory"
+
+
+@pytest.fixture
+def client(dual_lab):
+    c = Client(dual_lab.redfish.endpoint(0))
+    yield c
+    c.close()
+
+
+def push(client, image, **parameters):
+    files = {
+        "UpdateParameters": (None, json.dumps(parameters), "application/json"),
+        "UpdateFile": ("image.hsfw", image, "application/octet-stream"),
+    }
+    return client.request("POST", UPLOAD, files=files)
+
+
+def finish(dual_lab, clock):
+    clock.advance(dual_lab.redfish.service(0).update_seconds)
+
+
+def test_a_pushed_bmc_image_runs_after_the_next_reset_on_both_faces(
+    dual_lab, client, lab_redfish_clock
+):
+    assert client.json("/redfish/v1/UpdateService")["MultipartHttpPushUri"] == UPLOAD
+    response = push(client, build_image("BMC", "2.42"), Targets=[f"{INVENTORY}/BMC"])
+    assert response.status_code == 202
+    monitor = response.headers["Location"]
+    task = response.json()
+    assert (task["TaskState"], task["PercentComplete"]) == ("Running", 0)
+    running = client.get(monitor)
+    assert running.status_code == 202 and int(running.headers["Retry-After"]) > 0
+    lab_redfish_clock.advance(dual_lab.redfish.service(0).update_seconds / 2)
+    assert client.json(task["@odata.id"])["PercentComplete"] == 50
+    finish(dual_lab, lab_redfish_clock)
+    assert client.get(monitor).status_code == 204  # the result once...
+    assert client.get(monitor).status_code == 404  # ...then forgotten, as OpenBMC does
+    done = client.json(task["@odata.id"])
+    assert (done["TaskState"], done["TaskStatus"], done["PercentComplete"]) == (
+        "Completed",
+        "OK",
+        100,
+    )
+    assert done["Messages"][0]["MessageId"].endswith("AwaitToActivate")
+    # staged, not running yet
+    assert client.json(f"{INVENTORY}/BMC")["Version"] == "2.41"
+    ipmi = driver_for(dual_lab.ipmi.endpoint(0))
+    assert {f.component: f.version for f in ipmi.firmware()}["BMC Version"] == "2.41"
+    assert client.reset("ForceRestart").status_code == 204
+    assert client.json(f"{INVENTORY}/BMC")["Version"] == "2.42"
+    assert client.json("/redfish/v1/Managers/1")["FirmwareVersion"] == "2.42"
+    assert {f.component: f.version for f in ipmi.firmware()}["BMC Version"] == "2.42"
+
+
+def test_a_bios_image_activates_on_a_power_cycle_over_ipmi(dual_lab, client, lab_redfish_clock):
+    assert push(client, build_image("BIOS", "1.8.0")).status_code == 202
+    finish(dual_lab, lab_redfish_clock)
+    driver_for(dual_lab.ipmi.endpoint(0)).power("cycle")
+    assert client.json("/redfish/v1/Systems/1")["BiosVersion"] == "1.8.0"
+    assert client.json(f"{INVENTORY}/BIOS")["Version"] == "1.8.0"
+    entries = client.json("/redfish/v1/Managers/1/LogServices/SEL/Entries")["Members"]
+    last = client.json(entries[-1]["@odata.id"])
+    assert "BIOS firmware 1.8.0 activated" in last["Message"]
+
+
+def test_a_reset_before_the_task_completes_activates_nothing(dual_lab, client, lab_redfish_clock):
+    task = push(client, build_image("NIC", "22.40.1000")).json()
+    client.reset("ForceRestart")
+    assert client.json(f"{INVENTORY}/NIC")["Version"] == "22.31.1014"
+    finish(dual_lab, lab_redfish_clock)
+    assert client.json(task["@odata.id"])["TaskState"] == "Completed"
+    client.reset("ForceRestart")
+    assert client.json(f"{INVENTORY}/NIC")["Version"] == "22.40.1000"
+
+
+def corrupted():
+    image = bytearray(build_image("CPLD", "1.1.0"))
+    image[-1] ^= 0xFF
+    return bytes(image)
+
+
+@pytest.mark.parametrize(
+    ("image", "targets", "reason"),
+    [
+        (b"MZ\x90\x00 not firmware", [], "not a Heatsite Lab firmware image"),
+        (build_image("BIOS", "1.8.0", sku="HX-900-AIR"), [], "SKU"),
+        (corrupted(), [], "digest mismatch"),
+        (build_image("BIOS", "1.8.0"), [f"{INVENTORY}/BMC"], "not for"),
+        (build_image("BMC", "two.42"), [], "bad BMC version"),
+    ],
+)
+def test_bad_images_fail_their_task_and_change_nothing(
+    dual_lab, client, lab_redfish_clock, image, targets, reason
+):
+    response = push(client, image, Targets=targets)
+    assert response.status_code == 202
+    task = response.json()
+    assert (task["TaskState"], task["TaskStatus"]) == ("Exception", "Critical")
+    assert reason in task["Messages"][0]["Message"]
+    assert task["Messages"][0]["MessageId"].endswith("VerificationFailed")
+    finish(dual_lab, lab_redfish_clock)
+    client.reset("ForceRestart")
+    versions = {
+        name: client.json(f"{INVENTORY}/{name}")["Version"] for name in ("BMC", "BIOS", "CPLD")
+    }
+    assert versions == {"BMC": "2.41", "BIOS": "1.7.3", "CPLD": "1.0.4"}
+
+
+def test_fault_switches_reject_images_and_stick_tasks(dual_lab, client, lab_redfish_clock):
+    faults = dual_lab.bmc(0).faults
+    faults.image_rejected = True
+    rejected = push(client, build_image("CPLD", "1.1.0")).json()
+    assert rejected["TaskState"] == "Exception"
+    faults.image_rejected, faults.task_stuck = False, True
+    stuck = push(client, build_image("CPLD", "1.1.0")).json()
+    lab_redfish_clock.advance(100 * dual_lab.redfish.service(0).update_seconds)
+    body = client.json(stuck["@odata.id"])
+    assert (body["TaskState"], body["PercentComplete"]) == ("Running", 42)
+    assert client.get(stuck["TaskMonitor"]).status_code == 202
+    client.reset("ForceRestart")
+    assert client.json(f"{INVENTORY}/CPLD")["Version"] == "1.0.4"
+
+
+def test_malformed_pushes_are_refused_with_the_standard_error_body(client):
+    not_multipart = client.request(
+        "POST", UPLOAD, data=b"{}", headers={"Content-Type": "application/json"}
+    )
+    assert not_multipart.status_code == 400
+    no_file = client.request(
+        "POST", UPLOAD, files={"UpdateParameters": (None, "{}", "application/json")}
+    )
+    assert (no_file.status_code, message_id(no_file)) == (400, "PropertyMissing")
+    immediate = push(
+        client, build_image("BMC", "2.42"), **{"@Redfish.OperationApplyTime": "Immediate"}
+    )
+    assert (immediate.status_code, message_id(immediate)) == (400, "PropertyValueNotInList")
+    assert client.json("/redfish/v1/TaskService/Tasks")["Members"] == []
