@@ -9,7 +9,7 @@ granularity live storage keeps (docs/heat-storage.md):
 
 * days before the last 24 hours: one ``heat.DailyRollup`` per local day;
 * the days the last 24 hours touch: ``heat.HourlyRollup`` rows for their (UTC) hours, up to
-  the current hour, and the day's rollup, their sum, so the "last 24 hours" chart and the
+  the raw readings, and the day's rollup, their sum, so the "last 24 hours" chart and the
   site page's "today" read the same heat as the comparison;
 * the site page's live window (``--raw-hours``, 6 by default, from the start of the hour it
   begins in; 0 = the current hour only): raw readings every 10 s up to now, stored by
@@ -43,16 +43,17 @@ the bucket of the reading like live ingestion books it; a day before today witho
 (0.5 % of them) leaves its heat to the next day with readings. The heat selectors read the register
 of the last reading before a period from the rollups when no raw reading is older.
 
-Live data is never overwritten. For a meter that has raw readings (live ones, or the current
-hour a previous run seeded), only the days before its first reading and after its last one
-are seeded: the chain before ends exactly where the live one begins, the chain after continues
-from the meter's state. A day with live data is kept whole, so running the command again (every
-``make demo`` does) changes nothing already stored from the first raw reading on. When the
-seeded chain is the meter's latest data, ``heat.MeterState`` is its last reading, so the next
-live reading continues it and the lab's meters resume from it (``apps.lab.meters.resume``): no
-register ever goes backwards between history and live data. Existing seeded days are replaced.
-The monthly comparison cache of the months touched is refreshed at the end. PostgreSQL gets
-binary COPY; other databases bulk inserts.
+Live data is never overwritten. For a meter that has raw readings (live ones, or the live window
+a previous run seeded), only the days before its first reading and after its last one are
+seeded: the chain before ends exactly where the live one begins, the chain after continues from
+the meter's state (when the raw window begins on a kept day, its readings start with the next
+seeded day, the first one booking the heat since the state). A day with live data is kept whole,
+so running the command again (every ``make demo`` does) changes nothing already stored from the
+first raw reading on. When the seeded chain is the meter's latest data, ``heat.MeterState`` is
+its last reading, so the next live reading continues it and the lab's meters resume from it
+(``apps.lab.meters.resume``): no register ever goes backwards between history and live data.
+Existing seeded days are replaced. The monthly comparison cache of the months touched is
+refreshed at the end. PostgreSQL gets binary COPY; other databases bulk inserts.
 """
 
 from __future__ import annotations
