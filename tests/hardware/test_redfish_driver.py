@@ -13,7 +13,13 @@ import requests
 from sushy import exceptions as sushy_exc
 
 from apps.hardware.drivers import BmcEndpoint, BmcError, BootDevice, FirmwareComponent, driver_for
-from apps.hardware.drivers.redfish import RedfishDriver, fetch_certificate, readings, transport
+from apps.hardware.drivers.redfish import (
+    RedfishDriver,
+    fetch_certificate,
+    probe,
+    readings,
+    transport,
+)
 from tests.hardware.redfish_peers import Emulator, StaticService
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -493,3 +499,23 @@ def test_repeated_polls_reread_only_the_readings(static):
     assert "/Chassis/ColdPlate1/Sensors" not in asked  # membership: cached
     assert "/Chassis/ColdPlate1/Sensors/CPU0Temp" in asked  # readings: fresh
     assert "/Chassis/Blade1/Thermal" in asked
+
+
+def test_probe_finds_a_redfish_service_and_shows_its_certificate(emu, static):
+    found = probe("127.0.0.1", emu.port, timeout=5)
+    assert found is not None
+    assert found.certificate.fingerprint == emu.fingerprint
+    assert found.redfish_version
+    sample = probe("127.0.0.1", static.port, timeout=5)
+    assert (sample.redfish_version, sample.uuid) == (
+        "1.0.2",
+        "92384634-2938-2342-8820-489239905423",
+    )
+
+
+def test_probe_of_something_else_is_none(silent_port):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    assert probe("127.0.0.1", closed_port, timeout=2) is None
+    assert probe("127.0.0.1", silent_port, timeout=1) is None

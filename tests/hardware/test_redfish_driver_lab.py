@@ -3,7 +3,7 @@
 import pytest
 
 from apps.hardware.drivers import BmcEndpoint, BmcError, driver_for
-from apps.hardware.drivers.redfish import transport
+from apps.hardware.drivers.redfish import probe, transport
 
 
 @pytest.fixture
@@ -109,3 +109,11 @@ def test_both_faces_read_the_same_node(lab):
     assert redfish.power_state().state == "off"
     redfish.power("on")
     assert ipmi.power_state().state == "on"
+
+
+def test_probing_tells_a_redfish_face_from_an_ipmi_only_port(lab):
+    face = lab.redfish.endpoint(0)
+    found = probe(face.host, face.port, timeout=5)
+    assert found is not None and found.certificate.fingerprint == face.fingerprint
+    ipmi_only = lab.ipmi.endpoint(0)
+    assert probe(ipmi_only.host, ipmi_only.port, timeout=2) is None

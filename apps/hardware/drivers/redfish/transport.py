@@ -143,6 +143,54 @@ def fetch_certificate(
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class ServiceRoot:
+    """What an unauthenticated look at ``/redfish/v1/`` tells (for protocol "auto")."""
+
+    certificate: CertificateInfo
+    redfish_version: str
+    vendor: str
+    product: str
+    uuid: str
+
+
+def probe(host: str, port: int = 443, timeout: float = DEFAULT_TIMEOUT) -> ServiceRoot | None:
+    """Does ``host:port`` speak Redfish? The service root, read without credentials over the
+    certificate presented right now; None when nothing there answers like a Redfish service.
+
+    Detection only: the certificate is *shown* (to be accepted by an engineer), not trusted;
+    nothing but the public service root is asked for. Raises `BmcError` only for ``bad_request``.
+    """
+    try:
+        certificate = fetch_certificate(host, port, timeout)
+    except BmcError:
+        return None
+    with requests.Session() as session:
+        session.trust_env = False
+        session.mount("https://", PinnedAdapter(certificate.fingerprint, max_retries=0))
+        session.mount("http://", PinnedAdapter(certificate.fingerprint, max_retries=0))
+        try:
+            response = session.get(
+                f"https://{_host(host)}:{port}{ROOT}",
+                timeout=(timeout, timeout),
+                headers={"Accept": "application/json", "OData-Version": "4.0"},
+                allow_redirects=False,
+                verify=True,  # ignored by PinnedAdapter: the fingerprint decides
+            )
+            body = response.json() if response.status_code == 200 else None
+        except (requests.RequestException, ValueError):
+            return None
+    if not isinstance(body, dict) or "RedfishVersion" not in body:
+        return None
+    return ServiceRoot(
+        certificate=certificate,
+        redfish_version=str(body.get("RedfishVersion") or ""),
+        vendor=str(body.get("Vendor") or ""),
+        product=str(body.get("Product") or ""),
+        uuid=str(body.get("UUID") or ""),
+    )
+
+
 # --- errors ------------------------------------------------------------------------------
 
 
