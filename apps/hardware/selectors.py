@@ -35,10 +35,14 @@ INVENTORY_LABELS = {
 
 
 def inventory_fields(inventory: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """A node's stored FRU inventory as ``(label, value)`` rows, in the inventory's order:
-    readable labels, fields the BMC left empty and the raw ``extra`` block left out."""
+    """A node's stored FRU inventory as ``(label, value)`` rows: the FRU fields in their usual
+    order (PostgreSQL's jsonb keeps no key order), then any other key alphabetically; readable
+    labels, fields the BMC left empty and the raw ``extra`` block left out."""
+    inventory = inventory or {}
+    known = [key for key in INVENTORY_LABELS if key in inventory]
     rows = []
-    for key, value in (inventory or {}).items():
+    for key in known + sorted(set(inventory) - set(known)):
+        value = inventory[key]
         if key == "extra" or value in (None, ""):
             continue
         label = INVENTORY_LABELS.get(key) or str(key).replace("_", " ").capitalize()

@@ -4,7 +4,8 @@ The model, per meter:
 
 * Electrical load of the site's servers ``L(t) = L0 · (1 + a · sin(ω·t + φ))`` with
   ``ω = 2π / 86 400 s`` and ``t`` in Unix seconds; ``L0`` is an input (:meth:`set_load`) and
-  ``a`` the daily utilisation swing (0 for a flat load, e.g. when the BMC lab feeds ``L0``).
+  ``a`` the daily utilisation swing (0.15 by default, also when the lab feeds ``L0`` from its
+  nodes' draw; 0 for a flat load).
 * Heat delivered ``P(t) = η · L(t)`` with recovery efficiency ``η`` (0.9).
 * The network's return water arrives at ``θr(t) = θr̄ - s · cos(2π (h - 7) / 24)`` (``h`` the
   site's local hour): coldest at 07:00 when the town's demand peaks, warmest at 19:00.
