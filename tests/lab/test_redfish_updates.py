@@ -1,7 +1,9 @@
 """Firmware updates on the lab's Redfish face: multipart push, task progress on the service
 clock, checks of format/SKU/digest/target, activation at the next boot seen by both faces."""
 
+import http.server
 import json
+import threading
 
 import pytest
 
@@ -147,4 +149,96 @@ def test_malformed_pushes_are_refused_with_the_standard_error_body(client):
         client, build_image("BMC", "2.42"), **{"@Redfish.OperationApplyTime": "Immediate"}
     )
     assert (immediate.status_code, message_id(immediate)) == (400, "PropertyValueNotInList")
+    assert client.json("/redfish/v1/TaskService/Tasks")["Members"] == []
+
+
+# --- SimpleUpdate: the BMC pulls the image -----------------------------------------------------
+
+SIMPLE_UPDATE = "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"
+
+
+@pytest.fixture
+def image_server():
+    """Serves ``images[path]`` over HTTP on loopback (as Heatsite serves images); records GETs."""
+    images, requested = {}, []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            requested.append(self.path)
+            data = images.get(self.path)
+            self.send_response(200 if data is not None else 404)
+            self.send_header("Content-Length", str(len(data or b"")))
+            self.end_headers()
+            self.wfile.write(data or b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.images, server.requested = images, requested
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def pulled(dual_lab, response):
+    """The task once the BMC has finished downloading (bounded: a stuck download fails)."""
+    task = dual_lab.redfish.service(0).tasks[response.json()["Id"]]
+    assert task.fetched.wait(60)
+    return task
+
+
+def test_simple_update_pulls_the_image_and_activates_it_on_reset(
+    dual_lab, client, image_server, lab_redfish_clock
+):
+    image_server.images["/images/bios-1.8.0.hsfw"] = build_image("BIOS", "1.8.0")
+    action = client.json("/redfish/v1/UpdateService")["Actions"]["#UpdateService.SimpleUpdate"]
+    assert action["target"] == SIMPLE_UPDATE
+    info = client.json(action["@Redfish.ActionInfo"])
+    assert {p["Name"] for p in info["Parameters"]} == {"ImageURI", "TransferProtocol", "Targets"}
+    response = client.post(
+        SIMPLE_UPDATE,
+        {
+            "ImageURI": f"{image_server.url}/images/bios-1.8.0.hsfw",
+            "TransferProtocol": "HTTP",
+            "Targets": [f"{INVENTORY}/BIOS"],
+        },
+    )
+    assert response.status_code == 202
+    pulled(dual_lab, response)
+    assert image_server.requested == ["/images/bios-1.8.0.hsfw"]
+    assert client.json(response.json()["@odata.id"])["TaskState"] == "Running"
+    finish(dual_lab, lab_redfish_clock)
+    assert client.json(response.json()["@odata.id"])["TaskState"] == "Completed"
+    client.reset("ForceRestart")
+    assert client.json("/redfish/v1/Systems/1")["BiosVersion"] == "1.8.0"
+
+
+def test_an_image_that_cannot_be_downloaded_fails_the_task(dual_lab, client, image_server):
+    response = client.post(SIMPLE_UPDATE, {"ImageURI": f"{image_server.url}/gone.hsfw"})
+    assert response.status_code == 202
+    pulled(dual_lab, response)
+    task = client.json(response.json()["@odata.id"])
+    assert (task["TaskState"], task["TaskStatus"]) == ("Exception", "Critical")
+    assert "could not download" in task["Messages"][0]["Message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({}, "ActionParameterMissing"),
+        ({"ImageURI": "ftp://127.0.0.1/bios.hsfw"}, "ActionParameterValueNotInList"),
+        (
+            {"ImageURI": "http://127.0.0.1/b.hsfw", "TransferProtocol": "HTTPS"},
+            "ActionParameterValueNotInList",
+        ),
+        ({"ImageURI": "http://127.0.0.1/b.hsfw", "Color": "red"}, "ActionParameterUnknown"),
+    ],
+)
+def test_bad_simple_updates_are_refused(client, body, expected):
+    response = client.post(SIMPLE_UPDATE, body)
+    assert (response.status_code, message_id(response)) == (400, expected)
     assert client.json("/redfish/v1/TaskService/Tasks")["Members"] == []

@@ -345,8 +345,13 @@ def update_service(svc) -> dict:
         FirmwareInventory=link(INVENTORY),
         MultipartHttpPushUri="/redfish/v1/UpdateService/upload",
         MaxImageSizeBytes=8 * 1024 * 1024,
-        # no SimpleUpdate (yet); present, empty, because clients such as sushy require it
-        Actions={},
+        Actions={
+            "#UpdateService.SimpleUpdate": {
+                "target": "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
+                "TransferProtocol@Redfish.AllowableValues": ["HTTP", "HTTPS"],
+                "@Redfish.ActionInfo": "/redfish/v1/UpdateService/SimpleUpdateActionInfo",
+            }
+        },
         Status=status(),
     )
 

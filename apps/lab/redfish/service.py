@@ -29,6 +29,7 @@ ROUTES: dict[str, Callable] = {
     **resources.routes(None),
     **chassis.routes(None),
     "/redfish/v1/TaskService": updates.task_service,
+    "/redfish/v1/UpdateService/SimpleUpdateActionInfo": updates.simple_update_action_info,
     updates.TASKS: updates.tasks,
 }
 PUBLIC = {"/redfish", resources.ROOT, "/redfish/v1/odata", "/redfish/v1/$metadata"}
@@ -469,6 +470,7 @@ WRITES: dict[tuple[str, str], Callable[[RedfishService, dict], Response]] = {
     ("POST", f"{SYSTEM}/Actions/ComputerSystem.Reset"): RedfishService.reset,
     ("POST", f"{SYSTEM}/Bios/Actions/Bios.ResetBios"): RedfishService.reset_bios,
     ("POST", f"{LOG}/Actions/LogService.ClearLog"): RedfishService.clear_log,
+    ("POST", updates.SIMPLE_UPDATE): RedfishService.simple_update,
     ("PATCH", SYSTEM): RedfishService.patch_system,
     ("PATCH", f"{SYSTEM}/Bios/Settings"): RedfishService.patch_bios_settings,
     ("PATCH", f"{ACCOUNTS}/1"): RedfishService.patch_account,

@@ -18,9 +18,20 @@ import hashlib
 import json
 import re
 import struct
+import threading
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
 
 from apps.lab.redfish.http import Request, Response
-from apps.lab.redfish.schema import RedfishError, collection, link, resource, status
+from apps.lab.redfish.schema import (
+    RedfishError,
+    collection,
+    link,
+    not_in_list,
+    resource,
+    status,
+)
 
 MAGIC = b"HSFW\x01"
 SKU = "HX-500-WC"
@@ -35,6 +46,10 @@ VERSION_FORMATS = {
     "CPLD": re.compile(r"^\d+(\.\d+){1,3}$"),
 }
 APPLY_TIMES = ("OnReset",)
+TRANSFER_PROTOCOLS = ("HTTP", "HTTPS")
+MAX_IMAGE = 8 * 1024 * 1024
+FETCH_TIMEOUT = 60.0
+SIMPLE_UPDATE = "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"
 
 
 def build_image(component: str, version: str, *, sku: str = SKU, payload: bytes = b"") -> bytes:
@@ -105,15 +120,20 @@ class UpdateTask:
     stuck_at: int | None = None  # fault: progress stops here
     applied: bool = False
     monitor_done: int = 0  # how many times the monitor answered after completion
+    fetched: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     def finished(self, now: float) -> bool:
-        return self.error is not None or (
-            self.stuck_at is None and now - self.started >= self.duration
-        )
+        if self.error is not None:
+            return True
+        if not self.fetched.is_set():
+            return False
+        return self.stuck_at is None and now - self.started >= self.duration
 
     def percent(self, now: float) -> int:
         if self.finished(now):
             return 100
+        if not self.fetched.is_set():
+            return 0
         done = int(100 * (now - self.started) / self.duration) if self.duration else 100
         return min(done, self.stuck_at if self.stuck_at is not None else 99)
 
@@ -198,9 +218,69 @@ class UpdateMixin:
 
     update_seconds: float = 30.0
     max_tasks: int = 32
+    image_opener = staticmethod(urllib.request.urlopen)  # tests may swap it
 
     def push_update(self, request: Request) -> Response:
         parameters, image = parse_multipart(request)
+        targets = self._check_parameters(parameters)
+        task = self._new_task()
+        self._verify(task, image, targets)
+        return self._accepted(task)
+
+    def simple_update(self, body: dict) -> Response:
+        """``UpdateService.SimpleUpdate``: the BMC pulls ``ImageURI`` (HTTP/HTTPS) itself."""
+        action = "UpdateService.SimpleUpdate"
+        uri = body.get("ImageURI")
+        if not isinstance(uri, str) or not uri:
+            raise RedfishError(
+                400,
+                "ActionParameterMissing",
+                f"The action {action} requires the parameter ImageURI to be present in the "
+                "request body.",
+                action,
+                "ImageURI",
+            )
+        scheme = urlsplit(uri).scheme.upper()
+        protocol = body.get("TransferProtocol", scheme)
+        if scheme not in TRANSFER_PROTOCOLS or protocol != scheme:
+            raise not_in_list("TransferProtocol", protocol or scheme, action)
+        unknown = set(body) - {"ImageURI", "TransferProtocol", "Targets", "ForceUpdate"}
+        unknown.discard("@Redfish.OperationApplyTime")
+        if unknown:
+            name = sorted(unknown)[0]
+            raise RedfishError(
+                400,
+                "ActionParameterUnknown",
+                f"The action {action} was submitted with the invalid parameter {name}.",
+                action,
+                name,
+            )
+        targets = self._check_parameters(body)
+        task = self._new_task(fetching=True)
+        threading.Thread(
+            target=self._fetch, args=(task, uri, targets), name="lab-redfish-fetch", daemon=True
+        ).start()
+        return self._accepted(task)
+
+    def _fetch(self, task: UpdateTask, uri: str, targets: list) -> None:
+        try:
+            with self.image_opener(uri, timeout=FETCH_TIMEOUT) as answer:
+                image = answer.read(MAX_IMAGE + 1)
+            if len(image) > MAX_IMAGE:
+                raise ImageRejected("the image is larger than MaxImageSizeBytes")
+        except ImageRejected as exc:
+            image, error = None, str(exc)
+        except (OSError, ValueError, urllib.error.URLError) as exc:
+            image, error = None, f"could not download {uri}: {exc}"
+        with self.bmc.lock:
+            if image is None:
+                task.error = error
+            else:
+                self._verify(task, image, targets)
+            task.started = self.clock()
+        task.fetched.set()
+
+    def _check_parameters(self, parameters: dict) -> list:
         apply_time = parameters.get("@Redfish.OperationApplyTime", "OnReset")
         if apply_time not in APPLY_TIMES:
             raise RedfishError(
@@ -220,6 +300,9 @@ class UpdateMixin:
                 str(targets),
                 "Targets",
             )
+        return targets
+
+    def _verify(self, task: UpdateTask, image: bytes, targets: list) -> None:
         manifest, error = None, None
         try:
             manifest = check_image(image)
@@ -230,20 +313,27 @@ class UpdateMixin:
             manifest = None
         if error is None and self.bmc.faults.image_rejected:
             error, manifest = "image rejected by the BMC (fault switch)", None
-        self._task_number += 1
-        task = UpdateTask(
-            id=str(self._task_number),
-            started=self.clock(),
-            created=datetime.datetime.now(datetime.UTC),
-            duration=self.update_seconds,
-            manifest=manifest,
-            error=error,
-            stuck_at=42 if self.bmc.faults.task_stuck else None,
-        )
+        task.manifest, task.error = manifest, error
+
+    def _new_task(self, *, fetching: bool = False) -> UpdateTask:
         with self.bmc.lock:
+            self._task_number += 1
+            task = UpdateTask(
+                id=str(self._task_number),
+                started=self.clock(),
+                created=datetime.datetime.now(datetime.UTC),
+                duration=self.update_seconds,
+                manifest=None,
+                stuck_at=42 if self.bmc.faults.task_stuck else None,
+            )
+            if not fetching:
+                task.fetched.set()
             self.tasks[task.id] = task
             while len(self.tasks) > self.max_tasks:
                 self.tasks.pop(next(iter(self.tasks)))
+        return task
+
+    def _accepted(self, task: UpdateTask) -> Response:
         return Response(
             202,
             task_body(self, task),
@@ -276,6 +366,30 @@ class UpdateMixin:
                     "System Firmware Progress",
                     f"{task.manifest['component']} firmware {task.manifest['version']} activated",
                 )
+
+
+def simple_update_action_info(svc) -> dict:
+    return resource(
+        "ActionInfo",
+        "/redfish/v1/UpdateService/SimpleUpdateActionInfo",
+        Id="SimpleUpdateActionInfo",
+        Name="Simple Update Action Info",
+        Parameters=[
+            {"Name": "ImageURI", "Required": True, "DataType": "String"},
+            {
+                "Name": "TransferProtocol",
+                "Required": False,
+                "DataType": "String",
+                "AllowableValues": list(TRANSFER_PROTOCOLS),
+            },
+            {
+                "Name": "Targets",
+                "Required": False,
+                "DataType": "StringArray",
+                "AllowableValues": [f"{INVENTORY}/{name}" for name in VERSION_FORMATS],
+            },
+        ],
+    )
 
 
 def task_service(svc) -> dict:
