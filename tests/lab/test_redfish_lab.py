@@ -2,6 +2,7 @@
 certificate, and its agreement with the IPMI face of the same node."""
 
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -261,20 +262,22 @@ def test_the_lab_command_line_starts_both_faces_on_ipmi_port_plus_offset(tmp_pat
     from apps.hardware.drivers import ipmi as ipmi_driver
     from apps.lab.bmc import cli
 
-    options = ["--count", "2", "--base-port", "0", "--redfish-offset", "0"]
-    args = cli.build_parser().parse_args([*options, "--redfish-state-dir", str(tmp_path)])
+    args = cli.build_parser().parse_args(
+        ["--count", "1", "--base-port", "0", "--redfish-state-dir", str(tmp_path)]
+    )
+    assert args.redfish_offset == 10000  # the documented default
     with cli.server_from_args(args) as lab:
+        with socket.socket() as probe:  # a TCP port known to be free, reached by the offset
+            probe.bind(("127.0.0.1", 0))
+            free = probe.getsockname()[1]
+        args.redfish_offset = free - lab.port(0)
         redfish = cli.start_redfish(lab.bmcs, args)
         try:
-            # offset 0: the same number, TCP for Redfish and UDP for IPMI
-            assert [redfish.port(i) for i in range(2)] == [lab.port(i) for i in range(2)]
-            client = Client(redfish.endpoint(1))
-            assert client.json(SYSTEM)["Name"] == "lab-node-002"
+            assert redfish.port(0) == lab.port(0) + args.redfish_offset
+            client = Client(redfish.endpoint(0))
+            assert client.json(SYSTEM)["Name"] == "lab-node-001"
             client.close()
-            assert sorted(p.name for p in tmp_path.glob("*.pem")) == [
-                "lab-node-001.pem",
-                "lab-node-002.pem",
-            ]
+            assert [p.name for p in tmp_path.glob("*.pem")] == ["lab-node-001.pem"]
         finally:
             redfish.stop()
             ipmi_driver.close_all()
