@@ -242,3 +242,63 @@ def test_bad_simple_updates_are_refused(client, body, expected):
     response = client.post(SIMPLE_UPDATE, body)
     assert (response.status_code, message_id(response)) == (400, expected)
     assert client.json("/redfish/v1/TaskService/Tasks")["Members"] == []
+
+
+# --- how real BMCs lose or misreport updates (fault switches) ----------------------------------
+
+
+def test_a_bmc_reboot_mid_update_forgets_the_task_and_the_sessions(
+    dual_lab, client, lab_redfish_clock
+):
+    anonymous = Client(dual_lab.redfish.endpoint(0), auth=False)
+    login = anonymous.post(
+        "/redfish/v1/SessionService/Sessions", {"UserName": "admin", "Password": "password"}
+    )
+    token = {"X-Auth-Token": login.headers["X-Auth-Token"]}
+    task = push(client, build_image("BMC", "2.42")).json()
+    manager = client.json("/redfish/v1/Managers/1")
+    reset = manager["Actions"]["#Manager.Reset"]
+    assert client.post(reset["target"], {"ResetType": "GracefulRestart"}).status_code == 204
+    assert client.get(task["TaskMonitor"]).status_code == 404
+    assert client.get(task["@odata.id"]).status_code == 404
+    assert anonymous.get("/redfish/v1/Systems/1", headers=token).status_code == 401
+    finish(dual_lab, lab_redfish_clock)
+    client.reset("ForceRestart")
+    assert client.json(f"{INVENTORY}/BMC")["Version"] == "2.41"  # the staged image is gone
+    anonymous.close()
+
+
+def test_a_task_monitor_can_vanish_as_soon_as_the_task_completes(
+    dual_lab, client, lab_redfish_clock
+):
+    dual_lab.bmc(0).faults.monitor_gone = True
+    task = push(client, build_image("CPLD", "1.1.0")).json()
+    assert client.get(task["TaskMonitor"]).status_code == 202
+    finish(dual_lab, lab_redfish_clock)
+    assert client.get(task["TaskMonitor"]).status_code == 404  # no 204 ever
+    assert client.json(task["@odata.id"])["TaskState"] == "Completed"
+
+
+def test_a_completed_update_can_leave_the_version_unchanged(dual_lab, client, lab_redfish_clock):
+    dual_lab.bmc(0).faults.update_noop = True
+    task = push(client, build_image("BIOS", "1.8.0")).json()
+    finish(dual_lab, lab_redfish_clock)
+    client.reset("ForceRestart")
+    assert client.json(task["@odata.id"])["TaskStatus"] == "OK"
+    assert client.json("/redfish/v1/Systems/1")["BiosVersion"] == "1.7.3"  # read it back!
+
+
+def test_a_node_can_hang_in_post_after_an_update(dual_lab, client, lab_redfish_clock):
+    assert client.json("/redfish/v1/Systems/1")["BootProgress"]["LastState"] == "OSRunning"
+    dual_lab.bmc(0).faults.no_boot_after_update = True
+    push(client, build_image("BIOS", "1.8.0"))
+    finish(dual_lab, lab_redfish_clock)
+    client.reset("ForceRestart")
+    system = client.json("/redfish/v1/Systems/1")
+    assert system["BootProgress"]["LastState"] == "PCIResourceConfigStarted"
+    assert system["Status"]["Health"] == "Critical"
+    client.reset("ForceRestart")  # still hung while the fault holds
+    assert client.json("/redfish/v1/Systems/1")["Status"]["Health"] == "Critical"
+    dual_lab.bmc(0).faults.no_boot_after_update = False
+    client.reset("ForceRestart")
+    assert client.json("/redfish/v1/Systems/1")["BootProgress"]["LastState"] == "OSRunning"

@@ -82,6 +82,9 @@ class Faults:
     fru_read_cap: int | None = None  # Read FRU Data larger than this -> 0xC8
     image_rejected: bool = False  # Redfish: every firmware image fails verification
     task_stuck: bool = False  # Redfish: update tasks stop at 42 %
+    monitor_gone: bool = False  # Redfish: a task monitor is 404 as soon as the task completes
+    update_noop: bool = False  # Redfish: updates "complete" but the version does not change
+    no_boot_after_update: bool = False  # the host hangs in POST after activating an update
 
 
 class LabBmc(EventLogMixin, UserAccountsMixin, pyghmi_bmc.Bmc):

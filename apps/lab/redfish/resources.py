@@ -109,6 +109,12 @@ def boot(svc) -> dict:
     }
 
 
+def boot_progress(svc) -> str:
+    if svc.bmc.powerstate != "on":
+        return "None"
+    return "PCIResourceConfigStarted" if svc.boot_failed else "OSRunning"
+
+
 def system(svc) -> dict:
     bmc = svc.bmc
     with bmc.lock:
@@ -127,7 +133,8 @@ def system(svc) -> dict:
         UUID=str(bmc.uuid),
         BiosVersion=bmc.bios_version,
         PowerState=svc.power_state(),
-        Status=status(),
+        Status=status(health="Critical" if svc.boot_failed else "OK"),
+        BootProgress={"LastState": boot_progress(svc)},
         Boot=boot_body,
         ProcessorSummary={
             "Count": CPUS,
@@ -289,6 +296,12 @@ def manager(svc) -> dict:
             "ConnectTypesSupported": ["IPMI"],
         },
         LogServices=link(f"{MANAGER}/LogServices"),
+        Actions={
+            "#Manager.Reset": {
+                "target": f"{MANAGER}/Actions/Manager.Reset",
+                "ResetType@Redfish.AllowableValues": ["GracefulRestart", "ForceRestart"],
+            }
+        },
         Links={"ManagerForServers": [link(SYSTEM)], "ManagerForChassis": [link(CHASSIS)]},
     )
 

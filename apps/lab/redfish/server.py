@@ -187,6 +187,10 @@ class LabRedfishServer:
     async def _reload(self, index: int, path: Path) -> None:
         self._contexts[index].load_cert_chain(path)
 
+    def reboot_bmc(self, index: int) -> None:
+        """Fault: BMC ``index`` restarts and forgets its tasks, staged images and sessions."""
+        self.services[index].reboot_bmc()
+
     def endpoints(self) -> list[RedfishEndpoint]:
         return [self.endpoint(i) for i in range(len(self.bmcs))]
 

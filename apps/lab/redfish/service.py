@@ -471,6 +471,7 @@ WRITES: dict[tuple[str, str], Callable[[RedfishService, dict], Response]] = {
     ("POST", f"{SYSTEM}/Bios/Actions/Bios.ResetBios"): RedfishService.reset_bios,
     ("POST", f"{LOG}/Actions/LogService.ClearLog"): RedfishService.clear_log,
     ("POST", updates.SIMPLE_UPDATE): RedfishService.simple_update,
+    ("POST", f"{chassis.MANAGER}/Actions/Manager.Reset"): RedfishService.reset_manager,
     ("PATCH", SYSTEM): RedfishService.patch_system,
     ("PATCH", f"{SYSTEM}/Bios/Settings"): RedfishService.patch_bios_settings,
     ("PATCH", f"{ACCOUNTS}/1"): RedfishService.patch_account,

@@ -47,6 +47,7 @@ VERSION_FORMATS = {
 }
 APPLY_TIMES = ("OnReset",)
 TRANSFER_PROTOCOLS = ("HTTP", "HTTPS")
+MANAGER_RESET_TYPES = ("GracefulRestart", "ForceRestart")
 MAX_IMAGE = 8 * 1024 * 1024
 FETCH_TIMEOUT = 60.0
 SIMPLE_UPDATE = "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"
@@ -216,6 +217,7 @@ def _bad(text: str) -> RedfishError:
 class UpdateMixin:
     """Mixed into `RedfishService`: the update tasks of one BMC."""
 
+    boot_failed: bool = False
     update_seconds: float = 30.0
     max_tasks: int = 32
     image_opener = staticmethod(urllib.request.urlopen)  # tests may swap it
@@ -342,7 +344,8 @@ class UpdateMixin:
 
     def task_monitor(self, task_id: str) -> Response:
         task = self.tasks.get(task_id)
-        if task is None or task.monitor_done:
+        gone = task is not None and self.bmc.faults.monitor_gone and task.finished(self.clock())
+        if task is None or task.monitor_done or gone:
             raise RedfishError(
                 404,
                 "ResourceNotFound",
@@ -358,14 +361,37 @@ class UpdateMixin:
     def _apply_updates(self) -> None:
         """Boot hook (lock held): completed, staged images become the running firmware."""
         now = self.clock()
+        faults = self.bmc.faults
+        activated = False
         for task in self.tasks.values():
             if task.manifest and not task.applied and task.finished(now) and task.error is None:
-                install(self.bmc, task.manifest["component"], task.manifest["version"])
-                task.applied = True
+                if not faults.update_noop:  # the fault: "completed", version unchanged
+                    install(self.bmc, task.manifest["component"], task.manifest["version"])
+                task.applied = activated = True
                 self.bmc.log_event(
                     "System Firmware Progress",
                     f"{task.manifest['component']} firmware {task.manifest['version']} activated",
                 )
+        self.boot_failed = faults.no_boot_after_update and (activated or self.boot_failed)
+        if self.boot_failed:
+            self.bmc.log_event(
+                "System Firmware Progress", "Host hung in POST after a firmware update", "Critical"
+            )
+
+    def reboot_bmc(self) -> None:
+        """The BMC restarts: what it kept in memory (tasks, staged images, sessions) is gone."""
+        with self.bmc.lock:
+            self.tasks.clear()
+            self.sessions.clear()
+            self._tokens.clear()
+            self.bmc.log_event("Management Subsystem Health", "BMC restarted")
+
+    def reset_manager(self, body: dict) -> Response:
+        reset_type = body.get("ResetType", "GracefulRestart")
+        if reset_type not in MANAGER_RESET_TYPES:
+            raise not_in_list("ResetType", reset_type, "Manager.Reset")
+        self.reboot_bmc()
+        return Response(204)
 
 
 def simple_update_action_info(svc) -> dict:
