@@ -25,6 +25,7 @@ def redfishtool(endpoint, *args, auth="Basic"):
         "-p", endpoint.password,
         "-S", "Always",
         "-A", auth,
+        "-T", "60",  # per request: generous, the machine may be busy
         *args,
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)

@@ -2,7 +2,9 @@
 
 Actions: ``plug-nic [--model nic-b] [--slot 3]``, ``unplug-nic [--slot 3]``,
 ``boot-order --order 2,1``, ``flash [--release 1.5.0]``, ``tamper-log``, ``reboot``, ``reset``
-(back to the node's configuration in the database), ``list`` (NODE ignored). Talks to
+(back to the node's configuration in the database), ``list`` (NODE ignored); and for the node's
+BMC: ``intrusion``, ``fault --fault NAME [--off]``, ``renew-cert``, ``reboot-bmc``
+(`apps.lab.bmc.control`). Talks to
 ``run_lab`` over its loopback control socket (port from ``--port`` or the lab's control file).
 """
 
@@ -21,6 +23,11 @@ ACTIONS = (
     "reboot",
     "reset",
     "list",
+    # the node's BMC (apps.lab.bmc.control)
+    "intrusion",
+    "fault",
+    "renew-cert",
+    "reboot-bmc",
 )
 
 
@@ -34,6 +41,8 @@ class Command(BaseCommand):
         parser.add_argument("--slot", type=int, default=3, help="PCIe slot for plug/unplug")
         parser.add_argument("--order", default="2,1", help="BootOrder, e.g. 2,1")
         parser.add_argument("--release", dest="fw_version", default="1.5.0", help="for flash")
+        parser.add_argument("--fault", help="for fault: a lab BMC fault switch, e.g. task_stuck")
+        parser.add_argument("--off", action="store_true", help="for fault: clear the switch")
         parser.add_argument("--port", type=int, default=0, help="lab control port")
         parser.add_argument("--state-dir", default="var/lab/tpm", help="run_lab --tpm-state-dir")
         parser.add_argument("--timeout", type=float, default=60.0)
@@ -51,6 +60,8 @@ class Command(BaseCommand):
             "slot": o["slot"],
             "order": order,
             "version": o["fw_version"],
+            "fault": o["fault"],
+            "value": not o["off"],
         }
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=o["timeout"]) as conn:
@@ -62,6 +73,8 @@ class Command(BaseCommand):
             raise CommandError(answer.get("error", "the lab refused without a reason"))
         if o["action"] == "list":
             self.stdout.write("\n".join(answer.get("nodes", [])))
+        elif "detail" in answer:
+            self.stdout.write(f"{answer['node']}: {answer['action']} done, {answer['detail']}")
         else:
             self.stdout.write(
                 f"{answer['node']}: {answer['action']} done, booted release {answer['release']}"

@@ -33,6 +33,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.lab.bmc import LabBmcServer
 from apps.lab.bmc.cli import add_redfish_arguments, start_redfish
+from apps.lab.bmc.control import BMC_ACTIONS, BmcControl
 from apps.lab.meters import MeterFarm
 from apps.lab.meters.resume import resume_registers
 from apps.lab.meters.simulation import NODE_LOAD, node_load
@@ -55,6 +56,7 @@ class TpmLab:
         self.nodes: dict[str, Any] = {}  # name -> LabTpmNode
         self.reference: dict[str, tuple[Any, Any]] = {}  # name -> (release, configuration)
         self._server: socketserver.ThreadingTCPServer | None = None
+        self.bmc_control: BmcControl | None = None  # BMC actions, when run_lab has BMCs
 
     @classmethod
     def from_db(cls, state_dir: Path, limit: int = TPM_NODES_MAX) -> TpmLab:
@@ -114,6 +116,8 @@ class TpmLab:
     def control(self, request: dict) -> dict:
         """Carry out one control request: ``{"node", "action", optional arguments}``."""
         action = request.get("action")
+        if action in BMC_ACTIONS and self.bmc_control is not None:
+            return self.bmc_control.handle(request)
         if action == "list":
             return {"nodes": sorted(self.nodes)}
         node = self.nodes.get(str(request.get("node")))
@@ -271,6 +275,7 @@ class Command(BaseCommand):
         tpm_lab = None
         if not options.get("no_tpm"):
             tpm_lab = self._start_tpm(options)
+            tpm_lab.bmc_control = BmcControl(bmc_by_name, redfish)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
