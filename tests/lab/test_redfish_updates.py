@@ -3,11 +3,13 @@ clock, checks of format/SKU/digest/target, activation at the next boot seen by b
 
 import http.server
 import json
+import socket
 import threading
 
 import pytest
 
 from apps.hardware.drivers import driver_for
+from apps.lab.bmc import LabBmcServer
 from apps.lab.redfish.updates import build_image
 from tests.lab.redfish_client import Client, message_id
 
@@ -302,3 +304,25 @@ def test_a_node_can_hang_in_post_after_an_update(dual_lab, client, lab_redfish_c
     dual_lab.bmc(0).faults.no_boot_after_update = False
     client.reset("ForceRestart")
     assert client.json("/redfish/v1/Systems/1")["BootProgress"]["LastState"] == "OSRunning"
+
+
+def test_the_update_duration_is_configurable(make_dual_lab, tmp_path):
+    from apps.lab.bmc import cli
+
+    lab = make_dual_lab(count=1, redfish_options={"update_seconds": 0})
+    client = Client(lab.redfish.endpoint(0))
+    task = push(client, build_image("CPLD", "1.1.0")).json()
+    assert (task["TaskState"], task["PercentComplete"]) == ("Completed", 100)
+    client.close()
+    options = ["--redfish-update-seconds", "5", "--redfish-state-dir", str(tmp_path)]
+    args = cli.build_parser().parse_args(options)
+    with LabBmcServer(count=1) as ipmi_lab:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            args.redfish_offset = probe.getsockname()[1] - ipmi_lab.port(0)
+        redfish = cli.start_redfish(ipmi_lab.bmcs, args)
+        assert redfish.service(0).update_seconds == 5
+        redfish.stop()
+    args.redfish_update_seconds = -1
+    with pytest.raises(cli.ConfigError):
+        cli.start_redfish([], args)

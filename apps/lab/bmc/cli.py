@@ -55,6 +55,12 @@ def add_redfish_arguments(parser: argparse.ArgumentParser) -> None:
         default=str(DEFAULT_STATE_DIR),
         help="where each BMC's self-signed certificate is kept",
     )
+    parser.add_argument(
+        "--redfish-update-seconds",
+        type=float,
+        default=30.0,
+        help="how long a Redfish firmware update task runs before its image is staged",
+    )
     parser.add_argument("--no-redfish", action="store_true", help="IPMI faces only")
 
 
@@ -64,8 +70,14 @@ def start_redfish(bmcs, args: argparse.Namespace):
         return None
     from apps.lab.redfish import LabRedfishServer
 
+    seconds = getattr(args, "redfish_update_seconds", 30.0)
+    if not 0 <= seconds <= 3600:
+        raise ConfigError("--redfish-update-seconds must be between 0 and 3600")
     return LabRedfishServer(
-        bmcs, state_dir=args.redfish_state_dir, port_offset=args.redfish_offset
+        bmcs,
+        state_dir=args.redfish_state_dir,
+        port_offset=args.redfish_offset,
+        update_seconds=seconds,
     ).start()
 
 

@@ -57,6 +57,7 @@ class LabRedfishServer:
         clock: Callable[[], float] = time.monotonic,
         session_timeout: int = 1800,
         max_sessions: int = 16,
+        update_seconds: float = 30.0,
     ):
         self.bmcs = list(bmcs)
         self.state_dir = Path(state_dir)
@@ -68,6 +69,8 @@ class LabRedfishServer:
             )
             for bmc in self.bmcs
         ]
+        for service in self.services:
+            service.update_seconds = update_seconds  # how long a firmware update task runs
         self.certificates: list[BmcCertificate] = []
         self._contexts: list[ssl.SSLContext] = []
         self.ports: list[int] = []

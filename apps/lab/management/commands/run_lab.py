@@ -241,7 +241,7 @@ class Command(BaseCommand):
                     [bmc for server in servers for bmc in server.bmcs],
                     argparse.Namespace(**options),
                 )
-            except OSError as exc:
+            except (OSError, ValueError) as exc:
                 for server in servers:
                     server.stop()
                 raise CommandError(f"lab Redfish faces failed to start: {exc}") from None
