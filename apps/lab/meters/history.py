@@ -2,7 +2,7 @@
 
 :class:`Plan` draws the figures (numpy, one day of every site at a time) and makes the rows of
 the daily and hourly rollups, the electrical days, the meter states and the raw readings of the
-live window; the command (:mod:`apps.planning.management.commands.seed_history`, whose docstring
+live window; the command (:mod:`apps.lab.management.commands.seed_history`, whose docstring
 tells the story) finds the live data to keep, deletes what it replaces and writes the rows.
 """
 

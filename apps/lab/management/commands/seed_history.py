@@ -34,7 +34,7 @@ curve in the site's time zone, the flow from EN 1434 physics, the heat of the se
 its daily swing), at the load ``run_lab`` sets: the draw of the site's nodes at the lab's
 default load (:func:`~apps.lab.meters.simulation.site_load_kw`); a site without nodes at the
 meter's default, as ``lab_meters`` serves it. Older days keep their seasonal figures and drift
-to the lab's daily means over the days before (``apps.planning.seed_plan``).
+to the lab's daily means over the days before (``apps.lab.meters.history``).
 
 The rollups are what statements, the site page and the comparison all read, so they carry the
 meter's register as well as the energy: each bucket's ``energy_kwh`` is the increase of a
@@ -71,8 +71,8 @@ from apps.hardware.models import ElectricalDaily
 from apps.heat.buckets import day_bucket
 from apps.heat.ingest import ingest_readings
 from apps.heat.models import DailyRollup, HourlyRollup, MeterState, Reading
+from apps.lab.meters.history import RAW_HOURS, RAW_METERS, Live, Plan
 from apps.lab.meters.simulation import site_load_kw
-from apps.planning.seed_plan import RAW_HOURS, RAW_METERS, Live, Plan
 from apps.planning.services import next_month, site_months_refresh
 from apps.sites.models import HeatMeter, Node, Site
 
