@@ -29,11 +29,22 @@ from apps.core.consumers import (
     AuthorisedConsumer,
     sync_authorise,
 )
+from apps.hardware.protocols import has_serial_console
+
+# A Redfish-only node: Heatsite's console is IPMI SOL, which such a BMC does not offer.
+CLOSE_NO_CONSOLE = 4409
+NO_SOL = (
+    "This node's BMC is reached over Redfish only: Heatsite's serial console is IPMI "
+    "serial-over-LAN, which it does not offer. Set the node's protocol to IPMI or auto "
+    "if its BMC also speaks IPMI."
+)
 
 
 @sync_authorise
-def _console_node_id(user: Any, node_id: int) -> int:
-    return access.node_for_user(user, node_id, Action.OPEN_CONSOLE).pk
+def _console_node(user: Any, node_id: int) -> tuple[int, bool]:
+    """The node's id and whether it has a serial console (IPMI SOL; not a Redfish-only BMC)."""
+    node = access.node_for_user(user, node_id, Action.OPEN_CONSOLE)
+    return node.pk, has_serial_console(node)
 
 
 @sync_authorise
@@ -62,7 +73,7 @@ class NodeConsoleConsumer(AuthorisedConsumer):
     session_id: int | None = None
 
     async def authorise(self, user: Any) -> list[str]:
-        self.node_id = await _console_node_id(
+        self.node_id, self.has_console = await _console_node(
             user, int(self.scope["url_route"]["kwargs"]["node_id"])
         )
         return [output_group(self.node_id)]
@@ -76,6 +87,10 @@ class NodeConsoleConsumer(AuthorisedConsumer):
         await super().connect()
         if not hasattr(self, "groups_joined"):
             return  # refused
+        if not self.has_console:
+            await self._error(NO_SOL)
+            await self.close(code=CLOSE_NO_CONSOLE)
+            return
         user = self.scope["user"]
         self.session_id = await _open_session(user, self.node_id)
         await self.send_json(

@@ -97,7 +97,9 @@ def console_target(*, node_id: int) -> ConsoleTarget:
     node = Node.objects.filter(pk=node_id).first()
     if node is None:
         raise LookupError(f"No node {node_id}.")
-    return ConsoleTarget(node_id=node.pk, name=node.name, endpoint=endpoint_for(node))
+    return ConsoleTarget(
+        node_id=node.pk, name=node.name, endpoint=endpoint_for(node, protocol="ipmi")
+    )
 
 
 def console_session_is_open(*, session_id: int, node_id: int, user_id: int) -> bool:

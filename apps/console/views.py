@@ -8,6 +8,8 @@ from django.views.decorators.http import require_GET
 from apps.accounts import access
 from apps.accounts.policy import Action
 from apps.console import selectors
+from apps.console.consumers import NO_SOL
+from apps.hardware.protocols import has_serial_console
 
 POWER_BUTTONS = [
     ("on", "Power on", "success"),
@@ -27,6 +29,7 @@ def node_console(request: HttpRequest, node_id: int) -> HttpResponse:
         "site": node.site,
         "can_power": access.can(request.user, Action.POWER_CONTROL),
         "power_buttons": POWER_BUTTONS,
+        "no_console": None if has_serial_console(node) else NO_SOL,
     }
     return render(request, "console/node_console.html", context)
 

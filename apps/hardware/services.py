@@ -27,8 +27,9 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.crypto import CredentialError
 from apps.core.realtime import broadcast
-from apps.hardware.drivers.base import BmcEndpoint, BmcError, BootDevice, driver_for
+from apps.hardware.drivers.base import BmcError, BootDevice, driver_for
 from apps.hardware.models import BmcFacts, ElectricalDaily, NodeTelemetry, PowerAction, PowerBatch
+from apps.hardware.protocols import endpoint_for
 from apps.sites.models import Node, Site
 
 logger = logging.getLogger(__name__)
@@ -47,17 +48,6 @@ class Attempt:
 
     action: PowerAction
     retry_in: float | None = None
-
-
-def endpoint_for(node: Node) -> BmcEndpoint:
-    return BmcEndpoint(
-        host=node.bmc_host,
-        port=node.bmc_port,
-        username=node.bmc_username,
-        password=node.bmc_password,
-        protocol=node.bmc_protocol,
-        site=str(node.site_id),
-    )
 
 
 def _enqueue(action_id: int) -> bool:

@@ -40,6 +40,7 @@ class NodeForm(forms.ModelForm):
             "bmc_protocol",
             "bmc_host",
             "bmc_port",
+            "redfish_port",
             "bmc_username",
         ]
 
@@ -51,7 +52,17 @@ class NodeAdmin(PolicyAdmin):
     list_filter = ["status", "power_state", "bmc_protocol"]
     search_fields = ["name", "serial", "site__code"]
     list_select_related = ["site"]
-    readonly_fields = ["power_state", "reachable", "last_seen", "power_w"]
+    readonly_fields = [
+        "power_state",
+        "reachable",
+        "last_seen",
+        "power_w",
+        "bmc_protocol_detected",
+        "bmc_tls_fingerprint",
+        "bmc_cert_fingerprint",
+        "bmc_cert_subject",
+        "bmc_cert_not_after",
+    ]
 
     def save_model(self, request, obj, form, change):
         if form.cleaned_data.get("bmc_password"):

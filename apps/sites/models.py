@@ -126,6 +126,7 @@ class Node(models.Model):
     class BmcProtocol(models.TextChoices):
         IPMI = "ipmi", "IPMI 2.0 (RMCP+)"
         REDFISH = "redfish", "Redfish"
+        AUTO = "auto", "Auto (Redfish when it answers, else IPMI)"
 
     class PowerState(models.TextChoices):
         UNKNOWN = "unknown", "Unknown"
@@ -151,6 +152,20 @@ class Node(models.Model):
     )
     bmc_username = models.CharField(max_length=64, blank=True)
     bmc_password_encrypted = models.TextField(blank=True, editable=False)
+    # One BMC may speak both: IPMI on UDP `bmc_port`, Redfish over HTTPS on TCP `redfish_port`.
+    redfish_port = models.PositiveIntegerField(
+        default=443, validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    # `auto`: what the last probe of the Redfish service root found ("redfish"/"ipmi"; "" never).
+    bmc_protocol_detected = models.CharField(max_length=16, blank=True, editable=False)
+    bmc_protocol_probed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Redfish TLS: the SHA-256 fingerprint an engineer accepted (pinned) ...
+    bmc_tls_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    # ... and the certificate the BMC presented last, shown for accepting (or as "changed!").
+    bmc_cert_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    bmc_cert_subject = models.CharField(max_length=300, blank=True, editable=False)
+    bmc_cert_not_after = models.DateTimeField(null=True, blank=True, editable=False)
+    bmc_cert_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     # Latest known state, written by the BMC poller.
     power_state = models.CharField(
@@ -175,6 +190,23 @@ class Node(models.Model):
 
     def set_bmc_password(self, password: str) -> None:
         self.bmc_password_encrypted = crypto.encrypt(password) if password else ""
+
+    @property
+    def speaks_redfish(self) -> bool:
+        """Redfish is (or may be) how Heatsite reaches this BMC: its certificate matters."""
+        return self.bmc_protocol == self.BmcProtocol.REDFISH or (
+            self.bmc_protocol == self.BmcProtocol.AUTO and self.bmc_protocol_detected == "redfish"
+        )
+
+    @property
+    def bmc_cert_state(self) -> str:
+        """``accepted``, ``unaccepted`` (first contact), ``changed`` (refused), or ``""``."""
+        presented, pinned = self.bmc_cert_fingerprint, self.bmc_tls_fingerprint
+        if pinned and presented and presented != pinned:
+            return "changed"
+        if pinned:
+            return "accepted"
+        return "unaccepted" if presented else ""
 
 
 class HeatMeter(models.Model):

@@ -70,6 +70,7 @@ class NodeSerializer(serializers.ModelSerializer):
             "bmc_protocol",
             "bmc_host",
             "bmc_port",
+            "redfish_port",
             "bmc_username",
             "bmc_password",
             "bmc_password_set",
