@@ -272,6 +272,18 @@ SAMPLES = (
     "softwareinventory.json",
 )
 COLD_PLATE = "/redfish/v1/Chassis/ColdPlate1"
+SYSTEM_PATH = "/redfish/v1/Systems/437XR1138R2"
+BIOS_SAMPLES = {  # name -> (current settings, attribute registry, registry file)
+    "p89": ("bios.json", "bios_attribute_registry.json", None),
+    "zt": (
+        "bios_zt.json",
+        "bios_attribute_registry_zthardware.json",
+        "bios_attribute_registry_file_zthardware.json",
+    ),
+}
+BIOS_SETTINGS_ETAG = 'W/"settings-7"'
+MANAGER_SEL = "/redfish/v1/Managers/BMC/LogServices/SEL"
+SYSTEM_LOG = f"{SYSTEM_PATH}/LogServices/Log"
 
 
 def _cold_plate_tree() -> dict[str, dict]:
@@ -363,8 +375,147 @@ def _cold_plate_tree() -> dict[str, dict]:
     }
 
 
+def _bios_tree(samples, flavour: str) -> dict[str, dict]:
+    """The system's ``Bios`` link served by one of sushy's BIOS samples, its attribute registry
+    reachable through ``/redfish/v1/Registries`` (the P89 sample has no registry file: one is
+    written here in the shape of sushy's ``bios_attribute_registry_file.json``)."""
+    current_name, registry_name, file_name = BIOS_SAMPLES[flavour]
+    current = json.loads((samples / current_name).read_text())
+    registry = json.loads((samples / registry_name).read_text())
+    tree = {f"{SYSTEM_PATH}/Bios": current, registry["@odata.id"]: registry}
+    if file_name:
+        registry_file = json.loads((samples / file_name).read_text())
+        # its Location is "<id>.json"; sushy-static serves directories: point at the registry
+        registry_file["Location"][0]["Uri"] = registry["@odata.id"]
+    else:
+        registry_file = {
+            "@odata.id": f"/redfish/v1/Registries/{registry['Id']}",
+            "@odata.type": "#MessageRegistryFile.v1_0_4.MessageRegistryFile",
+            "Id": registry["Id"],
+            "Name": f"{registry['Id']} Registry File",
+            "Languages": ["en"],
+            "Registry": registry["Id"],
+            "Location": [{"Language": "en", "Uri": registry["@odata.id"]}],
+        }
+    tree[registry_file["@odata.id"]] = registry_file
+    tree["/redfish/v1/Registries"] = {
+        "@odata.id": "/redfish/v1/Registries",
+        "@odata.type": "#MessageRegistryFileCollection.MessageRegistryFileCollection",
+        "Name": "Registries",
+        "Members": [  # a listed file that is missing, then the BIOS registry's
+            {"@odata.id": "/redfish/v1/Registries/Base.1.0"},
+            {"@odata.id": registry_file["@odata.id"]},
+        ],
+    }
+    settings = current.get("@Redfish.Settings")
+    if settings:
+        pending = json.loads((samples / "bios_settings.json").read_text())
+        pending["@odata.etag"] = BIOS_SETTINGS_ETAG
+        tree[settings["SettingsObject"]["@odata.id"]] = pending
+    return tree
+
+
+def _log_tree() -> dict[str, dict]:
+    """The manager's SEL and the system's log, written from the LogEntry schema (the sushy
+    samples link ``LogServices`` but ship none): a chassis intrusion, a fan, an event-log
+    entry with a MessageId, one without a zone in its time."""
+
+    def service(path: str, name: str, entry_type: str) -> dict:
+        return {
+            "@odata.id": path,
+            "@odata.type": "#LogService.v1_1_0.LogService",
+            "Id": path.rsplit("/", 1)[1],
+            "Name": name,
+            "LogEntryType": entry_type,
+            "Entries": {"@odata.id": f"{path}/Entries"},
+        }
+
+    def entry(log: str, number: int, **values) -> dict:
+        return {
+            "@odata.id": f"{log}/Entries/{number}",
+            "@odata.type": "#LogEntry.v1_4_0.LogEntry",
+            "Id": str(number),
+            "Name": f"Log Entry {number}",
+            **values,
+        }
+
+    sel = [
+        entry(
+            MANAGER_SEL,
+            1,
+            EntryType="SEL",
+            Severity="OK",
+            Created="2024-05-01T08:00:00Z",
+            Message="Fan 1 speed normal",
+            SensorType="Fan",
+            EntryCode="Deassert",
+        ),
+        entry(
+            MANAGER_SEL,
+            2,
+            EntryType="SEL",
+            Severity="Critical",
+            Created="2024-05-02T09:30:00+02:00",
+            SensorType="Physical Chassis Security",
+            Message="General chassis intrusion",
+            EntryCode="Assert",
+        ),
+        entry(
+            MANAGER_SEL,
+            3,
+            EntryType="SEL",
+            Severity="Warning",
+            Created="2024-05-03T10:00:00",
+            Message="Time without a zone",
+            SensorType="Temperature",
+        ),
+    ]
+    events = [
+        entry(
+            SYSTEM_LOG,
+            10,
+            EntryType="Event",
+            MessageSeverity="Warning",
+            Created="2024-05-02T12:00:00Z",
+            MessageId="Platform.1.0.PowerSupplyFailed",
+            Message="Power supply 2 failed.",
+        ),
+    ]
+    tree = {
+        "/redfish/v1/Managers/BMC/LogServices": {
+            "@odata.id": "/redfish/v1/Managers/BMC/LogServices",
+            "@odata.type": "#LogServiceCollection.LogServiceCollection",
+            "Members": [{"@odata.id": MANAGER_SEL}],
+        },
+        f"{SYSTEM_PATH}/LogServices": {
+            "@odata.id": f"{SYSTEM_PATH}/LogServices",
+            "@odata.type": "#LogServiceCollection.LogServiceCollection",
+            "Members": [{"@odata.id": SYSTEM_LOG}],
+        },
+        MANAGER_SEL: service(MANAGER_SEL, "System Event Log", "SEL"),
+        SYSTEM_LOG: service(SYSTEM_LOG, "Event Log", "Event"),
+        f"{MANAGER_SEL}/Entries": {  # member links only, oldest first
+            "@odata.id": f"{MANAGER_SEL}/Entries",
+            "@odata.type": "#LogEntryCollection.LogEntryCollection",
+            "Members": [{"@odata.id": e["@odata.id"]} for e in sel],
+        },
+        f"{SYSTEM_LOG}/Entries": {  # expanded inline
+            "@odata.id": f"{SYSTEM_LOG}/Entries",
+            "@odata.type": "#LogEntryCollection.LogEntryCollection",
+            "Members": events,
+        },
+    }
+    tree.update({e["@odata.id"]: e for e in sel})
+    return tree
+
+
 def build_sample_tree(
-    directory: Path, *, cold_plate: bool = True, action_info: bool = False
+    directory: Path,
+    *,
+    cold_plate: bool = True,
+    action_info: bool = False,
+    bios: str = "p89",
+    logs: bool = True,
 ) -> Path:
     """sushy's samples at their ``@odata.id`` (``<dir>/<path>/index.json``), arranged so the
     links resolve: the enclosure chassis that owns ``power.json`` and the firmware collection's
@@ -404,6 +555,10 @@ def build_sample_tree(
                 }
             ],
         }
+    if bios:
+        tree.update(_bios_tree(samples, bios))
+    if logs:
+        tree.update(_log_tree())
     if cold_plate:
         tree["/redfish/v1/Chassis"]["Members"].append({"@odata.id": COLD_PLATE})
         tree.update(_cold_plate_tree())
@@ -421,13 +576,24 @@ class StaticService(_Service):
     def __init__(self, directory: Path, **tree_options):
         from sushy_tools.static import main as static_main
 
-        static_main.REDFISH_MOCKUP_FILES = str(build_sample_tree(directory, **tree_options))
+        tree = str(build_sample_tree(directory, **tree_options))
+        static_main.REDFISH_MOCKUP_FILES = tree
+        self.writes: list[tuple[str, str, dict, dict]] = []  # method, path, headers, JSON body
+        writes = self.writes
 
         class Quiet(static_main.RequestHandler):
-            def _log_request(self, method):  # it prints every header; drain the body only
+            def _log_request(self, method):  # it prints every header; record writes instead
                 length = int(self.headers.get("content-length", 0))
-                if length > 0:
-                    self.rfile.read(length)
+                body = self.rfile.read(length) if length > 0 else b""
+                if method != "GET":
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    writes.append((method, self.path, headers, json.loads(body or b"{}")))
+
+            def do_GET(self):
+                # sushy-static serves one module-global tree: this server's, while it answers
+                # (tests talk to one service at a time)
+                static_main.REDFISH_MOCKUP_FILES = tree
+                super().do_GET()
 
             def log_message(self, *args):
                 pass

@@ -1,6 +1,8 @@
 """BMC drivers: the port (`base`) and one adapter per protocol."""
 
 from apps.hardware.drivers.base import (
+    BiosAttribute,
+    BiosSettings,
     BmcDriver,
     BmcEndpoint,
     BmcError,
@@ -9,6 +11,7 @@ from apps.hardware.drivers.base import (
     FirmwareComponent,
     FirmwareVersion,
     FruInventory,
+    LogEntry,
     PowerResult,
     PowerState,
     SensorReading,
@@ -16,6 +19,8 @@ from apps.hardware.drivers.base import (
 )
 
 __all__ = [
+    "BiosAttribute",
+    "BiosSettings",
     "BmcDriver",
     "BmcEndpoint",
     "BmcError",
@@ -24,6 +29,7 @@ __all__ = [
     "FirmwareComponent",
     "FirmwareVersion",
     "FruInventory",
+    "LogEntry",
     "PowerResult",
     "PowerState",
     "SensorReading",

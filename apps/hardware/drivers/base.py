@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import datetime
-from typing import Literal
+from typing import Literal, Union
 
 Protocol = Literal["ipmi", "redfish"]
 PowerStateName = Literal["on", "off"]
@@ -186,6 +186,62 @@ class FirmwareComponent(FirmwareVersion):
     related: tuple[str, ...] = ()  # what it applies to (Redfish paths of the related items)
 
 
+BiosValue = Union[str, int, float, bool, None]  # noqa: UP007 (a runtime alias)
+
+
+@dataclasses.dataclass(frozen=True)
+class BiosAttribute:
+    """One BIOS attribute and what the BMC's attribute registry says about it.
+
+    ``display_name`` is the registry's name ("" where the BMC has no registry entry);
+    ``type`` is the registry's (Enumeration, String, Integer, Boolean, Password) or "" unknown;
+    ``allowed`` lists an enumeration's values (empty when unknown or not an enumeration).
+    """
+
+    name: str
+    value: BiosValue
+    display_name: str = ""
+    type: str = ""
+    read_only: bool = False
+    allowed: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class BiosSettings:
+    """Current BIOS attributes and the changes pending for the next reset.
+
+    ``pending`` holds only the attributes whose pending value differs from the current one
+    (the diff an engineer confirms). ``registry`` is the BMC's ``AttributeRegistry`` id ("" when
+    none); ``apply_times`` what the settings object supports (empty: the BMC does not say);
+    ``applied_at`` when settings were last applied (UTC), None when unknown.
+    """
+
+    attributes: tuple[BiosAttribute, ...]
+    pending: dict[str, BiosValue] = dataclasses.field(default_factory=dict)
+    registry: str = ""
+    apply_times: tuple[str, ...] = ()
+    applied_at: datetime.datetime | None = None
+
+    def value(self, name: str) -> BiosValue:
+        return next((a.value for a in self.attributes if a.name == name), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class LogEntry:
+    """One entry of a BMC log (SEL, event log). ``created`` is aware UTC, None when unknown;
+    ``severity`` is a `Health`; ``intrusion`` marks chassis-intrusion events."""
+
+    id: str
+    created: datetime.datetime | None
+    severity: Health
+    message: str
+    message_id: str = ""
+    sensor_type: str = ""
+    entry_type: str = ""
+    log: str = ""  # which log service it came from (its path)
+    intrusion: bool = False
+
+
 class BmcDriver(abc.ABC):
     """What Heatsite asks of a BMC. Every method raises only `BmcError`."""
 
@@ -219,6 +275,28 @@ class BmcDriver(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+    # --- what not every protocol has (IPMI has no standard for these) -----------------------
+
+    def bios(self) -> BiosSettings:
+        """Current BIOS attributes (with registry names) and pending settings."""
+        raise BmcError("not_supported", f"{self._protocol_name()} has no standard BIOS settings.")
+
+    def set_bios(self, changes: dict[str, BiosValue]) -> BiosSettings:
+        """Stage ``changes`` for the next reset (validated first); the settings afterwards."""
+        raise BmcError("not_supported", f"{self._protocol_name()} has no standard BIOS settings.")
+
+    def bmc_log(self, limit: int = 100) -> list[LogEntry]:
+        """The newest ``limit`` entries of the BMC's logs, newest first."""
+        raise BmcError("not_supported", f"{self._protocol_name()} offers no BMC log here.")
+
+    def set_account_password(self, username: str, new_password: str) -> None:
+        """Set the password of the BMC account ``username`` (cached sessions are dropped)."""
+        raise BmcError("not_supported", f"{self._protocol_name()} cannot set passwords here.")
+
+    def _protocol_name(self) -> str:
+        endpoint = getattr(self, "endpoint", None)
+        return "IPMI" if endpoint is None or endpoint.protocol == "ipmi" else "This BMC"
 
 
 def driver_for(endpoint: BmcEndpoint, **options: object) -> BmcDriver:

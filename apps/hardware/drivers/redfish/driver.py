@@ -20,17 +20,20 @@ from typing import Any, TypeVar
 
 from apps.hardware.drivers.base import (
     POWER_ACTIONS,
+    BiosSettings,
+    BiosValue,
     BmcDriver,
     BmcEndpoint,
     BmcError,
     BootDevice,
     FirmwareVersion,
     FruInventory,
+    LogEntry,
     PowerResult,
     PowerState,
     SensorReading,
 )
-from apps.hardware.drivers.redfish import readings
+from apps.hardware.drivers.redfish import accounts, bios, logs, readings
 from apps.hardware.drivers.redfish.transport import (
     DEFAULT_TIMEOUT,
     Client,
@@ -203,6 +206,26 @@ class RedfishDriver(BmcDriver):
 
     def firmware(self) -> list[FirmwareVersion]:
         return self._call(readings.firmware)
+
+    def bios(self) -> BiosSettings:
+        return self._call(bios.read)
+
+    def set_bios(self, changes: dict[str, BiosValue]) -> BiosSettings:
+        self._call(lambda c: bios.apply(c, changes), idempotent=False)
+        return self.bios()
+
+    def bmc_log(self, limit: int = 100) -> list[LogEntry]:
+        limit = logs.check_limit(limit)
+        return self._call(lambda c: logs.entries(c, limit))
+
+    def set_account_password(self, username: str, new_password: str) -> None:
+        """Set the password; then the cached client logs out and is dropped, so that the next
+        call logs in afresh (with whichever password its endpoint carries)."""
+        accounts.check_password(username, new_password)
+        try:
+            self._call(lambda c: accounts.set_password(c, username, new_password), idempotent=False)
+        finally:
+            forget(self.endpoint)
 
     def close(self) -> None:
         """Nothing to release: clients are shared per process (see `transport.close_all`)."""
