@@ -14,6 +14,7 @@ DEADLINE = 60.0  # only stops a broken run
 
 class IpmiLabPeer:
     watts_known = True
+    accounts = True  # the BMC can set its account's password
 
     def __init__(self, lab):
         self.lab = lab
@@ -47,6 +48,7 @@ class RedfishLabPeer(IpmiLabPeer):
 
 class EmulatorPeer:
     watts_known = False  # the emulator has no Power or EnvironmentMetrics
+    accounts = False  # nor an AccountService
 
     def __init__(self, emulator):
         self.emulator = emulator
@@ -148,3 +150,32 @@ def test_system_power_is_watts_or_unknown(peer):
         assert isinstance(watts, float) and watts > 0
     else:
         assert watts is None
+
+
+def test_a_new_account_password_is_the_one_that_logs_in_afterwards(peer):
+    old = peer.endpoint()
+    driver = driver_for(old)
+    driver.power_state()  # a cached session with the old password
+    if not peer.accounts:
+        with pytest.raises(BmcError) as caught:
+            driver.set_account_password(old.username, "n3w-Passw0rd")
+        assert caught.value.cause == "not_supported"
+        return
+    driver.set_account_password(old.username, "n3w-Passw0rd")
+    assert driver_for(peer.endpoint(password="n3w-Passw0rd")).power_state().state == "on"
+    with pytest.raises(BmcError) as caught:
+        driver_for(old).power_state()  # no session kept from before the change answers it
+    assert (caught.value.cause, caught.value.transient) == ("bad_credentials", False)
+
+
+def test_a_password_the_bmc_cannot_take_is_refused_before_sending(peer):
+    if not peer.accounts:
+        return
+    driver = driver_for(peer.endpoint())
+    with pytest.raises(BmcError) as caught:
+        driver.set_account_password(peer.endpoint().username, "x" * 21)
+    assert caught.value.cause == "bad_request"
+    with pytest.raises(BmcError) as caught:
+        driver.set_account_password("nobody-here", "n3w-Passw0rd")
+    assert caught.value.cause == "bad_request"
+    assert driver_for(peer.endpoint()).power_state().state == "on"  # the old one still works

@@ -117,3 +117,59 @@ def test_probing_tells_a_redfish_face_from_an_ipmi_only_port(lab):
     assert found is not None and found.certificate.fingerprint == face.fingerprint
     ipmi_only = lab.ipmi.endpoint(0)
     assert probe(ipmi_only.host, ipmi_only.port, timeout=2) is None
+
+
+# --- BIOS, log, accounts -------------------------------------------------------------------
+
+
+def test_bios_changes_are_pending_until_the_next_reset(lab):
+    driver = driver_for(endpoint(lab))
+    before = driver.bios()
+    assert before.value("ProcTurboMode") == "Enabled" and before.pending == {}
+    assert before.apply_times == ("OnReset",)
+    assert before.registry and all(a.display_name == "" for a in before.attributes)  # not served
+    staged = driver.set_bios({"ProcTurboMode": "Disabled", "FanMinimumPercent": 35})
+    assert staged.pending == {"ProcTurboMode": "Disabled", "FanMinimumPercent": 35}
+    assert staged.value("ProcTurboMode") == "Enabled"  # not before the reset
+    driver.power("reset")
+    after = driver.bios()
+    assert after.pending == {}
+    assert (after.value("ProcTurboMode"), after.value("FanMinimumPercent")) == ("Disabled", 35)
+    assert after.applied_at is not None and after.applied_at.utcoffset().total_seconds() == 0
+
+
+def test_a_value_the_bmc_refuses_is_a_bad_request_in_its_own_words(lab):
+    # no registry on the lab: the type matches the current value, the BMC judges the range
+    with pytest.raises(BmcError) as caught:
+        driver_for(endpoint(lab)).set_bios({"FanMinimumPercent": 150})
+    assert (caught.value.cause, caught.value.transient) == ("bad_request", False)
+    assert "The BMC says:" in caught.value.message and "FanMinimumPercent" in caught.value.message
+    with pytest.raises(BmcError) as caught:
+        driver_for(endpoint(lab)).set_bios({"FanMinimumPercent": "high"})
+    assert caught.value.cause == "bad_request" and "takes a number" in caught.value.message
+
+
+def test_the_log_shows_a_chassis_intrusion_newest_first(lab):
+    lab.bmc(0).log_event("Fan", "Fan 2 below lower critical", "Warning")
+    lab.bmc(0).raise_intrusion()
+    entries = driver_for(endpoint(lab)).bmc_log(limit=5)
+    assert 1 <= len(entries) <= 5
+    newest = entries[0]
+    assert newest.intrusion is True
+    assert (newest.severity, newest.sensor_type) == ("critical", "Physical Chassis Security")
+    assert newest.created is not None and newest.created.tzinfo is not None
+    assert entries[1].message == "Fan 2 below lower critical" and not entries[1].intrusion
+    times = [e.created for e in entries]
+    assert times == sorted(times, reverse=True)
+
+
+def test_a_password_change_logs_the_old_session_out(lab):
+    driver = driver_for(endpoint(lab))
+    driver.power_state()
+    assert len(lab.redfish.service(0).sessions) == 1
+    driver.set_account_password(endpoint(lab).username, "rotated-Pw-1")
+    assert lab.redfish.service(0).sessions == {}
+    assert lab.bmc(0).password_for(endpoint(lab).username) == "rotated-Pw-1"
+    # the IPMI face checks the same password
+    ipmi = driver_for(lab.ipmi.endpoint(0, password="rotated-Pw-1"))
+    assert ipmi.power_state().state == "on"

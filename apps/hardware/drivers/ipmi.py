@@ -47,6 +47,8 @@ DEFAULT_TIMEOUT = 3.0
 CHASSIS_CONTROL = {"off": 0, "on": 1, "cycle": 2, "reset": 3, "soft": 5}
 CC_INVALID_COMMAND = 0xC1
 CC_NOT_IN_STATE = 0xD5
+MAX_PASSWORD_BYTES = 20  # IPMI 2.0 Set User Password, 20-byte form
+MAX_USER_SLOTS = 63
 TO_PYGHMI_BOOT = {
     "default": "default",
     "network": "network",
@@ -409,6 +411,40 @@ class IpmiDriver(BmcDriver):
             return versions
 
         return self._call(read)
+
+    def set_account_password(self, username: str, new_password: str) -> None:
+        """Set User Password (20-byte form when longer than 16) on the slot whose Get User Name
+        is ``username``; then the cached session logs out, so the next call logs in afresh."""
+        if not isinstance(username, str) or not username:
+            raise BmcError("bad_request", "Name the BMC account whose password is to change.")
+        if (
+            not isinstance(new_password, str)
+            or not new_password
+            or not new_password.isprintable()
+            or len(new_password.encode()) > MAX_PASSWORD_BYTES
+        ):
+            raise BmcError(
+                "bad_request",
+                f"An IPMI password is 1 to {MAX_PASSWORD_BYTES} bytes of printable text.",
+            )
+
+        def apply(cmd: ipmi_command.Command) -> None:
+            for uid in range(1, MAX_USER_SLOTS + 1):
+                rsp = cmd.raw_command(netfn=6, command=0x46, data=(uid,))  # Get User Name
+                if "error" in rsp:
+                    break  # past the BMC's last user slot
+                if bytes(rsp.get("data") or b"").rstrip(b"\x00") == username.encode():
+                    cmd.set_user_password(uid, mode="set_password", password=new_password)
+                    return
+            raise BmcError("bad_request", f"The BMC has no user named {username!r}.")
+
+        try:
+            self._call(apply, idempotent=False)
+        finally:
+            with _cache_lock:
+                entry = _cache.pop(self.endpoint.key, None)
+            if entry is not None:
+                _discard(entry, logout=True)
 
     def close(self) -> None:
         """Nothing to release: sessions are shared per process (see `close_all`)."""
