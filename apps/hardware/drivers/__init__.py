@@ -15,6 +15,8 @@ from apps.hardware.drivers.base import (
     PowerResult,
     PowerState,
     SensorReading,
+    TaskRef,
+    TaskStatus,
     driver_for,
 )
 
@@ -33,5 +35,7 @@ __all__ = [
     "PowerResult",
     "PowerState",
     "SensorReading",
+    "TaskRef",
+    "TaskStatus",
     "driver_for",
 ]

@@ -17,6 +17,7 @@ PowerStateName = Literal["on", "off"]
 PowerActionName = Literal["on", "off", "soft", "reset", "cycle"]
 SensorKind = Literal["temperature", "fan", "voltage", "power", "other"]
 Health = Literal["ok", "warning", "critical", "unknown"]
+TaskStateName = Literal["running", "completed", "failed", "gone"]
 
 POWER_ACTIONS: tuple[str, ...] = ("on", "off", "soft", "reset", "cycle")
 BOOT_DEVICES: tuple[str, ...] = (
@@ -242,6 +243,29 @@ class LogEntry:
     intrusion: bool = False
 
 
+@dataclasses.dataclass(frozen=True)
+class TaskRef:
+    """Where to follow a BMC's long-running operation: its task monitor and its task resource
+    (paths on the BMC; either may be "" when the BMC gave none). Plain strings: storable."""
+
+    monitor: str = ""
+    task: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskStatus:
+    """What a BMC says of a task now. ``gone``: it no longer knows the task (completed and
+    forgotten, or lost in a BMC reboot): decide by reading the versions back. ``completed``
+    is the BMC's word only. ``retry_after`` is the BMC's hint (seconds) while running."""
+
+    state: TaskStateName
+    percent: int | None = None
+    retry_after: float | None = None
+    message: str = ""
+    bmc_state: str = ""  # TaskState as the BMC said it
+    bmc_status: str = ""  # TaskStatus (OK, Warning, Critical)
+
+
 class BmcDriver(abc.ABC):
     """What Heatsite asks of a BMC. Every method raises only `BmcError`."""
 
@@ -293,6 +317,21 @@ class BmcDriver(abc.ABC):
     def set_account_password(self, username: str, new_password: str) -> None:
         """Set the password of the BMC account ``username`` (cached sessions are dropped)."""
         raise BmcError("not_supported", f"{self._protocol_name()} cannot set passwords here.")
+
+    def firmware_update_push(
+        self, image: bytes, targets: tuple[str, ...] = (), apply_time: str = "OnReset"
+    ) -> TaskRef:
+        """Send ``image`` to the BMC (applied at ``apply_time``); the task to follow."""
+        raise BmcError("not_supported", f"{self._protocol_name()} has no standard update.")
+
+    def firmware_update_simple(
+        self, image_uri: str, targets: tuple[str, ...] = (), apply_time: str = "OnReset"
+    ) -> TaskRef:
+        """Ask the BMC to fetch the image at ``image_uri``; the task to follow."""
+        raise BmcError("not_supported", f"{self._protocol_name()} has no standard update.")
+
+    def task_status(self, ref: TaskRef) -> TaskStatus:
+        raise BmcError("not_supported", f"{self._protocol_name()} has no tasks.")
 
     def _protocol_name(self) -> str:
         endpoint = getattr(self, "endpoint", None)

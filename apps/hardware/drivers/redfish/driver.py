@@ -32,8 +32,10 @@ from apps.hardware.drivers.base import (
     PowerResult,
     PowerState,
     SensorReading,
+    TaskRef,
+    TaskStatus,
 )
-from apps.hardware.drivers.redfish import accounts, bios, logs, readings
+from apps.hardware.drivers.redfish import accounts, bios, logs, readings, update
 from apps.hardware.drivers.redfish.transport import (
     DEFAULT_TIMEOUT,
     Client,
@@ -226,6 +228,27 @@ class RedfishDriver(BmcDriver):
             self._call(lambda c: accounts.set_password(c, username, new_password), idempotent=False)
         finally:
             forget(self.endpoint)
+
+    def firmware_update_push(
+        self, image: bytes, targets: tuple[str, ...] = (), apply_time: str = "OnReset"
+    ) -> TaskRef:
+        chosen = update.check(targets, apply_time)
+        return self._call(
+            lambda c: update.push(c, image, chosen, apply_time, self.timeout), idempotent=False
+        )
+
+    def firmware_update_simple(
+        self, image_uri: str, targets: tuple[str, ...] = (), apply_time: str = "OnReset"
+    ) -> TaskRef:
+        chosen = update.check(targets, apply_time)
+        return self._call(
+            lambda c: update.simple(c, image_uri, chosen, apply_time), idempotent=False
+        )
+
+    def task_status(self, ref: TaskRef) -> TaskStatus:
+        if not isinstance(ref, TaskRef):
+            raise BmcError("bad_request", "A task is followed by its TaskRef.")
+        return self._call(lambda c: update.status(c, ref))
 
     def close(self) -> None:
         """Nothing to release: clients are shared per process (see `transport.close_all`)."""
