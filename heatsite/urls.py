@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from apps.attestation.urls import API_URLPATTERNS as attestation_api_urlpatterns
 from apps.core.api import TokenView
 from apps.hardware import api as hardware_api
+from apps.hardware import api_bmc as hardware_bmc_api
 from apps.heat.urls import API_URLPATTERNS as heat_api_urlpatterns
 from apps.planning.urls import API_URLPATTERNS as planning_api_urlpatterns
 from apps.sites import api as sites_api
@@ -22,6 +23,13 @@ api_urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:api-schema"), name="api-docs"),
     path("nodes/<int:pk>/power/", hardware_api.node_power, name="node-power"),
     path("nodes/<int:pk>/boot-device/", hardware_api.node_boot_device, name="node-boot-device"),
+    path(
+        "nodes/<int:pk>/bmc-certificate/accept/",
+        hardware_bmc_api.node_certificate_accept,
+        name="node-bmc-certificate-accept",
+    ),
+    path("nodes/<int:pk>/refresh/", hardware_bmc_api.node_refresh, name="node-refresh"),
+    path("nodes/<int:pk>/firmware/", hardware_bmc_api.node_firmware, name="node-firmware"),
     path("sites/<int:pk>/power/", hardware_api.site_power, name="site-power"),
     path("power-batches/<int:pk>/", hardware_api.power_batch_detail, name="power-batch-detail"),
     *heat_api_urlpatterns,

@@ -28,7 +28,10 @@ from tests.factories import HeatMeterFactory
 # Routes that serve the documentation itself, not the API.
 NOT_DOCUMENTED = {"api-schema", "api-docs", "api-root"}
 # POSTs that take no body, on purpose: "attest now" needs nothing but the node in the path.
-NO_BODY = {("post", "/api/v1/nodes/{id}/attestation/")}
+NO_BODY = {
+    ("post", "/api/v1/nodes/{id}/attestation/"),
+    ("post", "/api/v1/nodes/{id}/refresh/"),  # "read the BMC again" needs nothing either
+}
 WRITE_METHODS = {"post", "put", "patch"}
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.accounts import access
@@ -177,3 +178,19 @@ def certificate_display(node: Node) -> dict[str, Any] | None:
         "not_after": node.bmc_cert_not_after,
         "seen_at": node.bmc_cert_seen_at,
     }
+
+
+CHANGED_SHOWN = 20
+
+
+def nodes_with_changed_certificate(user: Any) -> list[Node]:
+    """Nodes the user may see whose BMC presents another certificate than the accepted one
+    (the fleet page's red flag), at most `CHANGED_SHOWN`."""
+    return list(
+        access.nodes_visible_to(user, Action.VIEW_HARDWARE)
+        .exclude(bmc_tls_fingerprint="")
+        .exclude(bmc_cert_fingerprint="")
+        .exclude(bmc_cert_fingerprint=F("bmc_tls_fingerprint"))
+        .select_related("site")
+        .order_by("site__code", "name")[:CHANGED_SHOWN]
+    )

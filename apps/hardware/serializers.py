@@ -113,3 +113,58 @@ class PowerActionQuerySerializer(serializers.Serializer):
         if "since" in attrs and "until" in attrs and attrs["until"] <= attrs["since"]:
             raise serializers.ValidationError({"until": "must be after since"})
         return attrs
+
+
+class CertificateAcceptSerializer(serializers.Serializer):
+    fingerprint = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        help_text=(
+            "SHA-256 of the certificate you were shown (hex, colons allowed). When given, a "
+            "BMC now presenting another certificate is refused (409) instead of accepted."
+        ),
+    )
+
+
+class BmcCertificateSerializer(serializers.Serializer):
+    node = serializers.IntegerField()
+    state = serializers.ChoiceField(
+        choices=["accepted", "unaccepted", "changed", "unseen"],
+        help_text="unaccepted: first contact; changed: the BMC presents another certificate "
+        "than the accepted one, and Heatsite refuses to talk to it.",
+    )
+    accepted = serializers.CharField(help_text="The pinned fingerprint, or empty.")
+    fingerprint = serializers.CharField(help_text="The certificate last presented, or empty.")
+    subject = serializers.CharField()
+    not_after = serializers.DateTimeField(allow_null=True)
+    seen_at = serializers.DateTimeField(allow_null=True)
+
+
+class RefreshQueuedSerializer(serializers.Serializer):
+    node = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["queued"])
+
+
+class FirmwareComponentSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The BMC's id of the component (Redfish), or its name.")
+    name = serializers.CharField()
+    version = serializers.CharField()
+    updateable = serializers.BooleanField(
+        allow_null=True, help_text="null when the BMC does not say (always for IPMI)."
+    )
+    read_at = serializers.DateTimeField(
+        allow_null=True, help_text="When Heatsite read it from the BMC; null if unknown."
+    )
+
+
+class NodeFirmwareSerializer(serializers.Serializer):
+    node = serializers.IntegerField()
+    protocol = serializers.ChoiceField(
+        choices=["ipmi", "redfish"], help_text="The protocol the node is read over now."
+    )
+    available = serializers.BooleanField(
+        allow_null=True,
+        help_text="false: the BMC refused to report firmware; null: never read yet.",
+    )
+    components = FirmwareComponentSerializer(many=True)

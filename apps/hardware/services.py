@@ -27,6 +27,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.crypto import CredentialError
 from apps.core.realtime import broadcast
+from apps.hardware import certificates, protocols
 from apps.hardware.drivers.base import BmcError, BootDevice, driver_for
 from apps.hardware.models import BmcFacts, ElectricalDaily, NodeTelemetry, PowerAction, PowerBatch
 from apps.hardware.protocols import endpoint_for
@@ -428,6 +429,14 @@ def bmc_sweep_nodes(node_ids: list[int], *, now: datetime | None = None) -> dict
             "bmc_username",
             "bmc_password_encrypted",
             "bmc_protocol",
+            "redfish_port",
+            "bmc_protocol_detected",
+            "bmc_protocol_probed_at",
+            "bmc_tls_fingerprint",
+            "bmc_cert_fingerprint",
+            "bmc_cert_subject",
+            "bmc_cert_not_after",
+            "bmc_cert_seen_at",
             "power_state",
             "reachable",
             "power_w",
@@ -438,6 +447,10 @@ def bmc_sweep_nodes(node_ids: list[int], *, now: datetime | None = None) -> dict
     site_tz = dict(
         Site.objects.filter(pk__in={n.site_id for n in nodes}).values_list("id", "timezone")
     )
+    for node in nodes:
+        if protocols.needs_probe(node, now):
+            # an `auto` node learns whether Redfish answers (and shows its certificate)
+            protocols.bmc_protocol_detect(node=node, now=now)
     endpoints, polled = [], []
     for node in nodes:
         try:
@@ -512,6 +525,11 @@ def bmc_sweep_nodes(node_ids: list[int], *, now: datetime | None = None) -> dict
             )
         else:
             counts["failed"] += 1
+            if result.cause in certificates.CERTIFICATE_CAUSES and (
+                certificates.certificate_observe_due(node, now)
+            ):
+                # first contact or a changed certificate: record what the BMC presents
+                certificates.certificate_observe(node=node, now=now)
             if result.reachable is False:
                 node.reachable = False
             facts.append(
@@ -712,20 +730,34 @@ def _facts_bulk(rows: list[tuple[int, dict[str, Any]]]) -> None:
 
 def bmc_details_refresh(node_id: int) -> BmcFacts:
     """Reads FRU inventory, firmware versions and the boot device; a BMC that refuses one of
-    them marks that feature unavailable for the node and the rest is still stored."""
+    them marks that feature unavailable for the node and the rest is still stored.
+
+    An ``auto`` node is probed again first (an explicit read is when its protocol is
+    re-detected). A Redfish BMC whose certificate is not accepted, or changed, is not read at
+    all: the refusal and the certificate it presents are recorded for the node page (they are
+    not "feature unavailable").
+    """
     node = Node.objects.select_related("site").get(pk=node_id)
+    if node.bmc_protocol == Node.BmcProtocol.AUTO:
+        protocols.bmc_protocol_detect(node=node)
     driver = driver_for(endpoint_for(node), timeout=settings.BMC_TIMEOUT)
     values: dict[str, Any] = {}
     features: dict[str, bool] = {}
+    read_at = timezone.now().isoformat()
     for feature, read in (
         ("inventory", lambda: dataclasses.asdict(driver.inventory())),
-        ("firmware", lambda: [dataclasses.asdict(f) for f in driver.firmware()]),
+        (
+            "firmware",
+            lambda: [dataclasses.asdict(f) | {"read_at": read_at} for f in driver.firmware()],
+        ),
         ("boot_device", lambda: _boot_dict(driver.boot_device())),
         ("dcmi", lambda: driver.system_power_watts()),
     ):
         try:
             value = read()
         except BmcError as error:
+            if error.cause in certificates.CERTIFICATE_CAUSES:
+                return _details_refused(node, error)
             if error.cause in ("unreachable", "timeout", "bad_credentials", "no_session_slot"):
                 raise
             features[feature] = False
@@ -738,5 +770,15 @@ def bmc_details_refresh(node_id: int) -> BmcFacts:
     for key, value in values.items():
         setattr(facts, key, value)
     facts.features = {**facts.features, **features}
+    if facts.last_error_cause in certificates.CERTIFICATE_CAUSES:
+        facts.last_error_cause, facts.last_error = "", ""
     facts.save()
+    return facts
+
+
+def _details_refused(node: Node, error: BmcError) -> BmcFacts:
+    certificates.certificate_observe(node=node)
+    facts, _ = BmcFacts.objects.get_or_create(node=node)
+    facts.last_error_cause, facts.last_error = error.cause, error.message[:500]
+    facts.save(update_fields=["last_error_cause", "last_error", "updated_at"])
     return facts

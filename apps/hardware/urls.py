@@ -7,6 +7,11 @@ urlpatterns = [
     path("nodes/<int:node_id>/power/", views.node_power, name="node-power"),
     path("nodes/<int:node_id>/boot-device/", views.node_boot_device, name="node-boot-device"),
     path("nodes/<int:node_id>/refresh/", views.node_details_refresh, name="node-refresh"),
+    path(
+        "nodes/<int:node_id>/bmc-certificate/accept/",
+        views.node_certificate_accept,
+        name="node-bmc-certificate-accept",
+    ),
     path("nodes/<int:node_id>/actions/", views.node_actions_fragment, name="node-actions"),
     path("sites/<int:site_id>/power/confirm/", views.site_power_confirm, name="site-power-confirm"),
     path("sites/<int:site_id>/power/", views.site_power, name="site-power"),

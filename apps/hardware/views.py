@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts import access
 from apps.accounts.policy import Action
-from apps.hardware import selectors, services
+from apps.hardware import certificates, selectors, services
 from apps.hardware.drivers.base import BOOT_DEVICES, BmcError
 from apps.hardware.models import PowerAction
 
@@ -171,3 +171,20 @@ def node_actions_fragment(request: HttpRequest, node_id: int) -> HttpResponse:
         "hardware/_action_history.html",
         {"actions": selectors.node_actions(node), "site": node.site, "show_node": False},
     )
+
+
+@login_required
+@require_POST
+def node_certificate_accept(request: HttpRequest, node_id: int) -> HttpResponse:
+    """Accepts the BMC certificate shown on the node page (its fingerprint travels with the
+    form, so a certificate that changed since the page was drawn is not accepted)."""
+    node = access.node_for_user(request.user, node_id, Action.MANAGE_INVENTORY)
+    try:
+        certificates.certificate_accept(
+            actor=request.user, node=node, expected=request.POST.get("fingerprint", "")
+        )
+    except (certificates.CertificateMismatch, BmcError) as error:
+        messages.error(request, str(error))
+    else:
+        messages.info(request, f"The BMC certificate of {node.name} is accepted.")
+    return redirect("node-detail", node_id=node.pk)

@@ -10,6 +10,8 @@ from django.utils import timezone
 from apps.accounts import access
 from apps.accounts.policy import Action
 from apps.attestation import selectors as attestation_selectors
+from apps.hardware import certificates as hardware_certificates
+from apps.hardware import protocols as hardware_protocols
 from apps.hardware import selectors as hardware_selectors
 from apps.hardware.figures import SENSOR_WINDOW, sensor_figure
 from apps.heat import live as heat_live
@@ -38,6 +40,7 @@ def fleet(request: HttpRequest) -> HttpResponse:
         if can_heat
         else None,
         "alarm_counts": heat_pages.fleet_alarm_counts(site_ids, request.user),
+        "certificate_changed": hardware_certificates.nodes_with_changed_certificate(request.user),
         "statuses": selectors.Site.Status.choices,
         "status_counts": selectors.fleet_status_counts(user=request.user),
         **flags,
@@ -118,6 +121,9 @@ def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
             ("cycle", "Cycle", "danger"),
             ("off", "Power off", "danger"),
         ],
+        "certificate": hardware_certificates.certificate_display(node),
+        "can_accept_certificate": access.can(request.user, Action.MANAGE_INVENTORY),
+        "protocol_in_use": hardware_protocols.node_protocol(node),
         "attestation": attestation_selectors.node_card(node)
         if access.can(request.user, Action.VIEW_ATTESTATION)
         else None,

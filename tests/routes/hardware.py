@@ -3,6 +3,7 @@
 from django.urls import reverse
 
 from apps.hardware.models import PowerAction, PowerBatch
+from apps.sites.models import Node
 from tests.routes.common import API_HARDWARE, API_NODE, HARDWARE, LOGIN, Route, foreign, own
 
 POWER_PAGE = {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 302, "admin": 403}
@@ -14,6 +15,8 @@ def extra_objects(objects):
     action = PowerAction.objects.create(
         node=objects["node"], kind="on", batch=batch, status=PowerAction.Status.SUCCEEDED
     )
+    # a BMC certificate presented and not yet accepted, for the accept routes
+    Node.objects.filter(pk=objects["node"].pk).update(bmc_cert_fingerprint="ab" * 32)
     return {"batch": batch, "action": action}
 
 
@@ -63,6 +66,22 @@ ROUTES: dict[str, Route] = {
         data={"action": "off"},
         foreign=foreign("api:site-power"),
     ),
+    "node-bmc-certificate-accept": Route(
+        own("node-bmc-certificate-accept", "node"),
+        {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 302, "admin": 302},
+        method="post",
+        data={"fingerprint": "ab" * 32},
+    ),
+    "api:node-bmc-certificate-accept": Route(
+        own("api:node-bmc-certificate-accept", "node"),
+        API_NODE,
+        method="post",
+        data={"fingerprint": "ab" * 32},
+    ),
+    "api:node-refresh": Route(
+        own("api:node-refresh", "node"), API_NODE | {"engineer": 202, "admin": 202}, method="post"
+    ),
+    "api:node-firmware": Route(own("api:node-firmware", "node"), API_NODE),
     "api:power-action-list": Route(lambda o: reverse("api:power-action-list"), API_HARDWARE),
     "api:power-action-detail": Route(own("api:power-action-detail", "action"), API_NODE),
     "api:power-batch-detail": Route(own("api:power-batch-detail", "batch"), API_HARDWARE),
