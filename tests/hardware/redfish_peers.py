@@ -177,7 +177,16 @@ class Emulator(_Service):
         from sushy_tools.emulator.resources.systems import fakedriver
 
         class PromptFakeDriver(fakedriver.FakeDriver):
-            """The emulator's own driver, its random 1-11 s delay pinned to 1 s for test speed."""
+            """The emulator's own driver, its random 1-11 s delay pinned to 1 s for test speed,
+            with the firmware versions it lacks (what its SimpleUpdate reads and bumps)."""
+
+            def get_versions(self, identity):
+                return dict(self._get(identity).get("versions") or {"BiosVersion": "1.0.0"})
+
+            def set_versions(self, identity, firmware_versions):
+                system = self._get(identity)
+                versions = dict(system.get("versions") or {}) | dict(firmware_versions)
+                self._update(system, versions=versions)
 
             def set_power_state(self, identity, state):
                 random_module = fakedriver.random

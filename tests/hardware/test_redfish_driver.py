@@ -202,8 +202,11 @@ def test_firmware_inventory_lists_every_member_that_exists(static):
 
 
 def test_firmware_without_an_inventory_falls_back_to_manager_and_bios(emu):
+    from tests.hardware.redfish_peers import SYSTEM_UUID
+
     versions = {f.component: f.version for f in driver_for(emu.endpoint()).firmware()}
-    assert versions == {"BMC": "1.00"}  # the fake driver has no BIOS version
+    bios = emu.systems.get_versions(SYSTEM_UUID)["BiosVersion"]  # what its SimpleUpdate bumps
+    assert versions == {"BMC": "1.00", "BIOS": bios}
 
 
 def test_sensors_from_sensors_thermal_power_and_coolant_loops(static):

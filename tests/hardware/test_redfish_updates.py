@@ -136,3 +136,31 @@ def test_an_apply_time_the_bmc_does_not_offer_is_refused_in_its_words(lab):
             build_image("NIC", "22.31.7"), apply_time="Immediate"
         )
     assert caught.value.cause == "bad_request" and "The BMC says:" in caught.value.message
+
+
+# --- sushy-emulator -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    from tests.hardware.redfish_peers import Emulator
+
+    service = Emulator(tmp_path_factory.mktemp("emulator-updates"))
+    yield service
+    transport.close_all()
+    service.stop()
+
+
+def test_the_emulators_simple_update_is_followed_to_its_task_and_read_back(emulator):
+    from tests.hardware.redfish_peers import SYSTEM_UUID
+
+    driver = driver_for(emulator.endpoint())
+    before = versions(driver)["BIOS"]
+    ref = driver.firmware_update_simple(
+        "https://heatsite.invalid/fw/bios.bin", targets=(f"/redfish/v1/Systems/{SYSTEM_UUID}",)
+    )
+    # 204 with Location at the task itself (no monitor of its own)
+    assert ref.task == "/redfish/v1/TaskService/Tasks/42"
+    done = driver.task_status(ref)
+    assert (done.state, done.percent, done.bmc_status) == ("completed", 100, "OK")
+    assert versions(driver)["BIOS"] != before  # the outcome is the version read back
