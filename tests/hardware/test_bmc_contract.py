@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from apps.hardware.drivers import BmcEndpoint, BmcError, BootDevice, driver_for
+from apps.hardware.drivers import BmcEndpoint, BmcError, BootDevice, TaskRef, driver_for
 from apps.hardware.drivers.redfish import transport
 from tests.hardware.redfish_peers import Emulator
 
@@ -179,3 +179,21 @@ def test_a_password_the_bmc_cannot_take_is_refused_before_sending(peer):
         driver.set_account_password("nobody-here", "n3w-Passw0rd")
     assert caught.value.cause == "bad_request"
     assert driver_for(peer.endpoint()).power_state().state == "on"  # the old one still works
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda d: d.bios(),
+        lambda d: d.set_bios({"BootMode": "Uefi"}),
+        lambda d: d.bmc_log(),
+        lambda d: d.firmware_update_push(b"image"),
+        lambda d: d.firmware_update_simple("https://heatsite.invalid/fw.bin"),
+        lambda d: d.task_status(TaskRef(monitor="/x")),
+    ],
+)
+def test_what_ipmi_has_no_standard_for_is_not_supported(lab, call):
+    with pytest.raises(BmcError) as caught:
+        call(driver_for(lab.endpoint(0)))
+    assert (caught.value.cause, caught.value.transient) == ("not_supported", False)
+    assert "IPMI" in caught.value.message
