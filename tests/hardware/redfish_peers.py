@@ -503,10 +503,18 @@ def _log_tree() -> dict[str, dict]:
         },
         MANAGER_SEL: service(MANAGER_SEL, "System Event Log", "SEL"),
         SYSTEM_LOG: service(SYSTEM_LOG, "Event Log", "Event"),
-        f"{MANAGER_SEL}/Entries": {  # member links only, oldest first
+        f"{MANAGER_SEL}/Entries": {  # member links only, oldest first, in two pages
             "@odata.id": f"{MANAGER_SEL}/Entries",
             "@odata.type": "#LogEntryCollection.LogEntryCollection",
-            "Members": [{"@odata.id": e["@odata.id"]} for e in sel],
+            "Members@odata.count": len(sel),
+            "Members": [{"@odata.id": e["@odata.id"]} for e in sel[:2]],
+            "Members@odata.nextLink": f"{MANAGER_SEL}/EntriesPage2",
+        },
+        f"{MANAGER_SEL}/EntriesPage2": {
+            "@odata.id": f"{MANAGER_SEL}/Entries",
+            "@odata.type": "#LogEntryCollection.LogEntryCollection",
+            "Members@odata.count": len(sel),
+            "Members": [{"@odata.id": e["@odata.id"]} for e in sel[2:]],
         },
         f"{SYSTEM_LOG}/Entries": {  # expanded inline
             "@odata.id": f"{SYSTEM_LOG}/Entries",

@@ -135,7 +135,7 @@ def test_bmc_log_merges_manager_and_system_logs_newest_first(static):
         (SYSTEM_LOG, "10"),  # 2024-05-02 12:00 UTC
         (MANAGER_SEL, "2"),  # 2024-05-02 07:30 UTC (09:30+02:00)
         (MANAGER_SEL, "1"),
-        (MANAGER_SEL, "3"),  # no zone: time unknown, listed last
+        (MANAGER_SEL, "3"),  # from the second page; no zone: time unknown, listed last
     ]
     psu, intrusion, fan, unzoned = entries
     assert intrusion.created == datetime.datetime(2024, 5, 2, 7, 30, tzinfo=datetime.UTC)

@@ -1,7 +1,8 @@
 """BMC logs over Redfish: the entries of the manager's and the system's ``LogServices``.
 
 Every log service (SEL, event log, …) of the first manager and the first system is read, its
-``Entries`` bounded: inline (expanded) members are used as they are; otherwise at most ``limit``
+``Entries`` bounded (pages followed through ``Members@odata.nextLink``, at most `MAX_PAGES`):
+inline (expanded) members are used as they are; otherwise at most ``limit``
 member links per service are read, the highest record numbers first when the ids are numbers
 (SEL record ids grow), else the last ones listed. The entries of all services are merged,
 newest first, and cut to ``limit``. Chassis-intrusion events are marked (``intrusion``): IPMI's
@@ -21,6 +22,8 @@ from apps.hardware.drivers.redfish.transport import Client
 
 MAX_LIMIT = 1000
 MAX_SERVICES = 8
+MAX_PAGES = 16  # of one log's entry collection
+MAX_LISTED = 4096  # member links (or inline entries) taken from one log
 SEVERITY = {"OK": "ok", "Warning": "warning", "Critical": "critical"}
 DATE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", re.I)
 INTRUSION_SENSOR_TYPES = {"physical chassis security", "chassisintrusion", "chassis intrusion"}
@@ -61,9 +64,22 @@ def _numeric_tail(path: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
+def _listed(client: Client, path: str) -> list[dict[str, Any]]:
+    """The collection's members over its pages (``Members@odata.nextLink``), bounded."""
+    items: list[dict[str, Any]] = []
+    page: str | None = path
+    seen: set[str] = set()
+    while page and page not in seen and len(seen) < MAX_PAGES and len(items) < MAX_LISTED:
+        seen.add(page)
+        collection = get_optional(client, page) or {}
+        items.extend(item for item in collection.get("Members") or [] if isinstance(item, dict))
+        following = collection.get("Members@odata.nextLink")
+        page = following if isinstance(following, str) and following.startswith("/") else None
+    return items[:MAX_LISTED]
+
+
 def _entry_bodies(client: Client, path: str, limit: int) -> list[dict[str, Any]]:
-    collection = get_optional(client, path) or {}
-    items = [item for item in collection.get("Members") or [] if isinstance(item, dict)]
+    items = _listed(client, path)
     inline = [item for item in items if len(item) > 1]
     if inline:
         return inline
