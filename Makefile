@@ -80,6 +80,7 @@ demo: install
 	       --save "" --appendonly no --pidfile $(CURDIR)/$(RUN)/redis.pid >/dev/null; sleep 1; }
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py seed_demo > $(RUN)/logins.txt
+	$(PY) manage.py lab_accept_certificates > $(LOG)/lab-certificates.log
 	$(PY) manage.py seed_attestation > $(LOG)/seed-attestation.log
 	$(PY) manage.py seed_history --days 400 > $(LOG)/seed-history.log
 	@nohup $(PY) manage.py run_lab > $(LOG)/lab.log 2>&1 & echo $$! > $(RUN)/lab.pid

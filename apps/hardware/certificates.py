@@ -194,3 +194,26 @@ def nodes_with_changed_certificate(user: Any) -> list[Node]:
         .select_related("site")
         .order_by("site__code", "name")[:CHANGED_SHOWN]
     )
+
+
+def certificate_trust_known(*, node: Node, certificate: CertificateInfo, source: str) -> Node:
+    """Pins a certificate Heatsite knows by another way than the BMC's word (the demo's lab
+    made it), for commands only: audited with ``source``, the actor is the system."""
+    certificate_record(node=node, certificate=certificate)
+    with transaction.atomic():
+        previous = node.bmc_tls_fingerprint
+        Node.objects.filter(pk=node.pk).update(bmc_tls_fingerprint=certificate.fingerprint)
+        node.bmc_tls_fingerprint = certificate.fingerprint
+        if previous != certificate.fingerprint:
+            audit_record(
+                actor=None,
+                action="bmc.certificate_accept",
+                target=node,
+                detail={
+                    "fingerprint": certificate.fingerprint,
+                    "previous": previous,
+                    "subject": certificate.subject,
+                    "source": source,
+                },
+            )
+    return node

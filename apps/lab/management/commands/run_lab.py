@@ -217,7 +217,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, max_nodes, load, run_for, sync_every, **options):
         nodes = list(
-            Node.objects.filter(bmc_host__in=LOOPBACK, bmc_protocol="ipmi")
+            # every protocol: a Redfish-only node's lab BMC still has its IPMI port as identity
+            Node.objects.filter(bmc_host__in=LOOPBACK)
             .select_related("site")
             .order_by("bmc_port")[: max_nodes + 1]
         )

@@ -1,4 +1,10 @@
-"""Seed a plausible demo fleet and demo users; prints `username role password` per user."""
+"""Seed a plausible demo fleet and demo users; prints `username role password` per user.
+
+The fleet is mixed, as real ones are: sites in turn have IPMI-only BMCs, Redfish-only BMCs and
+BMCs that speak both (protocol ``auto``), each BMC's Redfish port at its IPMI port +
+``--redfish-offset`` (the lab's layout). Redfish certificates are not accepted here: that is an
+engineer's act (or, for the demo's lab, ``manage.py lab_accept_certificates``).
+"""
 
 import random
 from datetime import UTC, datetime
@@ -38,6 +44,8 @@ PARTNERS = [
     ("Kaukolämpö Oy", "KLO"),
 ]
 MODELS = ["HS-CP2 (2U cold-plate)", "HS-CP1 (1U cold-plate)"]
+# BMC protocol of each site's nodes, by site index: one site in three of each.
+PROTOCOLS = [Node.BmcProtocol.IPMI, Node.BmcProtocol.REDFISH, Node.BmcProtocol.AUTO]
 DEMO_PASSWORD = "heatsite-demo"  # noqa: S105 - printed to the newcomer on purpose
 
 
@@ -51,6 +59,12 @@ class Command(BaseCommand):
         parser.add_argument("--bmc-base-port", type=int, default=16230)
         parser.add_argument("--meter-base-port", type=int, default=15020)
         parser.add_argument("--bmc-host", default="127.0.0.1")
+        parser.add_argument(
+            "--redfish-offset",
+            type=int,
+            default=10000,
+            help="Redfish HTTPS port = IPMI port + this (the lab's layout; default 10000)",
+        )
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument(
             "--reset", action="store_true", help="Delete the existing fleet before seeding."
@@ -61,6 +75,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--sites and --nodes-per-site must be >= 0, --partners 1..{len(PARTNERS)}."
             )
+        if not 0 < options["redfish_offset"] < 65535:
+            raise CommandError("--redfish-offset must be between 1 and 65534.")
         rng = random.Random(options["seed"])
         with transaction.atomic():
             if options["reset"]:
@@ -137,6 +153,8 @@ class Command(BaseCommand):
                         nominal_power_w=1000,
                         bmc_host=options["bmc_host"],
                         bmc_port=port,
+                        bmc_protocol=PROTOCOLS[index % len(PROTOCOLS)],
+                        redfish_port=_redfish_port(port, options["redfish_offset"]),
                         bmc_username="admin",
                         bmc_password_encrypted=encrypted,
                     )
@@ -174,3 +192,8 @@ class Command(BaseCommand):
             user.save()
             users.append(user)
         return users
+
+
+def _redfish_port(ipmi_port: int, offset: int) -> int:
+    port = ipmi_port + offset
+    return port if port <= 65535 else 443
