@@ -152,17 +152,19 @@ def test_system_power_is_watts_or_unknown(peer):
         assert watts is None
 
 
-def test_a_new_account_password_is_the_one_that_logs_in_afterwards(peer):
+# IPMI's 16-byte form and its 20-byte form (Set User Password bit 7)
+@pytest.mark.parametrize("new", ["n3w-Passw0rd", "twenty-chars-Pw-0123"])
+def test_a_new_account_password_is_the_one_that_logs_in_afterwards(peer, new):
     old = peer.endpoint()
     driver = driver_for(old)
     driver.power_state()  # a cached session with the old password
     if not peer.accounts:
         with pytest.raises(BmcError) as caught:
-            driver.set_account_password(old.username, "n3w-Passw0rd")
+            driver.set_account_password(old.username, new)
         assert caught.value.cause == "not_supported"
         return
-    driver.set_account_password(old.username, "n3w-Passw0rd")
-    assert driver_for(peer.endpoint(password="n3w-Passw0rd")).power_state().state == "on"
+    driver.set_account_password(old.username, new)
+    assert driver_for(peer.endpoint(password=new)).power_state().state == "on"
     with pytest.raises(BmcError) as caught:
         driver_for(old).power_state()  # no session kept from before the change answers it
     assert (caught.value.cause, caught.value.transient) == ("bad_credentials", False)
