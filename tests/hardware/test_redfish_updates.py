@@ -164,3 +164,20 @@ def test_the_emulators_simple_update_is_followed_to_its_task_and_read_back(emula
     done = driver.task_status(ref)
     assert (done.state, done.percent, done.bmc_status) == ("completed", 100, "OK")
     assert versions(driver)["BIOS"] != before  # the outcome is the version read back
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("5", 5.0),
+        ("0", 0.0),
+        ("999999", 3600.0),  # bounded
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # an HTTP date in the past: now
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_an_http_date(header, seconds):
+    from apps.hardware.drivers.redfish.update import _retry_after
+
+    assert _retry_after(header) == seconds
