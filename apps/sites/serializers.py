@@ -55,6 +55,12 @@ class NodeSerializer(serializers.ModelSerializer):
         help_text="Write-only. Stored encrypted; never returned.",
     )
     bmc_password_set = serializers.SerializerMethodField()
+    bmc_certificate_state = serializers.CharField(
+        source="bmc_cert_state",
+        read_only=True,
+        help_text="Redfish TLS: accepted, unaccepted (accept it: "
+        "/api/v1/nodes/{id}/bmc-certificate/accept/), changed (refused), or empty.",
+    )
 
     class Meta:
         model = Node
@@ -74,12 +80,22 @@ class NodeSerializer(serializers.ModelSerializer):
             "bmc_username",
             "bmc_password",
             "bmc_password_set",
+            "bmc_protocol_detected",
+            "bmc_tls_fingerprint",
+            "bmc_certificate_state",
             "power_state",
             "reachable",
             "last_seen",
             "power_w",
         ]
-        read_only_fields = ["power_state", "reachable", "last_seen", "power_w"]
+        read_only_fields = [
+            "power_state",
+            "reachable",
+            "last_seen",
+            "power_w",
+            "bmc_protocol_detected",
+            "bmc_tls_fingerprint",
+        ]
 
     def get_bmc_password_set(self, node: Node) -> bool:
         return bool(node.bmc_password_encrypted)

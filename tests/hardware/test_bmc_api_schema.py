@@ -60,3 +60,20 @@ def test_the_refresh_and_firmware_answers_are_what_the_schema_says(schema, engin
     assert components[1] == {
         "id": "BIOS", "name": "BIOS", "version": "1.0", "updateable": None, "read_at": None,
     }  # fmt: skip
+
+
+def test_a_node_in_the_api_says_whether_its_bmc_certificate_is_accepted(schema, engineer, site):  # noqa: F811
+    node = NodeFactory(site=site, bmc_protocol="redfish")
+    Node.objects.filter(pk=node.pk).update(
+        bmc_tls_fingerprint="ab" * 32, bmc_cert_fingerprint="cd" * 32
+    )
+    api = APIClient()
+    api.force_authenticate(engineer)
+    response = api.get(f"/api/v1/nodes/{node.pk}/")
+    assert_documented(schema, response, "get", "/api/v1/nodes/{id}/")
+    body = response.json()
+    assert (body["bmc_certificate_state"], body["bmc_tls_fingerprint"]) == ("changed", "ab" * 32)
+    # read-only: a PATCH cannot pin a certificate behind the audited accept
+    api.patch(f"/api/v1/nodes/{node.pk}/", {"bmc_tls_fingerprint": "cd" * 32}, format="json")
+    node.refresh_from_db()
+    assert node.bmc_tls_fingerprint == "ab" * 32
