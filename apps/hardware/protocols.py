@@ -9,6 +9,7 @@ serial console is IPMI SOL whatever the protocol: Redfish only advertises consol
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -16,12 +17,13 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.hardware.drivers.base import BmcEndpoint, BmcError
-from apps.hardware.drivers.redfish import probe
+from apps.hardware.drivers.redfish import ServiceRoot, probe
 from apps.sites.models import Node
 
 # An `auto` node's probe is repeated this long after the last one (a BMC's firmware may gain
 # Redfish; a dead BMC must not cost every sweep a probe).
 PROBE_AGAIN = timedelta(minutes=15)
+PROBE_CONCURRENCY = 16
 
 
 def node_protocol(node: Node) -> str:
@@ -67,10 +69,29 @@ def needs_probe(node: Node, now: datetime) -> bool:
 def bmc_protocol_detect(*, node: Node, now: datetime | None = None) -> str:
     """Probes an ``auto`` node's Redfish service root and records what answered ("redfish" or
     "ipmi") and, for Redfish, the certificate presented (to be accepted, never trusted here)."""
+    root = probe(node.bmc_host, node.redfish_port, timeout=settings.BMC_TIMEOUT)
+    return _detected(node, root, now or timezone.now())
+
+
+def bmc_protocols_detect(*, nodes: list[Node], now: datetime | None = None) -> None:
+    """`bmc_protocol_detect` for many nodes (the sweep's): the probes run concurrently, a dead
+    BMC costs one timeout in parallel with the others; the records are written here."""
+    if not nodes:
+        return
+    now = now or timezone.now()
+    with ThreadPoolExecutor(min(PROBE_CONCURRENCY, len(nodes))) as pool:
+        roots = list(
+            pool.map(
+                lambda n: probe(n.bmc_host, n.redfish_port, timeout=settings.BMC_TIMEOUT), nodes
+            )
+        )
+    for node, root in zip(nodes, roots, strict=True):
+        _detected(node, root, now)
+
+
+def _detected(node: Node, root: ServiceRoot | None, now: datetime) -> str:
     from apps.hardware.certificates import certificate_record
 
-    now = now or timezone.now()
-    root = probe(node.bmc_host, node.redfish_port, timeout=settings.BMC_TIMEOUT)
     found = "redfish" if root is not None else "ipmi"
     changed = found != node.bmc_protocol_detected
     node.bmc_protocol_detected, node.bmc_protocol_probed_at = found, now

@@ -447,10 +447,10 @@ def bmc_sweep_nodes(node_ids: list[int], *, now: datetime | None = None) -> dict
     site_tz = dict(
         Site.objects.filter(pk__in={n.site_id for n in nodes}).values_list("id", "timezone")
     )
-    for node in nodes:
-        if protocols.needs_probe(node, now):
-            # an `auto` node learns whether Redfish answers (and shows its certificate)
-            protocols.bmc_protocol_detect(node=node, now=now)
+    # `auto` nodes learn whether Redfish answers (and show its certificate)
+    protocols.bmc_protocols_detect(
+        nodes=[n for n in nodes if protocols.needs_probe(n, now)], now=now
+    )
     endpoints, polled = [], []
     for node in nodes:
         try:

@@ -94,3 +94,16 @@ def test_probing_an_auto_node_without_redfish_falls_back_to_ipmi(lab):
     node.refresh_from_db()
     assert node.bmc_protocol_detected == "ipmi" and node.bmc_cert_fingerprint == ""
     assert driver_for(endpoint_for(node), timeout=30).power_state().state == "on"
+
+
+def test_the_sweeps_probes_of_many_auto_nodes_record_each_ones_answer(lab):
+    from apps.hardware.protocols import bmc_protocols_detect
+
+    found = lab_node(lab, 0, bmc_protocol="auto")
+    missing = lab_node(lab, 1, bmc_protocol="auto", redfish_port=free_port())
+    bmc_protocols_detect(nodes=[found, missing])
+    found.refresh_from_db()
+    missing.refresh_from_db()
+    assert (found.bmc_protocol_detected, missing.bmc_protocol_detected) == ("redfish", "ipmi")
+    assert found.bmc_cert_fingerprint == lab.redfish.endpoint(0).fingerprint
+    assert missing.bmc_cert_fingerprint == ""
