@@ -2,7 +2,9 @@
 
 import pytest
 
+from apps.hardware import sweep as sweep_module
 from apps.hardware.drivers import ipmi
+from apps.hardware.sweep import CircuitBreaker
 from apps.lab.bmc import LabBmcServer
 
 
@@ -28,3 +30,12 @@ def make_lab():
     ipmi.close_all()
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def fresh_breaker(monkeypatch, settings):
+    """A circuit breaker of this test's own, BMC calls bounded only against a broken run, and
+    live events kept in memory."""
+    monkeypatch.setattr(sweep_module, "default_breaker", CircuitBreaker(base=60))
+    settings.BMC_TIMEOUT = 10.0  # bounds a broken run only; the lab answers in milliseconds
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

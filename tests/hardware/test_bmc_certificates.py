@@ -9,21 +9,13 @@ from rest_framework.test import APIClient
 
 from apps.audit.models import AuditEvent
 from apps.hardware import services
-from apps.hardware import sweep as sweep_module
 from apps.hardware.drivers.redfish import transport
 from apps.hardware.models import BmcFacts, NodeTelemetry
-from apps.hardware.sweep import CircuitBreaker
 from apps.sites.models import Node
 from tests.factories import NodeFactory
+from tests.hardware.redfish_nodes import dual_lab_node
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_breaker(monkeypatch, settings):
-    monkeypatch.setattr(sweep_module, "default_breaker", CircuitBreaker(base=60))
-    settings.BMC_TIMEOUT = 10.0  # bounds a broken run only; the lab answers in milliseconds
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_breaker")]
 
 
 @pytest.fixture
@@ -34,18 +26,9 @@ def lab(make_dual_lab):
 
 
 def redfish_node(lab, site, index=0, **fields) -> Node:
-    face = lab.redfish.endpoint(index)
-    values = {
-        "site": site,
-        "name": f"{site.code}-rf{index}",
-        "bmc_protocol": "redfish",
-        "bmc_host": "127.0.0.1",
-        "bmc_port": lab.ipmi.port(index),
-        "redfish_port": face.port,
-        "bmc_username": face.username,
-        "bmc_password": face.password,
-    }
-    return NodeFactory(**(values | fields))
+    return dual_lab_node(
+        lab, index, site=site, name=f"{site.code}-rf{index}", bmc_protocol="redfish", **fields
+    )
 
 
 def sweep(*nodes):

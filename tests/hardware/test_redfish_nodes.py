@@ -9,8 +9,8 @@ from apps.audit.models import AuditEvent
 from apps.hardware.drivers import driver_for
 from apps.hardware.drivers.redfish import transport
 from apps.hardware.protocols import bmc_protocol_detect, endpoint_for, needs_probe, node_protocol
-from apps.sites.models import Node
 from tests.factories import NodeFactory
+from tests.hardware.redfish_nodes import dual_lab_node
 
 pytestmark = pytest.mark.django_db
 
@@ -20,18 +20,6 @@ def lab(make_dual_lab):
     lab = make_dual_lab(count=2)
     yield lab
     transport.close_all()
-
-
-def lab_node(lab, index=0, **fields) -> Node:
-    face = lab.redfish.endpoint(index)
-    values = {
-        "bmc_host": "127.0.0.1",
-        "bmc_port": lab.ipmi.port(index),
-        "redfish_port": face.port,
-        "bmc_username": face.username,
-        "bmc_password": face.password,
-    }
-    return NodeFactory(**(values | fields))
 
 
 def free_port() -> int:
@@ -70,7 +58,7 @@ def test_an_auto_node_speaks_redfish_only_once_found_and_its_certificate_accepte
 
 
 def test_probing_an_auto_node_finds_redfish_and_records_the_certificate_untrusted(lab):
-    node = lab_node(lab, bmc_protocol="auto")
+    node = dual_lab_node(lab, bmc_protocol="auto")
     assert needs_probe(node, timezone.now())
     assert bmc_protocol_detect(node=node) == "redfish"
     node.refresh_from_db()
@@ -89,7 +77,7 @@ def test_probing_an_auto_node_finds_redfish_and_records_the_certificate_untruste
 
 
 def test_probing_an_auto_node_without_redfish_falls_back_to_ipmi(lab):
-    node = lab_node(lab, bmc_protocol="auto", redfish_port=free_port())
+    node = dual_lab_node(lab, bmc_protocol="auto", redfish_port=free_port())
     assert bmc_protocol_detect(node=node) == "ipmi"
     node.refresh_from_db()
     assert node.bmc_protocol_detected == "ipmi" and node.bmc_cert_fingerprint == ""
@@ -99,8 +87,8 @@ def test_probing_an_auto_node_without_redfish_falls_back_to_ipmi(lab):
 def test_the_sweeps_probes_of_many_auto_nodes_record_each_ones_answer(lab):
     from apps.hardware.protocols import bmc_protocols_detect
 
-    found = lab_node(lab, 0, bmc_protocol="auto")
-    missing = lab_node(lab, 1, bmc_protocol="auto", redfish_port=free_port())
+    found = dual_lab_node(lab, 0, bmc_protocol="auto")
+    missing = dual_lab_node(lab, 1, bmc_protocol="auto", redfish_port=free_port())
     bmc_protocols_detect(nodes=[found, missing])
     found.refresh_from_db()
     missing.refresh_from_db()

@@ -5,21 +5,12 @@ import socket
 import pytest
 
 from apps.hardware import services
-from apps.hardware import sweep as sweep_module
 from apps.hardware.drivers.redfish import transport
-from apps.hardware.sweep import CircuitBreaker
 from apps.sites.models import Node
-from tests.factories import NodeFactory
+from tests.hardware.redfish_nodes import dual_lab_node
 from tests.hardware.test_poll_sweep import Listener
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_breaker(monkeypatch, settings):
-    monkeypatch.setattr(sweep_module, "default_breaker", CircuitBreaker(base=60))
-    settings.BMC_TIMEOUT = 10.0  # bounds a broken run only; the lab answers in milliseconds
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_breaker")]
 
 
 @pytest.fixture
@@ -30,22 +21,10 @@ def lab(make_dual_lab):
 
 
 def lab_node(lab, site, index, protocol, accepted=False, **fields) -> Node:
-    face = lab.redfish.endpoint(index)
-    values = {
-        "site": site,
-        "name": f"{site.code}-{protocol}{index}",
-        "bmc_protocol": protocol,
-        "bmc_host": "127.0.0.1",
-        "bmc_port": lab.ipmi.port(index),
-        "redfish_port": face.port,
-        "bmc_username": face.username,
-        "bmc_password": face.password,
-    }
-    node = NodeFactory(**(values | fields))
-    if accepted:
-        Node.objects.filter(pk=node.pk).update(bmc_tls_fingerprint=face.fingerprint)
-        node.refresh_from_db()
-    return node
+    name = f"{site.code}-{protocol}{index}"
+    return dual_lab_node(
+        lab, index, accepted=accepted, site=site, name=name, bmc_protocol=protocol, **fields
+    )
 
 
 def test_a_mixed_fleet_is_polled_in_one_sweep_and_changes_are_pushed(
