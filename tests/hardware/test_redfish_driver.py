@@ -119,8 +119,10 @@ def test_a_state_not_reached_within_the_wait_is_unknown_not_assumed(emu):
 # --- boot ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("device", ["network", "disk", "cdrom"])
-def test_boot_override_round_trips_in_uefi_mode(emu, device):
+def test_cdrom_boot_override_round_trips_in_uefi_mode(emu):
+    # network and disk round-trip on every peer in test_bmc_contract.py; IPMI's contract has
+    # no cdrom case, so the emulator's is here.
+    device = "cdrom"
     driver = driver_for(emu.endpoint())
     driver.set_boot_device(BootDevice(device, persistent=False, uefi=True))
     read = driver.boot_device()
