@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import pytest
 
-from apps.hardware.services import electrical_daily_merge
+from apps.hardware.electrical import electrical_daily_merge
 from apps.heat import physics
 from apps.heat.ingest import ingest_readings
 from apps.heat.meters import MeterReading

@@ -5,11 +5,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from apps.hardware import services
+from apps.hardware import electrical, services
 from apps.hardware import sweep as sweep_module
 from apps.hardware.drivers import ipmi
+from apps.hardware.electrical import PowerSample, electrical_pieces
 from apps.hardware.models import ElectricalDaily, energy_source
-from apps.hardware.services import PowerSample, electrical_pieces
 from apps.hardware.sweep import CircuitBreaker
 from apps.lab.bmc import LabBmcServer
 from tests.factories import NodeFactory
@@ -82,8 +82,8 @@ def test_source_says_measured_nominal_mixed_or_nothing():
 @pytest.mark.django_db
 def test_merge_adds_to_existing_rows_instead_of_replacing_them(site):
     day = date(2026, 1, 15)
-    services.electrical_daily_merge([(site.pk, day, 1.0, 0.0, 60.0, 0.0)])
-    services.electrical_daily_merge([(site.pk, day, 0.5, 2.0, 30.0, 90.0)])
+    electrical.electrical_daily_merge([(site.pk, day, 1.0, 0.0, 60.0, 0.0)])
+    electrical.electrical_daily_merge([(site.pk, day, 0.5, 2.0, 30.0, 90.0)])
     row = ElectricalDaily.objects.get(site=site, day=day)
     assert (row.energy_kwh, row.measured_kwh, row.nominal_kwh) == (3.5, 1.5, 2.0)
     assert (row.measured_s, row.nominal_s, row.covered_s) == (90.0, 90.0, 180.0)
