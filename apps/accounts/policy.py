@@ -20,6 +20,7 @@ class Action(StrEnum):
     POWER_CONTROL = "power_control"
     OPEN_CONSOLE = "open_console"
     MANAGE_FIRMWARE = "manage_firmware"
+    CONFIGURE_BMC = "configure_bmc"  # BIOS settings, BMC account passwords (engineers only)
     MANAGE_INVENTORY = "manage_inventory"  # create and update sites, nodes, meters
     MANAGE_USERS = "manage_users"
     COMPARE_SITES = "compare_sites"
@@ -42,6 +43,7 @@ POLICY: dict[str, frozenset[Action]] = {
             Action.POWER_CONTROL,
             Action.OPEN_CONSOLE,
             Action.MANAGE_FIRMWARE,
+            Action.CONFIGURE_BMC,
             Action.MANAGE_INVENTORY,
             Action.VIEW_AUDIT,
         }

@@ -20,6 +20,7 @@ EXPECTED = {
         A.POWER_CONTROL,
         A.OPEN_CONSOLE,
         A.MANAGE_FIRMWARE,
+        A.CONFIGURE_BMC,
         A.MANAGE_INVENTORY,
     },
     Role.ADMIN: {
