@@ -127,7 +127,16 @@ def test_bios_changes_are_pending_until_the_next_reset(lab):
     before = driver.bios()
     assert before.value("ProcTurboMode") == "Enabled" and before.pending == {}
     assert before.apply_times == ("OnReset",)
-    assert before.registry and all(a.display_name == "" for a in before.attributes)  # not served
+    # the registry, found through /redfish/v1/Registries, names and bounds the attributes
+    fan = next(a for a in before.attributes if a.name == "FanMinimumPercent")
+    assert (fan.display_name, fan.type, fan.lower, fan.upper) == (
+        "Minimum Fan Speed (%)",
+        "Integer",
+        0,
+        100,
+    )
+    memory = next(a for a in before.attributes if a.name == "SystemMemorySize")
+    assert memory.read_only and memory.display_name == "System Memory Size"
     staged = driver.set_bios({"ProcTurboMode": "Disabled", "FanMinimumPercent": 35})
     assert staged.pending == {"ProcTurboMode": "Disabled", "FanMinimumPercent": 35}
     assert staged.value("ProcTurboMode") == "Enabled"  # not before the reset
@@ -138,15 +147,28 @@ def test_bios_changes_are_pending_until_the_next_reset(lab):
     assert after.applied_at is not None and after.applied_at.utcoffset().total_seconds() == 0
 
 
-def test_a_value_the_bmc_refuses_is_a_bad_request_in_its_own_words(lab):
-    # no registry on the lab: the type matches the current value, the BMC judges the range
+def test_a_value_the_registry_forbids_is_refused_before_anything_is_sent(lab):
+    requests_before = lab.redfish.service(0).requests
     with pytest.raises(BmcError) as caught:
         driver_for(endpoint(lab)).set_bios({"FanMinimumPercent": 150})
     assert (caught.value.cause, caught.value.transient) == ("bad_request", False)
-    assert "The BMC says:" in caught.value.message and "FanMinimumPercent" in caught.value.message
+    assert "Minimum Fan Speed (%) (FanMinimumPercent): 150 is outside 0…100" in caught.value.message
     with pytest.raises(BmcError) as caught:
-        driver_for(endpoint(lab)).set_bios({"FanMinimumPercent": "high"})
-    assert caught.value.cause == "bad_request" and "takes a number" in caught.value.message
+        driver_for(endpoint(lab)).set_bios({"SystemMemorySize": "1 TB"})
+    assert "read-only" in caught.value.message
+    assert lab.redfish.service(0).bios_pending == {}
+    assert lab.redfish.service(0).requests > requests_before  # it read, it did not write
+
+
+def test_a_rule_only_the_bmc_knows_is_refused_in_its_own_words(lab):
+    driver = driver_for(endpoint(lab))
+    driver.set_bios({"BootMode": "Legacy"})
+    with pytest.raises(BmcError) as caught:
+        driver.set_bios({"SriovGlobalEnable": "Enabled"})
+    assert (caught.value.cause, caught.value.transient) == ("bad_request", False)
+    assert "The BMC says:" in caught.value.message
+    assert "conflict with the value of the 'Attributes/BootMode'" in caught.value.message
+    assert lab.redfish.service(0).bios_pending == {"BootMode": "Legacy"}
 
 
 def test_the_log_shows_a_chassis_intrusion_newest_first(lab):

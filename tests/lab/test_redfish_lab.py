@@ -221,6 +221,62 @@ def test_bad_bios_attributes_are_refused(client, attributes, expected):
     assert client.json(f"{SYSTEM}/Bios/Settings")["Attributes"] == {}
 
 
+def test_bios_settings_take_an_on_reset_apply_time_and_refuse_others(client):
+    settings = f"{SYSTEM}/Bios/Settings"
+    offered = client.json(settings)["@Redfish.SettingsApplyTime"]
+    assert offered["ApplyTime@Redfish.AllowableValues"] == ["OnReset"]
+    body = {"Attributes": {"PowerProfile": "Balanced"}}
+    response = client.patch(
+        settings, body | {"@Redfish.SettingsApplyTime": {"ApplyTime": "OnReset"}}
+    )
+    assert response.status_code == 200
+    response = client.patch(
+        settings,
+        {
+            "Attributes": {"ProcTurboMode": "Disabled"},
+            "@Redfish.SettingsApplyTime": {"ApplyTime": "Immediate"},
+        },
+    )
+    assert response.status_code == 400 and message_id(response) == "PropertyValueNotInList"
+    assert client.json(settings)["Attributes"] == {"PowerProfile": "Balanced"}
+
+
+def test_a_stale_if_match_on_the_bios_settings_is_a_precondition_failure(client):
+    settings = f"{SYSTEM}/Bios/Settings"
+    first = client.get(settings)
+    etag = first.headers["ETag"]
+    assert etag == first.json()["@odata.etag"]
+    assert (
+        client.patch(
+            settings, {"Attributes": {"PowerProfile": "Balanced"}}, headers={"If-Match": etag}
+        ).status_code
+        == 200
+    )
+    assert client.get(settings).headers["ETag"] != etag  # the pending settings changed
+    response = client.patch(
+        settings, {"Attributes": {"ProcTurboMode": "Disabled"}}, headers={"If-Match": etag}
+    )
+    assert response.status_code == 412
+    assert message_id(response) == "PreconditionFailed"
+    info = response.json()["error"]["@Message.ExtendedInfo"][0]
+    assert info["MessageId"].startswith("Base.1.") and "ETag" in info["Message"]
+    assert client.json(settings)["Attributes"] == {"PowerProfile": "Balanced"}
+
+
+def test_the_bios_attribute_registry_is_found_through_the_registries(client):
+    registry_id = client.json(f"{SYSTEM}/Bios")["AttributeRegistry"]
+    files = client.json("/redfish/v1/")["Registries"]["@odata.id"]
+    (member,) = client.json(files)["Members"]
+    found = client.json(member["@odata.id"])
+    assert found["Registry"] == registry_id
+    registry = client.json(found["Location"][0]["Uri"])
+    entries = {e["AttributeName"]: e for e in registry["RegistryEntries"]["Attributes"]}
+    assert set(entries) == set(client.json(f"{SYSTEM}/Bios")["Attributes"])
+    assert entries["SystemMemorySize"]["ReadOnly"] is True
+    response = client.patch(f"{SYSTEM}/Bios/Settings", {"Attributes": {"SystemMemorySize": "1 TB"}})
+    assert response.status_code == 400 and message_id(response) == "PropertyNotWritable"
+
+
 # --- accounts -----------------------------------------------------------------------------------
 
 

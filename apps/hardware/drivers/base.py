@@ -196,7 +196,8 @@ class BiosAttribute:
 
     ``display_name`` is the registry's name ("" where the BMC has no registry entry);
     ``type`` is the registry's (Enumeration, String, Integer, Boolean, Password) or "" unknown;
-    ``allowed`` lists an enumeration's values (empty when unknown or not an enumeration).
+    ``allowed`` lists an enumeration's values (empty when unknown or not an enumeration);
+    ``lower``/``upper`` bound an integer, ``min_length``/``max_length`` a string (None: unsaid).
     """
 
     name: str
@@ -205,6 +206,10 @@ class BiosAttribute:
     type: str = ""
     read_only: bool = False
     allowed: tuple[str, ...] = ()
+    lower: int | None = None
+    upper: int | None = None
+    min_length: int | None = None
+    max_length: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -52,6 +52,7 @@ REASONS = {
     405: "Method Not Allowed",
     409: "Conflict",
     411: "Length Required",
+    412: "Precondition Failed",
     413: "Payload Too Large",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import uuid as uuidlib
 
+from apps.lab.redfish import bios
 from apps.lab.redfish.chassis import CHASSIS, MANAGER, SYSTEM
 from apps.lab.redfish.schema import REDFISH_VERSION, collection, link, resource, status
 
@@ -63,6 +64,7 @@ def service_root(svc) -> dict:
         AccountService=link("/redfish/v1/AccountService"),
         SessionService=link("/redfish/v1/SessionService"),
         TaskService=link("/redfish/v1/TaskService"),
+        Registries=link(bios.REGISTRIES),
         Links={"Sessions": link(SESSIONS)},
         ProtocolFeaturesSupported={
             "ExpandQuery": {"ExpandAll": False, "Levels": False, "Links": False, "NoLinks": False},
@@ -233,41 +235,6 @@ def nic(svc, number: int) -> dict:
         InterfaceEnabled=True,
         LinkStatus="LinkUp" if up else "LinkDown",
         Status=status(),
-    )
-
-
-def bios(svc) -> dict:
-    with svc.bmc.lock:
-        attributes = dict(svc.bios_current)
-    return resource(
-        "Bios",
-        f"{SYSTEM}/Bios",
-        Id="Bios",
-        Name="BIOS Configuration Current Settings",
-        AttributeRegistry="HeatsiteLabBiosAttributeRegistry.v1_0_0",
-        Attributes=attributes,
-        Actions={"#Bios.ResetBios": {"target": f"{SYSTEM}/Bios/Actions/Bios.ResetBios"}},
-        **{
-            "@Redfish.Settings": {
-                "@odata.type": "#Settings.v1_3_5.Settings",
-                "SettingsObject": link(f"{SYSTEM}/Bios/Settings"),
-                "SupportedApplyTimes": ["OnReset"],
-                **({"Time": iso(svc.bios_applied)} if svc.bios_applied else {}),
-            }
-        },
-    )
-
-
-def bios_settings(svc) -> dict:
-    with svc.bmc.lock:
-        attributes = dict(svc.bios_pending)
-    return resource(
-        "Bios",
-        f"{SYSTEM}/Bios/Settings",
-        Id="Settings",
-        Name="BIOS Configuration Pending Settings",
-        AttributeRegistry="HeatsiteLabBiosAttributeRegistry.v1_0_0",
-        Attributes=attributes,
     )
 
 
@@ -519,8 +486,7 @@ def routes(svc) -> dict:
             "Ethernet Interfaces",
             [f"{SYSTEM}/EthernetInterfaces/NIC{n + 1}" for n in range(NICS)],
         ),
-        f"{SYSTEM}/Bios": bios,
-        f"{SYSTEM}/Bios/Settings": bios_settings,
+        **bios.routes(),
         "/redfish/v1/Chassis": lambda s: collection(
             "ChassisCollection", "/redfish/v1/Chassis", "Chassis", [CHASSIS]
         ),

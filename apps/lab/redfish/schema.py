@@ -43,6 +43,8 @@ VERSIONS = {
     "Task": "v1_7_0",
     "TaskService": "v1_2_0",
     "Settings": "v1_3_5",
+    "MessageRegistryFile": "v1_1_3",
+    "AttributeRegistry": "v1_3_8",
 }
 COLLECTIONS = {
     "ComputerSystemCollection",
@@ -61,6 +63,7 @@ COLLECTIONS = {
     "RoleCollection",
     "SessionCollection",
     "TaskCollection",
+    "MessageRegistryFileCollection",
 }
 
 
@@ -150,6 +153,8 @@ MESSAGES = {
     "SessionLimitExceeded": ("Critical", "Reduce the number of other sessions and try again."),
     "ChassisPowerStateOnRequired": ("Critical", "Power on the chassis and resubmit the request."),
     "QueryNotSupported": ("Warning", "Remove the query parameters and resubmit the request."),
+    "PreconditionFailed": ("Critical", "Try the operation again using the appropriate ETag."),
+    "PropertyValueConflict": ("Warning", "No resolution is required."),
     "InternalError": (
         "Critical",
         "Resubmit the request. If the problem persists, reset the service.",

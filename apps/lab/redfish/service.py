@@ -20,7 +20,8 @@ import time
 from collections.abc import Callable
 
 from apps.lab.bmc.node import CC_NOT_IN_STATE
-from apps.lab.redfish import chassis, resources, schema, updates
+from apps.lab.redfish import bios, chassis, resources, schema, updates
+from apps.lab.redfish.bios import BIOS_DEFAULTS
 from apps.lab.redfish.http import Request, Response
 from apps.lab.redfish.resources import ACCOUNTS, BOOT_TARGETS, LOG, RESET_TYPES, SESSIONS, SYSTEM
 from apps.lab.redfish.schema import RedfishError
@@ -41,22 +42,6 @@ RESET_ACTIONS = {  # Redfish ResetType -> the node's chassis control (as IPMI's)
     "GracefulRestart": "power_reset",
     "PowerCycle": "power_cycle",
     "Nmi": "pulse_diag",
-}
-BIOS_DEFAULTS = {
-    "BootMode": "Uefi",
-    "ProcTurboMode": "Enabled",
-    "ProcHyperThreading": "Enabled",
-    "SriovGlobalEnable": "Disabled",
-    "PowerProfile": "Performance",
-    "FanMinimumPercent": 20,
-}
-BIOS_CHOICES: dict[str, tuple | range] = {
-    "BootMode": ("Uefi", "Legacy"),
-    "ProcTurboMode": ("Enabled", "Disabled"),
-    "ProcHyperThreading": ("Enabled", "Disabled"),
-    "SriovGlobalEnable": ("Enabled", "Disabled"),
-    "PowerProfile": ("Performance", "Balanced", "PowerSaving"),
-    "FanMinimumPercent": range(0, 101),
 }
 SESSION_TIMEOUT_RANGE = (30, 86400)
 PASSWORD_LENGTH = (8, 20)  # IPMI 2.0 keeps at most 20 bytes: the password serves both faces
@@ -142,7 +127,9 @@ class RedfishService(updates.UpdateMixin):
         if path.startswith(updates.MONITORS + "/") and method in ("GET", "HEAD"):
             return self.task_monitor(path.rsplit("/", 1)[1])
         if method in ("GET", "HEAD"):
-            return Response(200, self._get(path))
+            body = self._get(path)
+            etag = {"ETag": body["@odata.etag"]} if "@odata.etag" in body else {}
+            return Response(200, body, headers=etag)
         handler = WRITES.get((method, path))
         if handler is None and method == "DELETE" and path.startswith(SESSIONS + "/"):
             return self._logout(path.rsplit("/", 1)[1])
@@ -152,6 +139,8 @@ class RedfishService(updates.UpdateMixin):
             if path.startswith(SESSIONS + "/"):
                 allowed.append("DELETE")
             raise schema.not_allowed(method, path, ", ".join(allowed))
+        if path == bios.SETTINGS:
+            bios.check_if_match(self, request.headers.get("if-match"))
         return handler(self, _json_body(request))
 
     def _get(self, path: str) -> dict:
@@ -361,32 +350,17 @@ class RedfishService(updates.UpdateMixin):
 
     def patch_bios_settings(self, body: dict) -> Response:
         for name in body:
-            if name != "Attributes":
-                raise _unknown_or_readonly(name, resources.bios_settings(self))
+            if name not in ("Attributes", "@Redfish.SettingsApplyTime"):
+                raise _unknown_or_readonly(name, bios.bios_settings(self))
+        if "@Redfish.SettingsApplyTime" in body:
+            bios.check_apply_time(body["@Redfish.SettingsApplyTime"])
         attributes = body.get("Attributes")
         if not isinstance(attributes, dict):
             raise schema.type_error("Attributes", attributes)
-        for name, value in attributes.items():
-            choices = BIOS_CHOICES.get(name)
-            if choices is None:
-                raise schema.unknown_property(f"Attributes/{name}")
-            if isinstance(choices, range):
-                if not isinstance(value, int) or isinstance(value, bool):
-                    raise schema.type_error(f"Attributes/{name}", value)
-                if value not in choices:
-                    raise RedfishError(
-                        400,
-                        "PropertyValueOutOfRange",
-                        f"The value '{value}' for the property "
-                        f"Attributes/{name} is not in the supported range of acceptable values.",
-                        str(value),
-                        f"Attributes/{name}",
-                    )
-            elif value not in choices:
-                raise schema.not_in_list(f"Attributes/{name}", value)
         with self.bmc.lock:
+            bios.check_attributes(attributes, self.bios_pending, self.bios_current)
             self.bios_pending.update(attributes)
-        return Response(200, resources.bios_settings(self))
+        return Response(200, bios.bios_settings(self), headers={"ETag": bios.etag(self)})
 
     def reset_bios(self, body: dict) -> Response:
         with self.bmc.lock:

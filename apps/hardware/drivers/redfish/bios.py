@@ -103,7 +103,15 @@ def _attribute(name: str, value: BiosValue, entry: dict[str, Any] | None) -> Bio
         type=str(entry.get("Type") or ""),
         read_only=bool(entry.get("ReadOnly") or entry.get("Immutable")),
         allowed=allowed,
+        lower=_whole(entry.get("LowerBound")),
+        upper=_whole(entry.get("UpperBound")),
+        min_length=_whole(entry.get("MinLength")),
+        max_length=_whole(entry.get("MaxLength")),
     )
+
+
+def _whole(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _attributes(body: dict[str, Any], path: str) -> dict[str, Any]:
