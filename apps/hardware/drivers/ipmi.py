@@ -266,11 +266,18 @@ class IpmiDriver(BmcDriver):
         fresh = _Cached(cmd=cmd, password=self.endpoint.password)
         with _cache_lock:
             previous = _cache.get(key)
-            if previous is not None and previous.usable:
+            if (
+                previous is not None
+                and previous.usable
+                and previous.password == self.endpoint.password
+            ):
                 # another thread logged in meanwhile: keep one session per BMC
                 _discard(fresh, logout=True)
                 return previous, True
             _cache[key] = fresh
+        if previous is not None and previous is not fresh:
+            # logged in with other credentials (a password changed): never kept beside this one
+            _discard(previous, logout=False)
         return fresh, False
 
     def _call(self, fn: Callable[[ipmi_command.Command], T], *, idempotent: bool = True) -> T:

@@ -85,6 +85,8 @@ class Faults:
     monitor_gone: bool = False  # Redfish: a task monitor is 404 as soon as the task completes
     update_noop: bool = False  # Redfish: updates "complete" but the version does not change
     no_boot_after_update: bool = False  # the host hangs in POST after activating an update
+    password_refused: bool = False  # both faces refuse account password changes (privilege)
+    password_ignored: bool = False  # both faces answer "done" and keep the old password
 
 
 class LabBmc(EventLogMixin, UserAccountsMixin, pyghmi_bmc.Bmc):

@@ -12,6 +12,7 @@ MAX_SLOTS = 16
 CC_INVALID_DATA = 0xCC
 CC_PASSWORD_MISMATCH = 0x80
 CC_PASSWORD_SIZE = 0x81
+CC_INSUFFICIENT_PRIVILEGE = 0xD4
 
 
 class UserAccountsMixin:
@@ -57,7 +58,12 @@ class UserAccountsMixin:
             session.send_ipmi_response(code=CC_INVALID_DATA)
             return
         if operation == 2:  # set password
-            self.authdata[self.username] = text
+            faults = getattr(self, "faults", None)
+            if faults is not None and faults.password_refused:
+                session.send_ipmi_response(code=CC_INSUFFICIENT_PRIVILEGE)
+                return
+            if faults is None or not faults.password_ignored:
+                self.authdata[self.username] = text
             session.send_ipmi_response()
             return
         stored = self.authdata.get(self.username, "")  # 3: test password

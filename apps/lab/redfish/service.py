@@ -388,8 +388,17 @@ class RedfishService(updates.UpdateMixin):
                 "(hidden)",
                 "Password",
             )
+        faults = self.bmc.faults
+        if faults.password_refused:
+            raise RedfishError(
+                403,
+                "InsufficientPrivilege",
+                "There are insufficient privileges for the account or credentials associated "
+                "with the current session to perform the requested operation.",
+            )
         with self.bmc.lock:
-            self.bmc.authdata[self.bmc.username] = password
+            if not faults.password_ignored:
+                self.bmc.authdata[self.bmc.username] = password
         return Response(200, resources.account(self))
 
     def patch_session_service(self, body: dict) -> Response:
