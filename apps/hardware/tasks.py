@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from apps.hardware import details, services
+from apps.hardware import details, rotation, services
 from apps.sites.models import Node
 
 logger = logging.getLogger(__name__)
@@ -47,3 +47,15 @@ def power_execute_task(self, action_id: int) -> str:
 @shared_task(ignore_result=True)
 def bmc_details_refresh_task(node_id: int) -> None:
     services.bmc_details_refresh(node_id)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=5)
+def bmc_password_rotate_task(self, node_id: int, actor_id: int | None, requested_at: str) -> str:
+    """Acknowledged only once done: a killed worker's rotation is redelivered and resumed
+    (`bmc_password_rotate` finds the pending password and asks the BMC which one it takes)."""
+    queued = rotation.bmc_password_rotate_queued(
+        node_id=node_id, actor_id=actor_id, requested_at=requested_at
+    )
+    if queued.retry_in is not None:
+        raise self.retry(countdown=queued.retry_in)
+    return queued.result.outcome if queued.result else "skipped"

@@ -128,6 +128,11 @@ class Node(models.Model):
         REDFISH = "redfish", "Redfish"
         AUTO = "auto", "Auto (Redfish when it answers, else IPMI)"
 
+    class BmcRotationState(models.TextChoices):
+        NONE = "", "None"
+        PENDING = "pending", "In progress"
+        FAILED = "failed", "Failed"
+
     class PowerState(models.TextChoices):
         UNKNOWN = "unknown", "Unknown"
         ON = "on", "On"
@@ -152,6 +157,15 @@ class Node(models.Model):
     )
     bmc_username = models.CharField(max_length=64, blank=True)
     bmc_password_encrypted = models.TextField(blank=True, editable=False)
+    # Password rotation (apps.hardware.rotation): the new password is stored here, encrypted,
+    # before the BMC is touched, and becomes `bmc_password_encrypted` only once it logged in.
+    bmc_password_pending_encrypted = models.TextField(blank=True, editable=False)
+    bmc_rotation_state = models.CharField(
+        max_length=16, choices=BmcRotationState.choices, blank=True, editable=False
+    )
+    bmc_rotation_error = models.CharField(max_length=500, blank=True, editable=False)
+    bmc_rotation_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    bmc_password_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
     # One BMC may speak both: IPMI on UDP `bmc_port`, Redfish over HTTPS on TCP `redfish_port`.
     redfish_port = models.PositiveIntegerField(
         default=443, validators=[MinValueValidator(1), MaxValueValidator(65535)]
@@ -190,6 +204,13 @@ class Node(models.Model):
 
     def set_bmc_password(self, password: str) -> None:
         self.bmc_password_encrypted = crypto.encrypt(password) if password else ""
+
+    @property
+    def bmc_password_pending(self) -> str:
+        """The rotation's new password while it is not verified yet ("" when none)."""
+        if not self.bmc_password_pending_encrypted:
+            return ""
+        return crypto.decrypt(self.bmc_password_pending_encrypted)
 
     @property
     def speaks_redfish(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Model
+from django.db.models import Model, Q
 
 from apps.accounts import access
 from apps.accounts.policy import Action
@@ -64,9 +64,13 @@ def credentials_rotate() -> int:
 
     count = 0
     with transaction.atomic():
-        for node in Node.objects.exclude(bmc_password_encrypted="").select_for_update():
-            node.bmc_password_encrypted = crypto.rotate(node.bmc_password_encrypted)
-            node.save(update_fields=["bmc_password_encrypted"])
+        stored = ~Q(bmc_password_encrypted="") | ~Q(bmc_password_pending_encrypted="")
+        for node in Node.objects.filter(stored).select_for_update():
+            fields = ["bmc_password_encrypted", "bmc_password_pending_encrypted"]
+            for field in fields:  # a rotation's pending password too: it may be the BMC's
+                if getattr(node, field):
+                    setattr(node, field, crypto.rotate(getattr(node, field)))
+            node.save(update_fields=fields)
             count += 1
         audit_record(actor=None, action="credentials.rotate", detail={"nodes": count})
     return count
