@@ -40,6 +40,11 @@ def setup_periodic_tasks(sender, **kwargs):
                 "task": "apps.attestation.tasks.attestation_sweep_task",
                 "schedule": settings.ATTESTATION_INTERVAL,
             },
+            # Firmware updates a killed worker or a lost message left quiet go back to a worker.
+            "firmware-updates-resume": {
+                "task": "apps.firmware.tasks.firmware_updates_resume_task",
+                "schedule": settings.FIRMWARE_RESUME_INTERVAL,
+            },
             # The planners' monthly cache of settled days (comparisons stay right without it,
             # only slower).
             "site-months-refresh": {

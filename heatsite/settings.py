@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "apps.attestation",
     "apps.console",
     "apps.planning",
+    "apps.firmware",
     "apps.lab",
 ]
 
@@ -173,6 +174,27 @@ BMC_TIMEOUT = float(os.environ.get("BMC_TIMEOUT", "5"))
 BMC_SWEEP_BATCH = int(os.environ.get("BMC_SWEEP_BATCH", "500"))
 BMC_SWEEP_CONCURRENCY = int(os.environ.get("BMC_SWEEP_CONCURRENCY", "64"))
 BMC_SWEEP_PER_SITE = int(os.environ.get("BMC_SWEEP_PER_SITE", "8"))
+
+# Firmware updates (apps.firmware): where uploaded images are kept (never served as files), the
+# largest accepted, the signed one-time URL a BMC fetches an image from (its lifetime, seconds,
+# and the base the BMC reaches Heatsite at; empty: the requesting page's own address, else
+# http://127.0.0.1:8000), minutes without task progress before an update counts as stuck, minutes
+# a BMC may stay silent or forget its task before the version is read back instead, minutes
+# after the reset within which the version must read back as the target, the longest
+# wait between two polls (a BMC's Retry-After is bounded by it), and how quiet an active update
+# must be before the resume sweep (every FIRMWARE_RESUME_INTERVAL s) hands it to a worker again.
+FIRMWARE_IMAGE_ROOT = Path(
+    os.environ.get("FIRMWARE_IMAGE_ROOT", "") or str(BASE_DIR / "var" / "firmware")
+)
+FIRMWARE_IMAGE_MAX_BYTES = int(os.environ.get("FIRMWARE_IMAGE_MAX_BYTES", str(64 * 1024 * 1024)))
+FIRMWARE_IMAGE_URL_TTL = int(os.environ.get("FIRMWARE_IMAGE_URL_TTL", "1800"))
+FIRMWARE_IMAGE_BASE_URL = os.environ.get("FIRMWARE_IMAGE_BASE_URL", "")
+FIRMWARE_STUCK_MINUTES = float(os.environ.get("FIRMWARE_STUCK_MINUTES", "15"))
+FIRMWARE_LOST_MINUTES = float(os.environ.get("FIRMWARE_LOST_MINUTES", "10"))
+FIRMWARE_VERIFY_MINUTES = float(os.environ.get("FIRMWARE_VERIFY_MINUTES", "5"))
+FIRMWARE_POLL_MAX = float(os.environ.get("FIRMWARE_POLL_MAX", "60"))
+FIRMWARE_RESUME_AFTER = float(os.environ.get("FIRMWARE_RESUME_AFTER", "300"))
+FIRMWARE_RESUME_INTERVAL = float(os.environ.get("FIRMWARE_RESUME_INTERVAL", "120"))
 
 # Attestation: a node whose last successful check is older than this shows "stale" (a dead
 # verifier never leaves a green badge); nodes per sweep task and quotes in flight; seconds per

@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from apps.attestation.urls import API_URLPATTERNS as attestation_api_urlpatterns
 from apps.core.api import TokenView
+from apps.firmware.urls import API_URLPATTERNS as firmware_api_urlpatterns
 from apps.hardware import api as hardware_api
 from apps.hardware import api_bmc as hardware_bmc_api
 from apps.heat.urls import API_URLPATTERNS as heat_api_urlpatterns
@@ -35,6 +36,7 @@ api_urlpatterns = [
     *heat_api_urlpatterns,
     *planning_api_urlpatterns,
     *attestation_api_urlpatterns,
+    *firmware_api_urlpatterns,
     path("", include(router.urls)),
 ]
 
@@ -47,6 +49,7 @@ urlpatterns = [
     path("", include("apps.heat.urls")),
     path("", include("apps.attestation.urls")),
     path("", include("apps.planning.urls")),
+    path("", include("apps.firmware.urls")),
     path("api/v1/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

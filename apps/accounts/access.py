@@ -124,3 +124,28 @@ def power_batch_for_user(user: User, batch_id: int | str, action: Action = Actio
         raise Http404("No such power batch.") from None
     site_for_user(user, site_id, action)
     return PowerBatch.objects.select_related("site").get(pk=batch_id)
+
+
+def firmware_update_for_user(
+    user: User, update_id: int | str, action: Action = Action.VIEW_HARDWARE
+):
+    """A firmware update, reachable exactly when its node is."""
+    from apps.firmware.models import FirmwareUpdate
+
+    try:
+        node_id = FirmwareUpdate.objects.values_list("node_id", flat=True).get(pk=update_id)
+    except (FirmwareUpdate.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such firmware update.") from None
+    node_for_user(user, node_id, action)
+    return FirmwareUpdate.objects.select_related(
+        "node", "node__site", "image", "requested_by", "power_action"
+    ).get(pk=update_id)
+
+
+def firmware_updates_visible_to(user: User, action: Action = Action.VIEW_HARDWARE):
+    """Firmware updates the user may list: those of the nodes the user may see."""
+    from apps.firmware.models import FirmwareUpdate
+
+    if not can(user, action) or user.role == Role.PARTNER:
+        return FirmwareUpdate.objects.none()
+    return FirmwareUpdate.objects.all()

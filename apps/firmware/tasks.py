@@ -1,0 +1,35 @@
+"""Celery tasks for firmware updates: thin wrappers that reload by id and call one service."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from apps.firmware import services, tracking
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def firmware_update_advance_task(self, update_id: int) -> str | None:
+    """One step of an update, acknowledged only once done (a killed worker's step is
+    redelivered; `tracking` decides what may run again), then the next step is scheduled with
+    the delay the BMC asked for (bounded)."""
+    step = tracking.firmware_update_advance(update_id)
+    if step.retry_in is not None and not self.app.conf.task_always_eager:
+        # Eager mode ignores countdowns: chaining would spin; the resume sweep takes over.
+        firmware_update_advance_task.apply_async((update_id,), countdown=step.retry_in)
+    return step.update.state if step.update else None
+
+
+@shared_task(ignore_result=True)
+def firmware_updates_resume_task() -> int:
+    """Beat entry point: updates left quiet by a killed worker or a lost message go back to a
+    worker."""
+    ids = tracking.firmware_updates_resume()
+    for update_id in ids:
+        services.firmware_update_enqueue(update_id)
+    if ids:
+        logger.info("firmware updates resumed: %s", ids)
+    return len(ids)

@@ -1,0 +1,58 @@
+"""Firmware routes (issue 11): engineers manage firmware; admins too, but an OnReset update
+ends in a power action only engineers may cause; the image link takes a token, not a login."""
+
+from django.urls import reverse
+
+from apps.firmware.models import FirmwareImage, FirmwareUpdate
+from apps.sites.models import Node
+from tests.factories import NodeFactory
+from tests.routes.common import API_HARDWARE, API_NODE, Route, own
+
+
+def extra_objects(objects):
+    image = FirmwareImage.objects.create(
+        component="BIOS",
+        version="3.0.7",
+        sku="HX-500-WC",
+        sha256="ab" * 32,
+        size=10,
+        file="bios/route-matrix.bin",
+    )
+    redfish_node = NodeFactory(site=objects["site"], bmc_protocol=Node.BmcProtocol.REDFISH)
+    update = FirmwareUpdate.objects.create(
+        node=objects["node"],
+        image=image,
+        method=FirmwareUpdate.Method.PUSH,
+        target_version=image.version,
+        state=FirmwareUpdate.State.SUCCEEDED,
+    )
+    return {"firmware_image": image, "redfish_node": redfish_node, "firmware_update": update}
+
+
+def _update_body(role, users):
+    return {"image": FirmwareImage.objects.get(sha256="ab" * 32).pk, "method": "push"}
+
+
+ROUTES: dict[str, Route] = {
+    # A BMC has no login: a token that is not a valid signature is 403 for everyone.
+    "firmware-image": Route(
+        lambda o: reverse("firmware-image", args=["not-a-token"]),
+        {"anonymous": 403, "partner": 403, "planner": 403, "engineer": 403, "admin": 403},
+    ),
+    # The matrix posts JSON: the upload takes multipart only (415) once the role may upload.
+    "api:firmware-image-upload": Route(
+        lambda o: reverse("api:firmware-image-upload"),
+        {"anonymous": 401, "partner": 403, "planner": 403, "engineer": 415, "admin": 415},
+        method="post",
+    ),
+    "api:node-firmware-update": Route(
+        own("api:node-firmware-update", "redfish_node"),
+        {"anonymous": 401, "partner": 404, "planner": 403, "engineer": 202, "admin": 403},
+        method="post",
+        data=_update_body,
+    ),
+    "api:firmware-update-list": Route(lambda o: reverse("api:firmware-update-list"), API_HARDWARE),
+    "api:firmware-update-detail": Route(
+        own("api:firmware-update-detail", "firmware_update"), API_NODE
+    ),
+}
