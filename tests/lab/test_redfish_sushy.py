@@ -50,7 +50,7 @@ def test_sushy_reads_manager_firmware_inventory_and_chassis(dual_lab, connect):
     inventory = client.get_update_service().firmware_inventory.get_members()
     assert {(item.identity, item.version) for item in inventory} == {
         ("BMC", "2.41"),
-        ("BIOS", "1.7.3"),
+        ("BIOS", "1.4.0"),  # the lab's first release (apps.lab.firmware)
         ("NIC", "22.31.1014"),
         ("CPLD", "1.0.4"),
     }

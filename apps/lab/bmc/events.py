@@ -1,11 +1,35 @@
-"""The lab BMC's firmware versions and system event log, shared by its IPMI and Redfish faces."""
+"""The lab BMC's firmware versions, host boots and system event log, shared by its IPMI and
+Redfish faces.
+
+Host boots: after the firmware side of a boot (staged BIOS settings and images activated by the
+``boot_hooks``), a host that got past POST is announced to the ``on_boot`` listeners with a
+`HostBoot`: what the host now runs. The lab wires a node's TPM there (`apps.lab.tpm.host`), so
+the BMC side never imports TPM code.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import logging
+import re
 import threading
+from collections.abc import Callable
 
 EVENT_LOG_SIZE = 512
+BIOS_VERSION = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class HostBoot:
+    """One boot of a lab host, as its BMC knows it (given to the ``on_boot`` listeners)."""
+
+    node: str
+    boot_count: int
+    firmware: dict[str, str]  # component (BIOS, BMC, NIC, CPLD) -> running version
+    # the running BIOS was activated while the ``measures_differently`` fault switch was on
+    measures_differently: bool = False
 
 
 class EventLogMixin:
@@ -17,6 +41,12 @@ class EventLogMixin:
     firmware_major: int
     firmware_minor: int
     aux_firmware: bytes
+    nic_firmware: str
+    cpld_version: str
+    name: str
+    boot_count: int
+    on_boot: list[Callable[[HostBoot], None]]
+    bios_measures_differently: bool
 
     @property
     def bmc_version(self) -> str:
@@ -28,6 +58,48 @@ class EventLogMixin:
         """The BIOS release carried in the auxiliary revision (major, minor, 0, patch)."""
         aux = self.aux_firmware
         return f"{aux[0]}.{aux[1]}.{aux[3]}"
+
+    def set_bios_version(self, version: str, *, measures_differently: bool = False) -> None:
+        """Make ``version`` ("1.5.0", a lab release) the running BIOS; ``measures_differently``:
+        this build measures otherwise than its release's reference (a lab fault)."""
+        match = BIOS_VERSION.match(version)
+        if match is None or any(int(n) > 255 for n in match.groups()):
+            raise ValueError(f"bad BIOS version {version!r} (major.minor.patch, each 0-255)")
+        a, b, c = (int(n) for n in match.groups())
+        with self.lock:
+            self.aux_firmware = bytes([a, b, 0, c])
+            self.bios_measures_differently = measures_differently
+
+    def host_boot(self) -> HostBoot:
+        """What the host runs now."""
+        with self.lock:
+            return HostBoot(
+                node=self.name,
+                boot_count=self.boot_count,
+                firmware={
+                    "BIOS": self.bios_version,
+                    "BMC": self.bmc_version,
+                    "NIC": self.nic_firmware,
+                    "CPLD": self.cpld_version,
+                },
+                measures_differently=self.bios_measures_differently,
+            )
+
+    def announce_boot(self) -> None:
+        """Tell the ``on_boot`` listeners the host booted (lock held, after the boot hooks).
+
+        A listener that fails is logged in the SEL and the lab log; the boot itself stands."""
+        if not self.on_boot:
+            return
+        boot = self.host_boot()
+        for listener in self.on_boot:
+            try:
+                listener(boot)
+            except Exception as exc:  # the lab keeps serving; the SEL says what went wrong
+                logger.exception("lab %s: boot listener failed", self.name)
+                self.log_event(
+                    "System Firmware Progress", f"Measured boot failed: {exc}", "Critical"
+                )
 
     def log_event(self, sensor_type: str, message: str, severity: str = "OK") -> dict:
         """Append a system event (newest last; the oldest drop out past EVENT_LOG_SIZE)."""

@@ -26,6 +26,7 @@ from apps.lab.bmc.events import EventLogMixin
 from apps.lab.bmc.records import SensorSpec
 from apps.lab.bmc.session import RAKP_TYPES, LabSession
 from apps.lab.bmc.users import UserAccountsMixin
+from apps.lab.firmware import LAB_BIOS_VERSION, LAB_BMC_VERSION
 
 if TYPE_CHECKING:
     from apps.lab.bmc.server import LabBmcServer
@@ -85,6 +86,8 @@ class Faults:
     monitor_gone: bool = False  # Redfish: a task monitor is 404 as soon as the task completes
     update_noop: bool = False  # Redfish: updates "complete" but the version does not change
     no_boot_after_update: bool = False  # the host hangs in POST after activating an update
+    # a BIOS activated while this is on measures otherwise than its release's reference
+    measures_differently: bool = False
     password_refused: bool = False  # both faces refuse account password changes (privilege)
     password_ignored: bool = False  # both faces answer "done" and keep the old password
 
@@ -124,8 +127,8 @@ class LabBmc(EventLogMixin, UserAccountsMixin, pyghmi_bmc.Bmc):
         self.faults = faults or Faults()
         self.lock = threading.RLock()
         # firmware reported by Get Device ID
-        self.firmware_major, self.firmware_minor = 2, 41
-        self.aux_firmware = bytes([1, 7, 0, 3])  # BIOS 1.7.3 in the auxiliary revision
+        self.firmware_major, self.firmware_minor = (int(n) for n in LAB_BMC_VERSION.split("."))
+        self.set_bios_version(LAB_BIOS_VERSION)  # in the auxiliary revision
         self.nic_firmware = "22.31.1014"
         self.cpld_version = "1.0.4"
         # the system event log both faces show (the Redfish face as LogServices/SEL)
@@ -144,6 +147,8 @@ class LabBmc(EventLogMixin, UserAccountsMixin, pyghmi_bmc.Bmc):
         self.boot_count = 1 if power == "on" else 0
         self.boot = {"device": "default", "persistent": False, "uefi": False}
         self.boot_hooks: list = []  # called (lock held) each time the host boots
+        self.on_boot: list = []  # then, unless it hung in POST, given a `HostBoot`
+        self.host_hung = False  # in POST after an update (the Redfish face's fault)
         self.chassis_controls: list[str] = []
         self.requests: dict[tuple[int, int], int] = {}
         self.sessions: dict[int, LabSession] = {}
@@ -368,6 +373,8 @@ class LabBmc(EventLogMixin, UserAccountsMixin, pyghmi_bmc.Bmc):
             self.log_event("System ACPI Power State", f"Host powered on (boot #{self.boot_count})")
             for hook in self.boot_hooks:
                 hook()
+            if not self.host_hung:
+                self.announce_boot()
             self._banner()
 
     def power_on(self):
@@ -598,8 +605,8 @@ class LabBmc(EventLogMixin, UserAccountsMixin, pyghmi_bmc.Bmc):
 
     def _banner(self) -> None:
         self.sol_write(
-            b"\r\nHeatsite Lab UEFI firmware 1.7.3\r\n"
-            b"Memory test ... 262144 MB OK\r\n"
+            f"\r\nHeatsite Lab UEFI firmware {self.bios_version}\r\n".encode()
+            + b"Memory test ... 262144 MB OK\r\n"
             b"Cold plate loop: flow OK\r\n"
             + f"Booting {self.name} (boot #{self.boot_count})\r\n".encode()
             + f"\r\n{self.name} login: root (automatic)\r\n$ ".encode()

@@ -5,7 +5,9 @@ the manifest (JSON: ``component`` BMC/BIOS/NIC/CPLD, ``version``, ``sku``, ``sha
 payload) and the payload. The BMC checks all of it; a good image is staged and takes a
 configurable time (``update_seconds`` on the service clock) with task progress; it becomes the
 running version at the next boot of the host (``@Redfish.OperationApplyTime`` OnReset), seen by
-both faces. Task state is computed from the clock when read, so tests move time, never wait.
+both faces and by what listens to the node's boots (its lab TPM measures the new BIOS release:
+`apps.lab.bmc.events.HostBoot`). Task state is computed from the clock when read, so tests move
+time, never wait. The SKU and release versions are the lab's (`apps.lab.firmware`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
+from apps.lab.firmware import LAB_SKU
 from apps.lab.redfish.http import Request, Response
 from apps.lab.redfish.schema import (
     RedfishError,
@@ -34,7 +37,7 @@ from apps.lab.redfish.schema import (
 )
 
 MAGIC = b"HSFW\x01"
-SKU = "HX-500-WC"
+SKU = LAB_SKU
 TASKS = "/redfish/v1/TaskService/Tasks"
 MONITORS = "/redfish/v1/TaskService/TaskMonitors"
 PUSH_URI = "/redfish/v1/UpdateService/upload"
@@ -87,7 +90,10 @@ def check_image(data: bytes) -> dict:
     component, version = manifest.get("component"), manifest.get("version")
     if component not in VERSION_FORMATS:
         raise ImageRejected(f"unknown component {component!r}")
-    if not isinstance(version, str) or not VERSION_FORMATS[component].match(version):
+    match = VERSION_FORMATS[component].match(version) if isinstance(version, str) else None
+    # the BIOS version travels in IPMI's one-byte auxiliary revision fields as well
+    too_big = component == "BIOS" and match is not None and max(map(int, match.groups())) > 255
+    if match is None or too_big:
         raise ImageRejected(f"bad {component} version {version!r}")
     if manifest.get("sku") != SKU:
         raise ImageRejected(f"image for SKU {manifest.get('sku')!r}, this node is {SKU}")
@@ -102,8 +108,7 @@ def install(bmc, component: str, version: str) -> None:
         major, minor = VERSION_FORMATS["BMC"].match(version).groups()
         bmc.firmware_major, bmc.firmware_minor = int(major), int(minor)
     elif component == "BIOS":
-        a, b, c = (int(n) for n in version.split("."))
-        bmc.aux_firmware = bytes([a & 0xFF, b & 0xFF, 0, c & 0xFF])
+        bmc.set_bios_version(version, measures_differently=bmc.faults.measures_differently)
     elif component == "NIC":
         bmc.nic_firmware = version
     else:
@@ -190,37 +195,44 @@ def parse_multipart(request: Request) -> tuple[dict, bytes]:
     """(UpdateParameters, UpdateFile bytes) of a multipart/form-data push."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
-        raise _bad("The request must be multipart/form-data with UpdateParameters and UpdateFile.")
+        raise _bad(
+            "The request must be multipart/form-data with UpdateParameters and UpdateFile.",
+            "MissingOrMalformedPart",
+        )
     head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + request.body)
     if not message.is_multipart():
-        raise _bad("The multipart body could not be parsed.")
+        raise _bad("The multipart body could not be parsed.", "MissingOrMalformedPart")
     parts = {
         part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
         for part in message.iter_parts()
     }
     if "UpdateFile" not in parts or parts["UpdateFile"] is None:
-        raise _bad("The UpdateFile part is missing.")
+        raise _bad("The UpdateFile part is missing.", "PropertyMissing", "UpdateFile")
     try:
         parameters = json.loads(parts.get("UpdateParameters") or b"{}")
     except (ValueError, UnicodeDecodeError):
         parameters = None
     if not isinstance(parameters, dict):
-        raise _bad("The UpdateParameters part is not a JSON object.")
+        raise _bad("The UpdateParameters part is not a JSON object.", "MalformedJSON")
     return parameters, parts["UpdateFile"]
 
 
-def _bad(text: str) -> RedfishError:
-    return RedfishError(400, "MalformedJSON" if "JSON" in text else "PropertyMissing", text)
+def _bad(text: str, message_id: str, *args: str) -> RedfishError:
+    return RedfishError(400, message_id, text, *args)
 
 
 class UpdateMixin:
     """Mixed into `RedfishService`: the update tasks of one BMC."""
 
-    boot_failed: bool = False
     update_seconds: float = 30.0
     max_tasks: int = 32
     image_opener = staticmethod(urllib.request.urlopen)  # tests may swap it
+
+    @property
+    def boot_failed(self) -> bool:
+        """The host hangs in POST (kept on the shared node: the IPMI face's boots see it)."""
+        return self.bmc.host_hung
 
     def push_update(self, request: Request) -> Response:
         parameters, image = parse_multipart(request)
@@ -372,8 +384,8 @@ class UpdateMixin:
                     "System Firmware Progress",
                     f"{task.manifest['component']} firmware {task.manifest['version']} activated",
                 )
-        self.boot_failed = faults.no_boot_after_update and (activated or self.boot_failed)
-        if self.boot_failed:
+        self.bmc.host_hung = faults.no_boot_after_update and (activated or self.bmc.host_hung)
+        if self.bmc.host_hung:
             self.bmc.log_event(
                 "System Firmware Progress", "Host hung in POST after a firmware update", "Critical"
             )

@@ -35,24 +35,30 @@ from apps.attestation.predict import (
     load_option,
     predict,
 )
+from apps.lab.firmware import LAB_FIRMWARE_VERSIONS, LAB_SKU
 
 from . import artefacts, tpm2
 from .swtpm import PortsInUse, Swtpm, find_free_port_range
 
-LAB_SKU = "HS-EDGE-1"
 LAB_PROFILE = PlatformProfile(LAB_SKU, "Heatsite edge node (lab)")
-LAB_FIRMWARE_VERSIONS = ("1.4.0", "1.5.0")
 # NIC models of the lab: (PCI vendor, device) of their option ROM.
 NIC_MODELS = {"nic-a": (0x8086, 0x10D3), "nic-b": (0x15B3, 0x1017)}
 APPROVED_NICS = ("nic-a",)
 LOADER_PATH = "\\EFI\\heatsite\\loader.efi"
 
 
-def lab_release(version: str) -> FirmwareRelease:
-    """A lab firmware build: reference measurements computed from its (synthetic) volumes."""
+def lab_release(version: str, *, measures_differently: bool = False) -> FirmwareRelease:
+    """A lab firmware build: reference measurements computed from its (synthetic) volumes.
+
+    ``measures_differently``: the build a node runs under that lab fault: it says it is
+    ``version``, but its second firmware volume is not the released one, so PCR0 gets one
+    EV_EFI_PLATFORM_FIRMWARE_BLOB measurement the release's reference does not predict.
+    """
+    volumes = [artefacts.firmware_volume(version, 0), artefacts.firmware_volume(version, 1)]
+    if measures_differently:
+        volumes[1] = artefacts.firmware_volume(f"{version}+unreleased", 1)
     template = edk2_template(
-        firmware_blobs=[artefacts.firmware_volume(version, i) for i in range(2)],
-        crtm_version=version.encode("utf-16-le") + b"\0\0",
+        firmware_blobs=volumes, crtm_version=version.encode("utf-16-le") + b"\0\0"
     )
     return FirmwareRelease(version, LAB_SKU, template, source="artefacts")
 
@@ -128,6 +134,7 @@ class LabTpmNode:
         self.swtpm = Swtpm(self.state_dir / "tpm", port)
         self.eventlog_path = self.state_dir / "binary_bios_measurements"
         self.release = release or lab_release(LAB_FIRMWARE_VERSIONS[0])
+        self.measures_differently = False  # runs a deviating build of its release (lab fault)
         self.config = config or base_configuration()
         self.profile = LAB_PROFILE
         self.token = secrets.token_bytes(32)
@@ -214,9 +221,11 @@ class LabTpmNode:
         if reboot:
             self.boot()
 
-    def flash(self, version: str, reboot: bool = True) -> None:
-        """Flash another lab firmware build."""
-        self.release = lab_release(version)
+    def flash(self, version: str, reboot: bool = True, *, measures_differently: bool = False):
+        """Flash another lab firmware build (``measures_differently``: see `lab_release`)."""
+        with self._lock:
+            self.release = lab_release(version, measures_differently=measures_differently)
+            self.measures_differently = measures_differently
         if reboot:
             self.boot()
 
