@@ -11,8 +11,10 @@ restarting the lab never makes a register go backwards.
 TPM part (skip with ``--no-tpm``): one swtpm + node agent per demo node that has an attestation
 configuration (first ``--tpm-nodes``, by id). Each boots from its firmware release and
 configuration in the database, and its agent endpoint (port, TLS pin, token) is registered so
-the verifier finds it. Lab controls (plug a NIC, change BootOrder, flash, tamper with the log)
-are served on a loopback control socket; ``manage.py lab_control`` talks to it. State lives in
+the verifier finds it. Each TPM node is tied to its node's lab BMC (`apps.lab.tpm.host`): the
+BMC reports the release the TPM runs, and a host boot after a BIOS update measures the new
+release. Lab controls (plug a NIC, change BootOrder, flash, tamper with the log) are served on a
+loopback control socket; ``manage.py lab_control`` talks to it. State lives in
 ``--tpm-state-dir``, so TPM identities (and enrolments) survive a restart of the lab.
 """
 
@@ -57,6 +59,7 @@ class TpmLab:
         self.reference: dict[str, tuple[Any, Any]] = {}  # name -> (release, configuration)
         self._server: socketserver.ThreadingTCPServer | None = None
         self.bmc_control: BmcControl | None = None  # BMC actions, when run_lab has BMCs
+        self.hosts: dict[str, Any] = {}  # name -> HostLink (the node's BMC boots its TPM)
 
     @classmethod
     def from_db(cls, state_dir: Path, limit: int = TPM_NODES_MAX) -> TpmLab:
@@ -98,6 +101,19 @@ class TpmLab:
                 if not busy or attempt == attempts - 1:
                     raise
 
+    def attach_hosts(self, bmcs: dict) -> list[str]:
+        """Tie each TPM node to the lab BMC of the same name; -> names that could not be (no
+        BMC, or a recorded release whose version is no BIOS version the BMC can report)."""
+        from apps.lab.tpm.host import attach
+
+        missed = []
+        for name, node in self.nodes.items():
+            try:
+                self.hosts[name] = attach(bmcs[name], node)
+            except (KeyError, ValueError):
+                missed.append(name)
+        return missed
+
     def register_endpoints(self) -> int:
         """Record each running agent in the database (port, TLS pin, encrypted token)."""
         from apps.attestation import services
@@ -132,14 +148,20 @@ class TpmLab:
                 order = tuple(int(n) for n in request.get("order", [2, 1]))
                 node.set_boot_order(order)
             elif action == "flash":
-                node.flash(str(request.get("version", "1.5.0")))
+                version = str(request.get("version", "1.5.0"))
+                if node.name in self.hosts:
+                    self.hosts[node.name].bmc.set_bios_version(version)  # ValueError if bad
+                node.flash(version)
             elif action == "tamper-log":
                 node.tamper_log()
             elif action == "reboot":
                 node.boot()
             elif action == "reset":
                 node.release, node.config = self.reference[node.name]
+                node.measures_differently = False
                 node.boot()
+                if node.name in self.hosts:
+                    self.hosts[node.name].report()
             else:
                 raise LabControlError(f"unknown lab control {action!r}")
         except (TypeError, ValueError) as exc:
@@ -172,6 +194,9 @@ class TpmLab:
         return bound
 
     def stop(self) -> None:
+        for link in self.hosts.values():
+            link.detach()
+        self.hosts.clear()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -277,6 +302,12 @@ class Command(BaseCommand):
         if not options.get("no_tpm"):
             tpm_lab = self._start_tpm(options)
             tpm_lab.bmc_control = BmcControl(bmc_by_name, redfish)
+            missed = tpm_lab.attach_hosts(bmc_by_name)
+            if missed:
+                self.stdout.write(
+                    f"lab: {len(missed)} TPM node(s) not tied to a BMC (no lab BMC, or a "
+                    f"release that is no BIOS version): {', '.join(missed[:5])}"
+                )
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
