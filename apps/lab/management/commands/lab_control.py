@@ -1,10 +1,12 @@
 """``manage.py lab_control NODE ACTION [...]``: drive the running lab's TPM nodes.
 
 Actions: ``plug-nic [--model nic-b] [--slot 3]``, ``unplug-nic [--slot 3]``,
-``boot-order --order 2,1``, ``flash [--release 1.5.0]``, ``tamper-log``, ``reboot``, ``reset``
-(back to the node's configuration in the database), ``list`` (NODE ignored); and for the node's
-BMC: ``intrusion``, ``fault --fault NAME [--off]``, ``renew-cert``, ``reboot-bmc``
-(`apps.lab.bmc.control`). Talks to
+``boot-order --order 2,1``, ``flash [--release 1.5.0]`` (the node's BMC then reports that
+BIOS release too), ``tamper-log``, ``reboot``, ``reset`` (back to the node's configuration in
+the database), ``list`` (NODE ignored); and for the node's BMC: ``intrusion``, ``fault --fault
+NAME [--off]`` (any `apps.lab.bmc.node.Faults` switch, e.g. ``measures_differently``: the next
+BIOS release applied boots with one measurement its prediction lacks), ``renew-cert``,
+``reboot-bmc`` (`apps.lab.bmc.control`). Talks to
 ``run_lab`` over its loopback control socket (port from ``--port`` or the lab's control file).
 """
 
