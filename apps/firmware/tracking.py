@@ -420,7 +420,7 @@ def _apply(update: FirmwareUpdate, now: datetime) -> Step:
         State.APPLYING,
         now,
         state=State.VERIFYING,
-        applied_at=action.finished_at or now,
+        applied_at=now,  # the read-back grace runs from here, on the steps' own clock
     )
     return Step(moved, retry_in=0.0)
 
