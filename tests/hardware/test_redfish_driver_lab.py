@@ -195,3 +195,46 @@ def test_a_password_change_logs_the_old_session_out(lab):
     # the IPMI face checks the same password
     ipmi = driver_for(lab.ipmi.endpoint(0, password="rotated-Pw-1"))
     assert ipmi.power_state().state == "on"
+
+
+def poll(driver):
+    """What the sweep asks of one BMC per poll (`apps.hardware.sweep._poll_one`)."""
+    return driver.power_state(), driver.sensors(), driver.system_power_watts()
+
+
+def test_a_sweep_poll_costs_three_requests_once_the_structure_is_known(lab):
+    service = lab.redfish.service(0)
+    poll(driver_for(endpoint(lab)))  # login, service root, links and memberships
+    before = service.requests
+    state, readings, watts = poll(driver_for(endpoint(lab)))
+    # System, Sensors?$expand, CoolantConnectors?$expand; the watts are the Sensor just read
+    assert service.requests - before == 3
+    assert state.state == "on"
+    assert watts == next(r.value for r in readings if r.name == "System Power")
+    assert {"CPU1 Temp", "Water Inlet", "Cold plate loop connection flow"} <= {
+        r.name for r in readings
+    }
+    alone = driver_for(endpoint(lab)).system_power_watts()  # no sensors read before: asks
+    assert alone == watts
+    assert service.requests - before == 4
+
+
+def test_a_bmc_that_refuses_the_expand_it_advertises_is_read_member_by_member(lab):
+    driver = driver_for(endpoint(lab))
+    expanded = driver.sensors()
+    client, _ = transport.client_for(endpoint(lab), 5.0)
+    client.cache["expand"] = "*"  # the lab answers 501 QueryNotSupported to this one
+    assert [r.name for r in driver.sensors()] == [r.name for r in expanded]
+    assert client.cache["expand"] is None  # not asked again
+    before = lab.redfish.service(0).requests
+    driver.sensors()
+    assert lab.redfish.service(0).requests - before == 9  # 8 sensors, 1 coolant connector
+
+
+def test_a_bmc_that_stops_answering_a_kept_alive_connection_is_a_transient_timeout(lab):
+    driver = driver_for(endpoint(lab), timeout=1.0)
+    poll(driver)
+    lab.bmc(0).faults.unreachable = True
+    with pytest.raises(BmcError) as caught:
+        driver_for(endpoint(lab), timeout=1.0).sensors()
+    assert (caught.value.cause, caught.value.transient) == ("timeout", True)

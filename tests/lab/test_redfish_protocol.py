@@ -352,13 +352,44 @@ def test_a_garbled_request_is_answered_400_and_the_lab_keeps_serving(dual_lab, c
     assert client.json(SYSTEM)["PowerState"] == "On"
 
 
-def test_query_parameters_are_refused_as_not_supported(client):
-    response = client.get(SYSTEM, params={"$expand": "*"})
-    assert response.status_code == 501
-    assert message_id(response) == "QueryNotSupported"
-    assert (
-        client.json("/redfish/v1/")["ProtocolFeaturesSupported"]["ExpandQuery"]["Levels"] is False
-    )
+def test_query_parameters_the_lab_does_not_offer_are_refused_as_not_supported(client):
+    features = client.json("/redfish/v1/")["ProtocolFeaturesSupported"]
+    assert features["ExpandQuery"]["ExpandAll"] is False
+    assert features["SelectQuery"] is False
+    for params in (
+        {"$expand": "*"},
+        {"$expand": ".($levels=2)"},
+        {"$select": "PowerState"},
+        {"$expand": ".", "$top": "1"},
+    ):
+        response = client.get(SYSTEM, params=params)
+        assert response.status_code == 501, params
+        assert message_id(response) == "QueryNotSupported"
+
+
+@pytest.mark.parametrize("expand", [".", ".($levels=1)"])
+def test_expand_one_level_inlines_the_members_of_a_collection(client, expand):
+    features = client.json("/redfish/v1/")["ProtocolFeaturesSupported"]["ExpandQuery"]
+    assert (features["NoLinks"], features["Levels"], features["MaxLevels"]) == (True, True, 1)
+    path = "/redfish/v1/Chassis/1/Sensors"
+    listed = client.json(path)["Members"]
+    response = client.get(path, params={"$expand": expand})
+    assert response.status_code == 200
+    inline = response.json()["Members"]
+    assert [m["@odata.id"] for m in inline] == [m["@odata.id"] for m in listed]
+    for member in inline:
+        alone = client.json(member["@odata.id"])
+        volatile = ("Reading", "@odata.etag")  # a reading moves; the etag is the answer's
+        assert {k: v for k, v in member.items() if k not in volatile} == {
+            k: v for k, v in alone.items() if k not in volatile
+        }
+        assert "Reading" in member
+
+
+def test_expand_inlines_subordinate_resources_but_not_links(client):
+    chassis = client.get("/redfish/v1/Chassis/1", params={"$expand": "."}).json()
+    assert chassis["EnvironmentMetrics"]["@odata.type"].startswith("#EnvironmentMetrics.")
+    assert set(chassis["Links"]["ComputerSystems"][0]) == {"@odata.id"}
 
 
 def test_the_bmc_fault_switches_apply_to_the_redfish_face(dual_lab):

@@ -67,7 +67,14 @@ def service_root(svc) -> dict:
         Registries=link(bios.REGISTRIES),
         Links={"Sessions": link(SESSIONS)},
         ProtocolFeaturesSupported={
-            "ExpandQuery": {"ExpandAll": False, "Levels": False, "Links": False, "NoLinks": False},
+            # $expand=. one level (collection members inline): what a poller needs
+            "ExpandQuery": {
+                "ExpandAll": False,
+                "Levels": True,
+                "Links": False,
+                "NoLinks": True,
+                "MaxLevels": 1,
+            },
             "FilterQuery": False,
             "SelectQuery": False,
             "OnlyMemberQuery": False,

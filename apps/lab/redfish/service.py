@@ -104,8 +104,13 @@ class RedfishService(updates.UpdateMixin):
         if path == "/redfish/v1":
             path = resources.ROOT
         method = request.method
-        unsupported = [q for q in request.query if q.startswith("$") or q in ("only", "excerpt")]
-        if unsupported:
+        expand = _expand_levels(request.query.get("$expand"))
+        unsupported = [
+            q
+            for q in request.query
+            if (q.startswith("$") and q != "$expand") or q in ("only", "excerpt")
+        ]
+        if unsupported or (expand and method not in ("GET", "HEAD")):
             raise RedfishError(
                 501, "QueryNotSupported", "Querying is not supported by the implementation."
             )
@@ -129,7 +134,7 @@ class RedfishService(updates.UpdateMixin):
         if method in ("GET", "HEAD"):
             body = self._get(path)
             etag = {"ETag": body["@odata.etag"]} if "@odata.etag" in body else {}
-            return Response(200, body, headers=etag)
+            return Response(200, self._expand(body) if expand else body, headers=etag)
         handler = WRITES.get((method, path))
         if handler is None and method == "DELETE" and path.startswith(SESSIONS + "/"):
             return self._logout(path.rsplit("/", 1)[1])
@@ -160,6 +165,28 @@ class RedfishService(updates.UpdateMixin):
             if event is not None:
                 return resources.log_entry(self, event)
         raise schema.not_found(path)
+
+    def _expand(self, body: dict) -> dict:
+        """``$expand=.``, one level: collection members and subordinate resources (not
+        ``Links``) are inlined; a reference that does not resolve stays a reference."""
+
+        def inline(value):
+            if isinstance(value, dict) and set(value) == {"@odata.id"}:
+                try:
+                    return self._get(value["@odata.id"].rstrip("/"))
+                except RedfishError:
+                    return value
+            return value
+
+        out = {}
+        for key, value in body.items():
+            if key in ("Links", "Actions", "Oem") or key.startswith("@"):
+                out[key] = value
+            elif key == "Members" and isinstance(value, list):
+                out[key] = [inline(member) for member in value]
+            else:
+                out[key] = inline(value)
+        return out
 
     # --- authentication ----------------------------------------------------------------
 
@@ -424,6 +451,16 @@ class RedfishService(updates.UpdateMixin):
     def clear_log(self, body: dict) -> Response:
         self.bmc.clear_events()
         return Response(204)
+
+
+def _expand_levels(values: list[str] | None) -> int:
+    """The levels of a ``$expand`` the lab supports (``.`` or ``.($levels=1)``), 0 without one;
+    anything else (``*``, ``~``, deeper levels) is refused as not supported."""
+    if values is None:
+        return 0
+    if len(values) == 1 and values[0] in (".", ".($levels=1)"):
+        return 1
+    raise RedfishError(501, "QueryNotSupported", "Querying is not supported by the implementation.")
 
 
 def _json_body(request: Request) -> dict:

@@ -48,6 +48,7 @@ T = TypeVar("T")
 
 DEFAULT_ACTION_WAIT = 30.0
 POLL_INTERVAL = 0.25
+FRESH_SECONDS = 2.0  # how long after `sensors` its readings still count as the same poll
 RESET_TYPES = {
     # port action → reset types to use, by preference
     "on": ("On", "ForceOn", "PushPowerButton"),
@@ -85,6 +86,8 @@ class RedfishDriver(BmcDriver):
         self.endpoint = endpoint
         self.timeout = float(timeout)
         self.action_wait = float(action_wait)
+        # the Sensor readings of the last `sensors` call, for the `system_power_watts` after it
+        self._fresh: tuple[float, dict[str, float | None]] | None = None
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -198,10 +201,16 @@ class RedfishDriver(BmcDriver):
         return boot
 
     def sensors(self) -> list[SensorReading]:
-        return self._call(readings.sensors)
+        sources: dict[str, float | None] = {}
+        found = self._call(lambda c: readings.sensors(c, sources))
+        self._fresh = (time.monotonic(), sources)
+        return found
 
     def system_power_watts(self) -> float | None:
-        return self._call(readings.power_watts)
+        """The system's power; right after `sensors` (one poll), from the Sensor just read."""
+        fresh, self._fresh = self._fresh, None
+        sources = fresh[1] if fresh and time.monotonic() - fresh[0] < FRESH_SECONDS else None
+        return self._call(lambda c: readings.power_watts(c, sources))
 
     def inventory(self) -> FruInventory:
         return self._call(readings.inventory)

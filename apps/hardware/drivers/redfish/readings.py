@@ -40,7 +40,7 @@ ON_STATES = {"On": "on", "PoweringOff": "on", "Paused": "on", "Off": "off", "Pow
 
 
 def get(client: Client, path: str) -> dict[str, Any]:
-    body = client.connector.get(path).json()
+    body = client.get_json(path)
     if not isinstance(body, dict):
         raise BmcError("protocol", f"{path} is not a JSON object.")
     return body
@@ -89,13 +89,52 @@ def structure(client: Client, key: Any, build: Callable[[], T]) -> T:
     return value
 
 
+def expand_query(client: Client) -> str | None:
+    """The ``$expand`` value that inlines one level of collection members, if the service root
+    advertises one (``ProtocolFeaturesSupported.ExpandQuery``); else None."""
+    if "expand" not in client.cache:
+        features = (root(client).get("ProtocolFeaturesSupported") or {}).get("ExpandQuery") or {}
+        query = "." if features.get("NoLinks") else "*" if features.get("ExpandAll") else None
+        if query and features.get("Levels"):
+            query += "($levels=1)"
+        client.cache["expand"] = query
+    return client.cache["expand"]
+
+
+def _expanded(client: Client, path: str) -> list[dict[str, Any]] | None:
+    """The members of ``path`` read in one request with ``$expand``; None when the BMC does not
+    expand (then it is not asked again) or left a member unexpanded."""
+    query = expand_query(client)
+    if not query:
+        return None
+    try:
+        body = get_optional(client, f"{path}?$expand={query}")
+    except sushy_exc.HTTPError as exc:
+        if exc.status_code not in (400, 501):
+            raise
+        body = None
+    items = (body or {}).get("Members") if body is not None else None
+    if not isinstance(items, list):
+        client.cache["expand"] = None  # advertised but refused: read member by member
+        return None
+    items = items[:MAX_MEMBERS]
+    if not all(isinstance(i, dict) and len(i) > 1 and "@odata.id" in i for i in items):
+        return None
+    return items
+
+
 def members(client: Client, path: str | None, *, cached: bool = False) -> list[dict[str, Any]]:
     """Every member of the collection at ``path`` that exists (inline members are used as is);
-    ``cached``: the membership comes from `structure`, the members are read afresh."""
+    ``cached`` (for readings): one ``$expand``-ed request where the BMC offers it, else the
+    membership comes from `structure` and the members are read afresh."""
 
     def listed() -> list[Any]:
         return list(((get_optional(client, path) or {}).get("Members") or [])[:MAX_MEMBERS])
 
+    if cached and path:
+        expanded = _expanded(client, path)
+        if expanded is not None:
+            return expanded
     items = structure(client, ("members", path), listed) if cached and path else listed()
     found = []
     for item in items:
@@ -308,14 +347,17 @@ def _from_coolant(client: Client, chassis: dict[str, Any]) -> list[SensorReading
     return found
 
 
-def sensors(client: Client) -> list[SensorReading]:
+def sensors(client: Client, sources: dict[str, float | None] | None = None) -> list[SensorReading]:
     """Per chassis: ``Sensors``, else ``EnvironmentMetrics``, else ``Thermal``/``Power``; plus
-    coolant loops and pumps where the chassis has a ``ThermalSubsystem``."""
+    coolant loops and pumps where the chassis has a ``ThermalSubsystem``. ``sources`` receives
+    each Sensor's reading by its URI (for `power_watts` of the same look)."""
     found: list[SensorReading] = []
     for chassis in chassis_links(client):
         listed = members(client, chassis["Sensors"], cached=True)
         if listed:
             found.extend(_from_sensor(body) for body in listed)
+            if sources is not None:
+                sources.update((b["@odata.id"], _number(b.get("Reading"))) for b in listed)
         else:
             metrics = get_optional(client, chassis["EnvironmentMetrics"])
             if metrics:
@@ -334,13 +376,30 @@ def sensors(client: Client) -> list[SensorReading]:
     return unique
 
 
-def power_watts(client: Client) -> float | None:
+def power_watts(client: Client, fresh: dict[str, float | None] | None = None) -> float | None:
     """``EnvironmentMetrics.PowerWatts`` of the first chassis that has it, else the deprecated
-    ``Power.PowerControl[0].PowerConsumedWatts``; None when the BMC reports neither."""
+    ``Power.PowerControl[0].PowerConsumedWatts``; None when the BMC reports neither.
+
+    ``fresh``: Sensor readings by URI just read by `sensors`. ``PowerWatts`` is an excerpt of
+    the Sensor its ``DataSourceUri`` names (remembered as structure), so when that Sensor was
+    just read its reading is the answer and ``EnvironmentMetrics`` is not read again."""
     chassis_all = chassis_links(client)
     for chassis in chassis_all:
-        metrics = get_optional(client, chassis["EnvironmentMetrics"]) or {}
-        watts = _number((metrics.get("PowerWatts") or {}).get("Reading"))
+        path = chassis["EnvironmentMetrics"]
+        source = client.cache.get(("watts_source", path))
+        if fresh and source and source[0] > time.monotonic() and source[1] in fresh:
+            watts = fresh[source[1]]
+            if watts is not None:
+                return watts
+            continue  # the Sensor behind PowerWatts has no reading: neither has the excerpt
+        metrics = get_optional(client, path) or {}
+        excerpt = metrics.get("PowerWatts") or {}
+        if isinstance(excerpt.get("DataSourceUri"), str):
+            client.cache[("watts_source", path)] = (
+                time.monotonic() + STRUCTURE_TTL,
+                excerpt["DataSourceUri"],
+            )
+        watts = _number(excerpt.get("Reading"))
         if watts is not None:
             return watts
     for chassis in chassis_all:

