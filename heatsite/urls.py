@@ -30,6 +30,11 @@ api_urlpatterns = [
         name="node-bmc-certificate-accept",
     ),
     path("nodes/<int:pk>/refresh/", hardware_bmc_api.node_refresh, name="node-refresh"),
+    path(
+        "nodes/<int:pk>/bmc-password/rotate/",
+        hardware_bmc_api.node_bmc_password_rotate,
+        name="node-bmc-password-rotate",
+    ),
     path("nodes/<int:pk>/firmware/", hardware_bmc_api.node_firmware, name="node-firmware"),
     path("sites/<int:pk>/power/", hardware_api.site_power, name="site-power"),
     path("power-batches/<int:pk>/", hardware_api.power_batch_detail, name="power-batch-detail"),

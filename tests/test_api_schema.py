@@ -31,6 +31,7 @@ NOT_DOCUMENTED = {"api-schema", "api-docs", "api-root"}
 NO_BODY = {
     ("post", "/api/v1/nodes/{id}/attestation/"),
     ("post", "/api/v1/nodes/{id}/refresh/"),  # "read the BMC again" needs nothing either
+    ("post", "/api/v1/nodes/{id}/bmc-password/rotate/"),  # nor "rotate its password"
 }
 WRITE_METHODS = {"post", "put", "patch"}
 

@@ -1,4 +1,5 @@
-"""A node's BMC in the API: accept its Redfish certificate, re-read its details, its firmware.
+"""A node's BMC in the API: accept its Redfish certificate, re-read its details, its firmware,
+rotate its password.
 
 Engineers and admins; planners never see hardware (403), partners never see nodes (404).
 """
@@ -16,7 +17,7 @@ from rest_framework.response import Response
 from apps.accounts import access
 from apps.accounts.policy import Action
 from apps.core.rest import error, field_errors
-from apps.hardware import certificates, selectors
+from apps.hardware import certificates, rotation, selectors
 from apps.hardware.drivers.base import BmcError
 from apps.hardware.protocols import node_protocol
 from apps.hardware.serializers import (
@@ -141,3 +142,42 @@ def node_firmware(request, pk):
             "components": components,
         }
     )
+
+
+@extend_schema(
+    summary="Rotate a node's BMC password",
+    description=(
+        "Queues a rotation of the node's BMC account password (engineers): a new random "
+        "password is set on the BMC, verified by logging in with it, and only then stored; "
+        "until then the current one stays stored and in use. No body; the outcome is on the "
+        "node page (last rotated, or failed with the reason) and in the audit log. The "
+        "password itself is never shown."
+    ),
+    request=None,
+    responses={
+        202: OpenApiResponse(RefreshQueuedSerializer, description="Queued."),
+        400: error(
+            "The node has no BMC address, user name or stored password to rotate.",
+            "The node has no stored BMC password: set one before rotating it.",
+        ),
+        403: error(
+            "Your role may not configure BMCs (planners, admins).",
+            "Your role may not configure bmc.",
+        ),
+        409: error(
+            "A rotation of this node is already in progress.",
+            "A password rotation of node-17 is already in progress (since 10:42:05 UTC); wait "
+            "for it to finish.",
+        ),
+    },
+)
+@api_view(["POST"])
+def node_bmc_password_rotate(request, pk):
+    node = access.node_for_user(request.user, pk, Action.CONFIGURE_BMC)
+    try:
+        rotation.bmc_password_rotate_request(actor=request.user, node=node, source="api")
+    except rotation.RotationBusy as busy:
+        return Response({"detail": str(busy)}, status=status.HTTP_409_CONFLICT)
+    except rotation.RotationFailed as refused:
+        return Response({"detail": str(refused)}, status=status.HTTP_400_BAD_REQUEST)
+    return Response({"node": node.pk, "status": "queued"}, status=status.HTTP_202_ACCEPTED)

@@ -13,6 +13,21 @@ urlpatterns = [
         name="node-bmc-certificate-accept",
     ),
     path("nodes/<int:node_id>/actions/", views.node_actions_fragment, name="node-actions"),
+    path(
+        "nodes/<int:node_id>/bmc-password/",
+        views.node_bmc_password_fragment,
+        name="node-bmc-password",
+    ),
+    path(
+        "nodes/<int:node_id>/bmc-password/confirm/",
+        views.node_bmc_password_confirm,
+        name="node-bmc-password-confirm",
+    ),
+    path(
+        "nodes/<int:node_id>/bmc-password/rotate/",
+        views.node_bmc_password_rotate,
+        name="node-bmc-password-rotate",
+    ),
     path("sites/<int:site_id>/power/confirm/", views.site_power_confirm, name="site-power-confirm"),
     path("sites/<int:site_id>/power/", views.site_power, name="site-power"),
     path("power-batches/<int:batch_id>/", views.power_batch_progress, name="power-batch"),

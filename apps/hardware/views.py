@@ -10,9 +10,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts import access
 from apps.accounts.policy import Action
-from apps.hardware import certificates, selectors, services
+from apps.hardware import certificates, rotation, selectors, services
 from apps.hardware.drivers.base import BOOT_DEVICES, BmcError
 from apps.hardware.models import PowerAction
+from apps.hardware.protocols import node_protocol
 
 WHAT_HAPPENS = {
     "on": "The node powers on and boots; its heat returns to the water loop within minutes.",
@@ -187,4 +188,46 @@ def node_certificate_accept(request: HttpRequest, node_id: int) -> HttpResponse:
         messages.error(request, str(error))
     else:
         messages.info(request, f"The BMC certificate of {node.name} is accepted.")
+    return redirect("node-detail", node_id=node.pk)
+
+
+def _bmc_password_card(request: HttpRequest, node) -> dict:
+    return {
+        "node": node,
+        "site": node.site,
+        "can_configure_bmc": access.can(request.user, Action.CONFIGURE_BMC),
+    }
+
+
+@login_required
+@require_GET
+def node_bmc_password_fragment(request: HttpRequest, node_id: int) -> HttpResponse:
+    """The BMC card's password part, polled while a rotation is in progress."""
+    node = access.node_for_user(request.user, node_id, Action.VIEW_HARDWARE)
+    return render(request, "hardware/_bmc_password.html", _bmc_password_card(request, node))
+
+
+@login_required
+@require_GET
+def node_bmc_password_confirm(request: HttpRequest, node_id: int) -> HttpResponse:
+    node = access.node_for_user(request.user, node_id, Action.CONFIGURE_BMC)
+    context = {
+        "node": node,
+        "site": node.site,
+        "protocol": node_protocol(node),
+        "busy": rotation.bmc_rotation_busy(node),
+    }
+    return render(request, "hardware/_bmc_password_confirm.html", context)
+
+
+@login_required
+@require_POST
+def node_bmc_password_rotate(request: HttpRequest, node_id: int) -> HttpResponse:
+    node = access.node_for_user(request.user, node_id, Action.CONFIGURE_BMC)
+    try:
+        rotation.bmc_password_rotate_request(actor=request.user, node=node, source="page")
+    except (rotation.RotationBusy, rotation.RotationFailed) as error:
+        messages.error(request, str(error))
+    else:
+        messages.info(request, f"Rotating the BMC password of {node.name}: queued.")
     return redirect("node-detail", node_id=node.pk)

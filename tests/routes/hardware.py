@@ -82,6 +82,20 @@ ROUTES: dict[str, Route] = {
         own("api:node-refresh", "node"), API_NODE | {"engineer": 202, "admin": 202}, method="post"
     ),
     "api:node-firmware": Route(own("api:node-firmware", "node"), API_NODE),
+    # BMC password rotation: engineers only (admins manage, they do not configure BMCs)
+    "node-bmc-password": Route(
+        own("node-bmc-password", "node"),
+        {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 200, "admin": 200},
+    ),
+    "node-bmc-password-confirm": Route(
+        own("node-bmc-password-confirm", "node"), POWER_PAGE | {"engineer": 200}
+    ),
+    "node-bmc-password-rotate": Route(
+        own("node-bmc-password-rotate", "node"), POWER_PAGE, method="post"
+    ),
+    "api:node-bmc-password-rotate": Route(
+        own("api:node-bmc-password-rotate", "node"), API_POWER, method="post"
+    ),
     "api:power-action-list": Route(lambda o: reverse("api:power-action-list"), API_HARDWARE),
     "api:power-action-detail": Route(own("api:power-action-detail", "action"), API_NODE),
     "api:power-batch-detail": Route(own("api:power-batch-detail", "batch"), API_HARDWARE),
