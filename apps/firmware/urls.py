@@ -4,6 +4,11 @@ from apps.firmware import api, views
 
 urlpatterns = [
     path("firmware/images/<str:token>/", views.firmware_image, name="firmware-image"),
+    path(
+        "nodes/<int:node_id>/firmware/updates/",
+        views.node_firmware_updates_fragment,
+        name="node-firmware-updates",
+    ),
 ]
 
 API_URLPATTERNS = [

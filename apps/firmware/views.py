@@ -1,12 +1,36 @@
-"""The image a BMC fetches for a SimpleUpdate: no login (a BMC has none), a signed one-time
-token instead (`apps.firmware.image_urls`)."""
+"""Firmware on pages: a node's updates (a fragment of the node page), and the image a BMC
+fetches for a SimpleUpdate: no login (a BMC has none), a signed one-time token instead
+(`apps.firmware.image_urls`)."""
 
 from __future__ import annotations
 
-from django.http import FileResponse, JsonResponse
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from apps.accounts import access
+from apps.accounts.policy import Action
+from apps.firmware import selectors
 from apps.firmware.image_urls import ImageUrlRefused, image_url_open
+
+
+@login_required
+@require_GET
+def node_firmware_updates_fragment(request: HttpRequest, node_id: int) -> HttpResponse:
+    """The node page's firmware panel: updates in progress (it refreshes itself) and history."""
+    node = access.node_for_user(request.user, node_id, Action.VIEW_HARDWARE)
+    updates = list(selectors.node_firmware_updates(node))
+    return render(
+        request,
+        "firmware/_update_history.html",
+        {
+            "node": node,
+            "site": node.site,
+            "updates": updates,
+            "active": any(u.is_active for u in updates),
+        },
+    )
 
 
 @require_GET

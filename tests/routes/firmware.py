@@ -6,7 +6,7 @@ from django.urls import reverse
 from apps.firmware.models import FirmwareImage, FirmwareUpdate
 from apps.sites.models import Node
 from tests.factories import NodeFactory
-from tests.routes.common import API_HARDWARE, API_NODE, Route, own
+from tests.routes.common import API_HARDWARE, API_NODE, LOGIN, Route, own
 
 
 def extra_objects(objects):
@@ -38,6 +38,10 @@ ROUTES: dict[str, Route] = {
     "firmware-image": Route(
         lambda o: reverse("firmware-image", args=["not-a-token"]),
         {"anonymous": 403, "partner": 403, "planner": 403, "engineer": 403, "admin": 403},
+    ),
+    "node-firmware-updates": Route(
+        own("node-firmware-updates", "node"),
+        {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 200, "admin": 200},
     ),
     # The matrix posts JSON: the upload takes multipart only (415) once the role may upload.
     "api:firmware-image-upload": Route(
