@@ -69,36 +69,39 @@ def client(lab):
 # --- without TPMs: the BMC side of the hook ------------------------------------------------
 
 
-def test_boot_listeners_hear_the_activated_release_and_not_a_host_hung_in_post(
+def test_host_listeners_hear_the_activated_release_a_hung_host_and_a_power_off(
     lab, client, lab_redfish_clock
 ):
     bmc, heard = lab.bmc(0), []
-    bmc.on_boot.append(heard.append)
+    bmc.host_listeners.append(heard.append)
     stage(lab, client, lab_redfish_clock, build_image("BIOS", NEW))
     assert heard == []  # staged: nothing booted yet
-    driver_for(lab.ipmi.endpoint(0)).power("cycle")
+    ipmi = driver_for(lab.ipmi.endpoint(0))
+    ipmi.power("cycle")
     (boot,) = heard
-    assert (boot.firmware["BIOS"], boot.measures_differently) == (NEW, False)
+    assert (boot.running, boot.firmware["BIOS"], boot.measures_differently) == (True, NEW, False)
     assert boot.boot_count == bmc.boot_count and boot.node == bmc.name
     bmc.faults.no_boot_after_update = True
     stage(lab, client, lab_redfish_clock, build_image("BIOS", OLD))
     client.reset("ForceRestart")
-    assert len(heard) == 1  # hung in POST: no OS came up, nothing measured anew
+    assert (heard[-1].running, heard[-1].firmware["BIOS"]) == (False, OLD)  # hung in POST
     bmc.faults.no_boot_after_update = False
     client.reset("ForceRestart")
-    assert [b.firmware["BIOS"] for b in heard] == [NEW, OLD]
+    assert (heard[-1].running, heard[-1].firmware["BIOS"]) == (True, OLD)
+    ipmi.power("off")
+    assert not heard[-1].running and len(heard) == 4
 
 
 def test_a_failing_listener_is_logged_and_the_host_still_boots(lab, client):
     def broken(boot):
         raise RuntimeError("swtpm went away")
 
-    lab.bmc(0).on_boot.append(broken)
+    lab.bmc(0).host_listeners.append(broken)
     assert client.reset("ForceRestart").status_code == 204
     assert client.json(SYSTEM)["PowerState"] == "On"
     entries = client.json("/redfish/v1/Managers/1/LogServices/SEL/Entries")["Members"]
     messages = [client.json(e["@odata.id"])["Message"] for e in entries]
-    assert "Measured boot failed: swtpm went away" in messages
+    assert "Lab host hook failed: swtpm went away" in messages
 
 
 def test_a_bios_version_that_does_not_fit_ipmis_revision_bytes_is_rejected():
@@ -180,6 +183,34 @@ def test_a_bios_update_pushed_over_redfish_is_measured_by_the_nodes_tpm_after_re
         recorded_on(node, NEW, tpm)
         new = services.attest(node_id=node.pk)
         assert (new.verdict, new.release_version) == ("trusted", NEW)
+    finally:
+        fleet.stop()
+
+
+@pytest.mark.django_db
+def test_the_nodes_agent_answers_only_while_its_host_runs(
+    lab, client, lab_redfish_clock, tmp_path, node
+):
+    fleet = start_fleet(1, tmp_path / "tpm")
+    try:
+        tpm = fleet.nodes[0]
+        attach(lab.bmc(0), tpm)
+        recorded_on(node, OLD, tpm)
+        assert services.attest(node_id=node.pk).verdict == "trusted"  # enrolled
+        ipmi = driver_for(lab.ipmi.endpoint(0))
+        ipmi.power("off")
+        assert services.attest(node_id=node.pk).verdict == "unreachable"
+        ipmi.power("on")
+        assert services.attest(node_id=node.pk).verdict == "trusted"  # same agent, same port
+        lab.bmc(0).faults.no_boot_after_update = True
+        stage(lab, client, lab_redfish_clock, build_image("BIOS", NEW))
+        client.reset("ForceRestart")
+        assert client.json(SYSTEM)["BiosVersion"] == NEW  # installed...
+        assert services.attest(node_id=node.pk).verdict == "unreachable"  # ...but never booted
+        lab.bmc(0).faults.no_boot_after_update = False
+        client.reset("ForceRestart")
+        recorded_on(node, NEW, tpm)
+        assert services.attest(node_id=node.pk).verdict == "trusted"
     finally:
         fleet.stop()
 

@@ -1,10 +1,10 @@
 """The lab BMC's firmware versions, host boots and system event log, shared by its IPMI and
 Redfish faces.
 
-Host boots: after the firmware side of a boot (staged BIOS settings and images activated by the
-``boot_hooks``), a host that got past POST is announced to the ``on_boot`` listeners with a
-`HostBoot`: what the host now runs. The lab wires a node's TPM there (`apps.lab.tpm.host`), so
-the BMC side never imports TPM code.
+Host state: after the firmware side of a boot (staged BIOS settings and images activated by the
+``boot_hooks``), and after a power-off, the ``host_listeners`` get a `HostState`: whether the
+host runs (not off, not hung in POST) and the firmware it booted. The lab wires a node's TPM
+there (`apps.lab.tpm.host`), so the BMC side never imports TPM code.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
-class HostBoot:
-    """One boot of a lab host, as its BMC knows it (given to the ``on_boot`` listeners)."""
+class HostState:
+    """A lab host as its BMC knows it (given to the ``host_listeners``)."""
 
     node: str
     boot_count: int
+    running: bool  # booted into its OS: powered on and not hung in POST
     firmware: dict[str, str]  # component (BIOS, BMC, NIC, CPLD) -> running version
     # the running BIOS was activated while the ``measures_differently`` fault switch was on
     measures_differently: bool = False
@@ -45,8 +46,10 @@ class EventLogMixin:
     cpld_version: str
     name: str
     boot_count: int
-    on_boot: list[Callable[[HostBoot], None]]
+    host_listeners: list[Callable[[HostState], None]]
     bios_measures_differently: bool
+    powerstate: str
+    host_hung: bool
 
     @property
     def bmc_version(self) -> str:
@@ -70,12 +73,13 @@ class EventLogMixin:
             self.aux_firmware = bytes([a, b, 0, c])
             self.bios_measures_differently = measures_differently
 
-    def host_boot(self) -> HostBoot:
-        """What the host runs now."""
+    def host_state(self) -> HostState:
+        """Whether the host runs now, and what."""
         with self.lock:
-            return HostBoot(
+            return HostState(
                 node=self.name,
                 boot_count=self.boot_count,
+                running=self.powerstate == "on" and not self.host_hung,
                 firmware={
                     "BIOS": self.bios_version,
                     "BMC": self.bmc_version,
@@ -85,20 +89,19 @@ class EventLogMixin:
                 measures_differently=self.bios_measures_differently,
             )
 
-    def announce_boot(self) -> None:
-        """Tell the ``on_boot`` listeners the host booted (lock held, after the boot hooks).
-
-        A listener that fails is logged in the SEL and the lab log; the boot itself stands."""
-        if not self.on_boot:
+    def announce_host(self) -> None:
+        """Tell the ``host_listeners`` the host booted (lock held, after the boot hooks) or went
+        off. A listener that fails is logged in the SEL and the lab log; the boot stands."""
+        if not self.host_listeners:
             return
-        boot = self.host_boot()
-        for listener in self.on_boot:
+        state = self.host_state()
+        for listener in self.host_listeners:
             try:
-                listener(boot)
+                listener(state)
             except Exception as exc:  # the lab keeps serving; the SEL says what went wrong
-                logger.exception("lab %s: boot listener failed", self.name)
+                logger.exception("lab %s: host listener failed", self.name)
                 self.log_event(
-                    "System Firmware Progress", f"Measured boot failed: {exc}", "Critical"
+                    "System Firmware Progress", f"Lab host hook failed: {exc}", "Critical"
                 )
 
     def log_event(self, sensor_type: str, message: str, severity: str = "OK") -> dict:

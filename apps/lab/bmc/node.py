@@ -147,7 +147,7 @@ class LabBmc(EventLogMixin, UserAccountsMixin, pyghmi_bmc.Bmc):
         self.boot_count = 1 if power == "on" else 0
         self.boot = {"device": "default", "persistent": False, "uefi": False}
         self.boot_hooks: list = []  # called (lock held) each time the host boots
-        self.on_boot: list = []  # then, unless it hung in POST, given a `HostBoot`
+        self.host_listeners: list = []  # given a `HostState` after each boot and power-off
         self.host_hung = False  # in POST after an update (the Redfish face's fault)
         self.chassis_controls: list[str] = []
         self.requests: dict[tuple[int, int], int] = {}
@@ -367,14 +367,14 @@ class LabBmc(EventLogMixin, UserAccountsMixin, pyghmi_bmc.Bmc):
                 self.powerstate = "off"
                 self.log_event("System ACPI Power State", "Host powered off (S5/G2)")
                 self.sol_write(b"\r\n[  OK  ] Reached target Power-Off.\r\n")
+                self.announce_host()
                 return
             self.powerstate = "on"
             self.boot_count += 1
             self.log_event("System ACPI Power State", f"Host powered on (boot #{self.boot_count})")
             for hook in self.boot_hooks:
                 hook()
-            if not self.host_hung:
-                self.announce_boot()
+            self.announce_host()
             self._banner()
 
     def power_on(self):

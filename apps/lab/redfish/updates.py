@@ -6,7 +6,7 @@ payload) and the payload. The BMC checks all of it; a good image is staged and t
 configurable time (``update_seconds`` on the service clock) with task progress; it becomes the
 running version at the next boot of the host (``@Redfish.OperationApplyTime`` OnReset), seen by
 both faces and by what listens to the node's boots (its lab TPM measures the new BIOS release:
-`apps.lab.bmc.events.HostBoot`). Task state is computed from the clock when read, so tests move
+`apps.lab.bmc.events.HostState`). Task state is computed from the clock when read, so tests move
 time, never wait. The SKU and release versions are the lab's (`apps.lab.firmware`).
 """
 

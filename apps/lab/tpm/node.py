@@ -139,6 +139,8 @@ class LabTpmNode:
         self.profile = LAB_PROFILE
         self.token = secrets.token_bytes(32)
         self.agent: Agent | None = None
+        self._agent_port = 0  # kept while the host is down, so the agent comes back there
+        self._host_down = False
         self.cert_fingerprint = ""
         self.last_boot: Prediction | None = None
         self._lock = threading.Lock()
@@ -154,24 +156,39 @@ class LabTpmNode:
             self.start_agent()
 
     def start_agent(self) -> int:
-        """Start this node's agent in a thread; returns its HTTPS port."""
+        """Start this node's agent in a thread (on its former port, if it had one); returns its
+        HTTPS port."""
         cert, key = self.state_dir / "agent-cert.pem", self.state_dir / "agent-key.pem"
         self.cert_fingerprint = ensure_certificate(str(cert), str(key), self.name)
         config = AgentConfig(
             self.swtpm.tcti,
             str(self.eventlog_path),
             "127.0.0.1",
-            0,
+            self._agent_port,
             self.token,
             str(cert),
             str(key),
         )
         self.agent = Agent(config)
-        return self.agent.start()
+        self._agent_port = self.agent.start()
+        return self._agent_port
 
     @property
     def agent_port(self) -> int:
-        return self.agent.config.port if self.agent else 0
+        return self.agent.config.port if self.agent else self._agent_port
+
+    def host_down(self) -> None:
+        """The host is off or hung in POST: no OS, so no agent answers."""
+        if self.agent is not None:
+            self.agent.stop()
+            self.agent = None
+            self._host_down = True
+
+    def host_up(self) -> None:
+        """The host's OS is up again: its agent answers where it did before."""
+        if self._host_down:
+            self._host_down = False
+            self.start_agent()
 
     def client(self) -> AgentClient:
         """A verifier-side client for this node's agent."""
