@@ -7,6 +7,7 @@ from apps.attestation.urls import API_URLPATTERNS as attestation_api_urlpatterns
 from apps.core.api import TokenView
 from apps.firmware.urls import API_URLPATTERNS as firmware_api_urlpatterns
 from apps.hardware import api as hardware_api
+from apps.hardware import api_bios as hardware_bios_api
 from apps.hardware import api_bmc as hardware_bmc_api
 from apps.heat.urls import API_URLPATTERNS as heat_api_urlpatterns
 from apps.planning.urls import API_URLPATTERNS as planning_api_urlpatterns
@@ -36,6 +37,8 @@ api_urlpatterns = [
         name="node-bmc-password-rotate",
     ),
     path("nodes/<int:pk>/firmware/", hardware_bmc_api.node_firmware, name="node-firmware"),
+    path("nodes/<int:pk>/bios/", hardware_bios_api.node_bios, name="node-bios"),
+    path("nodes/<int:pk>/bmc-log/", hardware_bios_api.node_bmc_log, name="node-bmc-log"),
     path("sites/<int:pk>/power/", hardware_api.site_power, name="site-power"),
     path("power-batches/<int:pk>/", hardware_api.power_batch_detail, name="power-batch-detail"),
     *heat_api_urlpatterns,

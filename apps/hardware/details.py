@@ -10,19 +10,34 @@ read (``BmcFacts.details_requested_at``) and enqueues `bmc_details_refresh_task`
 claim commits. The claim is what keeps one node from being queued by every sweep while its read
 waits; a read that failed (the BMC stopped answering in between) is claimed again after
 `FIRST_READ_RETRY`.
+
+`bmc_details_refresh` is the read itself: inventory, firmware components, boot device, and
+where the BMC has them (Redfish) the BIOS settings and the newest BMC log entries. A chassis
+intrusion newer than the last one alarmed is audited, logged and pushed, the way a changed
+certificate is (`certificates.certificate_record`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_record
+from apps.core.realtime import broadcast
+from apps.hardware import certificates, protocols
+from apps.hardware.drivers.base import BiosSettings, BmcError, BootDevice, LogEntry, driver_for
 from apps.hardware.models import BmcFacts
+from apps.hardware.protocols import endpoint_for
 from apps.sites.models import Node
 
 logger = logging.getLogger(__name__)
@@ -31,6 +46,10 @@ FIRST_READ_RETRY = timedelta(minutes=15)
 # Reads handed to the queue per call (per sweep batch): a new fleet of thousands of nodes is
 # read over a few sweeps instead of burying power actions under one burst of tasks.
 FIRST_READS_PER_CALL = 100
+LOG_ENTRIES = 200  # the newest BMC log entries kept per node
+# Causes that end the whole read (the BMC is not there, or will not let us in): raised, not
+# "feature unavailable".
+FATAL_CAUSES = ("unreachable", "timeout", "bad_credentials", "no_session_slot")
 
 
 def nodes_never_read(node_ids: Iterable[int]) -> QuerySet[Node]:
@@ -89,3 +108,152 @@ def _send(node_ids: list[int]) -> None:
             # The claim stays: the read is asked again after FIRST_READ_RETRY.
             logger.exception("node %s: first details read could not be queued", pk)
             return
+
+
+# -- the read ------------------------------------------------------------------------------
+
+
+def bmc_details_refresh(node_id: int) -> BmcFacts:
+    """Reads FRU inventory, firmware components, the boot device, BIOS settings and the BMC
+    log; a BMC that refuses one of them marks that feature unavailable for the node and the
+    rest is still stored.
+
+    An ``auto`` node is probed again first (an explicit read is when its protocol is
+    re-detected). A Redfish BMC whose certificate is not accepted, or changed, is not read at
+    all: the refusal and the certificate it presents are recorded for the node page (they are
+    not "feature unavailable").
+    """
+    node = Node.objects.select_related("site").get(pk=node_id)
+    if node.bmc_protocol == Node.BmcProtocol.AUTO:
+        protocols.bmc_protocol_detect(node=node)
+    driver = driver_for(endpoint_for(node), timeout=settings.BMC_TIMEOUT)
+    values: dict[str, Any] = {}
+    features: dict[str, bool] = {}
+    read_at = timezone.now().isoformat()
+    for feature, read in (
+        ("inventory", lambda: dataclasses.asdict(driver.inventory())),
+        (
+            "firmware",
+            lambda: [dataclasses.asdict(f) | {"read_at": read_at} for f in driver.firmware()],
+        ),
+        ("boot_device", lambda: boot_dict(driver.boot_device())),
+        ("dcmi", lambda: driver.system_power_watts()),
+        ("bios", lambda: bios_dict(driver.bios(), read_at=read_at)),
+        ("bmc_log", lambda: log_dict(driver.bmc_log(limit=LOG_ENTRIES), read_at=read_at)),
+    ):
+        try:
+            value = read()
+        except BmcError as error:
+            if error.cause in certificates.CERTIFICATE_CAUSES:
+                return _details_refused(node, error)
+            if error.cause in FATAL_CAUSES:
+                raise
+            features[feature] = False
+            logger.info("node %s: %s unavailable: %s", node.pk, feature, error.message)
+            continue
+        features[feature] = value is not None
+        if feature != "dcmi":
+            values[feature] = value
+    with transaction.atomic():
+        facts, _ = BmcFacts.objects.select_for_update().get_or_create(node=node)
+        for key, value in values.items():
+            setattr(facts, key, value)
+        facts.features = {**facts.features, **features}
+        if facts.last_error_cause in certificates.CERTIFICATE_CAUSES:
+            facts.last_error_cause, facts.last_error = "", ""
+        if "bmc_log" in values:
+            intrusion_alarm(node=node, facts=facts, entries=values["bmc_log"]["entries"])
+        facts.save()
+    return facts
+
+
+def _details_refused(node: Node, error: BmcError) -> BmcFacts:
+    certificates.certificate_observe(node=node)
+    facts, _ = BmcFacts.objects.get_or_create(node=node)
+    facts.last_error_cause, facts.last_error = error.cause, error.message[:500]
+    facts.save(update_fields=["last_error_cause", "last_error", "updated_at"])
+    return facts
+
+
+def boot_dict(boot: BootDevice) -> dict[str, Any]:
+    return {"device": boot.device, "persistent": boot.persistent, "uefi": boot.uefi}
+
+
+def _shown(kind: str, value: Any) -> Any:
+    # A BIOS password (setup, power-on) is a secret: stored as "set or not", never its value.
+    return (value not in (None, "")) if kind == "Password" else value
+
+
+def bios_dict(settings_: BiosSettings, *, read_at: str) -> dict[str, Any]:
+    """What `BmcFacts.bios` stores: every attribute with the registry's words, the pending
+    changes, and when they were read (JSON; password values never stored)."""
+    kinds = {a.name: a.type for a in settings_.attributes}
+    return {
+        "read_at": read_at,
+        "registry": settings_.registry,
+        "apply_times": list(settings_.apply_times),
+        "applied_at": settings_.applied_at.isoformat() if settings_.applied_at else None,
+        "attributes": [
+            dataclasses.asdict(a) | {"allowed": list(a.allowed), "value": _shown(a.type, a.value)}
+            for a in settings_.attributes
+        ],
+        "pending": {
+            name: _shown(kinds.get(name, ""), value) for name, value in settings_.pending.items()
+        },
+    }
+
+
+def log_dict(entries: list[LogEntry], *, read_at: str) -> dict[str, Any]:
+    """What `BmcFacts.bmc_log` stores: the entries newest first (created as UTC ISO text)."""
+    return {
+        "read_at": read_at,
+        "entries": [
+            dataclasses.asdict(e) | {"created": e.created.isoformat() if e.created else None}
+            for e in entries
+        ],
+    }
+
+
+def _created(entry: dict[str, Any]) -> datetime | None:
+    return parse_datetime(entry["created"]) if entry.get("created") else None
+
+
+def intrusion_alarm(*, node: Node, facts: BmcFacts, entries: list[dict[str, Any]]) -> int:
+    """Chassis intrusions newer than the last one alarmed: audited (once per read, system
+    actor), logged and pushed to the site's hardware group; ``facts.intrusion_seen_at``
+    moves to the newest. An entry without a time counts only before any intrusion was seen.
+    Returns how many were new. Call inside the transaction that saves ``facts``."""
+    seen = facts.intrusion_seen_at
+    new = [
+        e
+        for e in entries
+        if e.get("intrusion")
+        and (seen is None or ((created := _created(e)) is not None and created > seen))
+    ]
+    if not new:
+        return 0
+    times = [t for e in new if (t := _created(e)) is not None]
+    newest = max(times) if times else None
+    facts.intrusion_seen_at = max(filter(None, (seen, newest)), default=None)
+    audit_record(
+        actor=None,
+        action="bmc.intrusion",
+        target=node,
+        result=AuditEvent.Result.FAILED,
+        detail={
+            "count": len(new),
+            "newest": newest.isoformat() if newest else None,
+            "messages": [str(e.get("message", ""))[:200] for e in new[:5]],
+        },
+    )
+    logger.warning("node %s: %d chassis intrusion event(s) in the BMC log", node.name, len(new))
+    broadcast(
+        f"site.{node.site_id}.hardware",
+        {
+            "type": "node.intrusion",
+            "node_id": node.pk,
+            "count": len(new),
+            "at": newest.isoformat() if newest else None,
+        },
+    )
+    return len(new)

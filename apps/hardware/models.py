@@ -101,6 +101,13 @@ class BmcFacts(models.Model):
     # When the first read of inventory, firmware and boot device was last handed to the queue
     # (apps.hardware.details): one sweep enqueues it, not every sweep.
     details_requested_at = models.DateTimeField(null=True, blank=True)
+    # BIOS attributes with the registry's names, and the changes pending for the next reset
+    # (apps.hardware.details); {} until read. Password attributes' values are never stored.
+    bios = models.JSONField(default=dict, blank=True)
+    # The BMC's newest log entries (newest first) and when they were read; {} until read.
+    bmc_log = models.JSONField(default=dict, blank=True)
+    # Creation time of the newest chassis intrusion already alarmed (audited and pushed).
+    intrusion_seen_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

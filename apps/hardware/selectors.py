@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from apps.hardware.models import BmcFacts, NodeTelemetry, PowerAction
 from apps.sites.models import Node, Site
@@ -102,3 +103,45 @@ def node_history(node: Node, hours: float = 6) -> dict[str, list[Any]]:
         columns["water_in_c"].append(water_in)
         columns["water_out_c"].append(water_out)
     return columns
+
+
+def _moment(text: Any) -> datetime | None:
+    return parse_datetime(text) if isinstance(text, str) and text else None
+
+
+def firmware_rows(facts: BmcFacts | None) -> list[dict[str, Any]]:
+    """The stored firmware components for the node page (``read_at`` as a datetime)."""
+    return [
+        item | {"read_at": _moment(item.get("read_at")), "updateable": item.get("updateable")}
+        for item in (facts.firmware if facts else None) or []
+        if isinstance(item, dict)
+    ]
+
+
+def bmc_log_rows(facts: BmcFacts | None, *, intrusion: bool | None = None) -> list[dict[str, Any]]:
+    """The stored BMC log entries, newest first (``created`` as a datetime, UTC); only the
+    intrusions (or only the others) when ``intrusion`` says so."""
+    entries = ((facts.bmc_log if facts else None) or {}).get("entries") or []
+    return [
+        entry | {"created": _moment(entry.get("created"))}
+        for entry in entries
+        if isinstance(entry, dict)
+        and (intrusion is None or bool(entry.get("intrusion")) == intrusion)
+    ]
+
+
+def node_bmc_panels(facts: BmcFacts | None) -> dict[str, Any]:
+    """What the node page's firmware, BIOS and BMC log panels show."""
+    from apps.hardware.bios import bios_rows
+
+    rows = bios_rows(facts)
+    log = bmc_log_rows(facts)
+    return {
+        "firmware_rows": firmware_rows(facts),
+        "bios_rows": rows,
+        "bios_pending_count": sum(1 for r in rows if r["has_pending"]),
+        "bios_read_at": _moment(((facts.bios if facts else None) or {}).get("read_at")),
+        "log_rows": log,
+        "log_intrusions": sum(1 for e in log if e.get("intrusion")),
+        "log_read_at": _moment(((facts.bmc_log if facts else None) or {}).get("read_at")),
+    }

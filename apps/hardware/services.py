@@ -9,7 +9,6 @@ reset or cycle that may already have reached the BMC.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import zoneinfo
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from apps.audit.services import audit_record
 from apps.core.crypto import CredentialError
 from apps.core.realtime import broadcast
 from apps.hardware import certificates, protocols
+from apps.hardware.details import boot_dict
 from apps.hardware.drivers.base import BmcError, BootDevice, driver_for
 from apps.hardware.electrical import (
     ElectricalSums,
@@ -296,7 +296,7 @@ def power_execute(action_id: int) -> Attempt:
         driver = driver_for(endpoint_for(node), timeout=settings.BMC_TIMEOUT)
         if action.kind == PowerAction.Kind.BOOT_DEVICE:
             boot = driver.set_boot_device(BootDevice(**action.params))
-            _facts_update(node, boot_device=_boot_dict(boot))
+            _facts_update(node, boot_device=boot_dict(boot))
             message = f"Next boot from {boot.device}" + (
                 " (persistent)" if boot.persistent else " (once)"
             )
@@ -388,10 +388,6 @@ def _state_after_safe(node: Node) -> str | None:
     except Exception:  # best effort: the action's own outcome is already decided
         logger.info("node %s: state not readable after the action", node.pk, exc_info=True)
         return None
-
-
-def _boot_dict(boot: BootDevice) -> dict[str, Any]:
-    return {"device": boot.device, "persistent": boot.persistent, "uefi": boot.uefi}
 
 
 def _facts_update(node: Node, **fields: Any) -> None:
@@ -593,59 +589,3 @@ def _facts_bulk(rows: list[tuple[int, dict[str, Any]]]) -> None:
     BmcFacts.objects.bulk_create(create, batch_size=500)
     if update:
         BmcFacts.objects.bulk_update(update, sorted(fields), batch_size=500)
-
-
-def bmc_details_refresh(node_id: int) -> BmcFacts:
-    """Reads FRU inventory, firmware versions and the boot device; a BMC that refuses one of
-    them marks that feature unavailable for the node and the rest is still stored.
-
-    An ``auto`` node is probed again first (an explicit read is when its protocol is
-    re-detected). A Redfish BMC whose certificate is not accepted, or changed, is not read at
-    all: the refusal and the certificate it presents are recorded for the node page (they are
-    not "feature unavailable").
-    """
-    node = Node.objects.select_related("site").get(pk=node_id)
-    if node.bmc_protocol == Node.BmcProtocol.AUTO:
-        protocols.bmc_protocol_detect(node=node)
-    driver = driver_for(endpoint_for(node), timeout=settings.BMC_TIMEOUT)
-    values: dict[str, Any] = {}
-    features: dict[str, bool] = {}
-    read_at = timezone.now().isoformat()
-    for feature, read in (
-        ("inventory", lambda: dataclasses.asdict(driver.inventory())),
-        (
-            "firmware",
-            lambda: [dataclasses.asdict(f) | {"read_at": read_at} for f in driver.firmware()],
-        ),
-        ("boot_device", lambda: _boot_dict(driver.boot_device())),
-        ("dcmi", lambda: driver.system_power_watts()),
-    ):
-        try:
-            value = read()
-        except BmcError as error:
-            if error.cause in certificates.CERTIFICATE_CAUSES:
-                return _details_refused(node, error)
-            if error.cause in ("unreachable", "timeout", "bad_credentials", "no_session_slot"):
-                raise
-            features[feature] = False
-            logger.info("node %s: %s unavailable: %s", node.pk, feature, error.message)
-            continue
-        features[feature] = value is not None
-        if feature != "dcmi":
-            values[feature] = value
-    facts, _ = BmcFacts.objects.get_or_create(node=node)
-    for key, value in values.items():
-        setattr(facts, key, value)
-    facts.features = {**facts.features, **features}
-    if facts.last_error_cause in certificates.CERTIFICATE_CAUSES:
-        facts.last_error_cause, facts.last_error = "", ""
-    facts.save()
-    return facts
-
-
-def _details_refused(node: Node, error: BmcError) -> BmcFacts:
-    certificates.certificate_observe(node=node)
-    facts, _ = BmcFacts.objects.get_or_create(node=node)
-    facts.last_error_cause, facts.last_error = error.cause, error.message[:500]
-    facts.save(update_fields=["last_error_cause", "last_error", "updated_at"])
-    return facts

@@ -46,7 +46,7 @@ def power_execute_task(self, action_id: int) -> str:
 
 @shared_task(ignore_result=True)
 def bmc_details_refresh_task(node_id: int) -> None:
-    services.bmc_details_refresh(node_id)
+    details.bmc_details_refresh(node_id)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=5)

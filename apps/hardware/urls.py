@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.hardware import views
+from apps.hardware import views, views_bios
 
 urlpatterns = [
     path("nodes/<int:node_id>/power/confirm/", views.node_power_confirm, name="node-power-confirm"),
@@ -13,6 +13,9 @@ urlpatterns = [
         name="node-bmc-certificate-accept",
     ),
     path("nodes/<int:node_id>/actions/", views.node_actions_fragment, name="node-actions"),
+    path("nodes/<int:node_id>/bios/edit/", views_bios.node_bios_edit, name="node-bios-edit"),
+    path("nodes/<int:node_id>/bios/diff/", views_bios.node_bios_diff, name="node-bios-diff"),
+    path("nodes/<int:node_id>/bios/", views_bios.node_bios_change, name="node-bios-change"),
     path(
         "nodes/<int:node_id>/bmc-password/",
         views.node_bmc_password_fragment,

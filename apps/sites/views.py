@@ -125,6 +125,7 @@ def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
         "can_accept_certificate": access.can(request.user, Action.MANAGE_INVENTORY),
         "protocol_in_use": hardware_protocols.node_protocol(node),
         "can_configure_bmc": access.can(request.user, Action.CONFIGURE_BMC),
+        **hardware_selectors.node_bmc_panels(facts),
         "attestation": attestation_selectors.node_card(node)
         if access.can(request.user, Action.VIEW_ATTESTATION)
         else None,

@@ -8,7 +8,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from apps.audit.models import AuditEvent
-from apps.hardware import services
+from apps.hardware import details, services
 from apps.hardware.drivers.redfish import transport
 from apps.hardware.models import BmcFacts, NodeTelemetry
 from apps.sites.models import Node
@@ -157,7 +157,7 @@ def test_the_api_refuses_to_accept_another_certificate_than_the_one_shown(lab, s
 
 def test_a_details_read_surfaces_the_certificate_refusal_not_missing_features(lab, site):
     node = redfish_node(lab, site)
-    facts = services.bmc_details_refresh(node.pk)
+    facts = details.bmc_details_refresh(node.pk)
     assert facts.last_error_cause == "certificate_unknown"
     assert "inventory" not in facts.features and "firmware" not in facts.features
     node.refresh_from_db()
@@ -167,7 +167,7 @@ def test_a_details_read_surfaces_the_certificate_refusal_not_missing_features(la
 def test_the_firmware_api_lists_redfish_components_after_a_read(lab, site, engineer):
     node = redfish_node(lab, site)
     Node.objects.filter(pk=node.pk).update(bmc_tls_fingerprint=lab.redfish.endpoint(0).fingerprint)
-    services.bmc_details_refresh(node.pk)
+    details.bmc_details_refresh(node.pk)
     api = APIClient()
     api.force_authenticate(engineer)
     body = api.get(f"/api/v1/nodes/{node.pk}/firmware/").json()

@@ -7,7 +7,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 
-from apps.hardware import services
+from apps.hardware import details, services
 from apps.hardware import sweep as sweep_module
 from apps.hardware.models import PowerAction, PowerBatch
 from apps.hardware.sweep import CircuitBreaker
@@ -31,7 +31,7 @@ def polled_node(lab, site):
     node = NodeFactory(site=site, name="lyo-0001-n07", bmc_port=lab.port(0))
     lab.bmc(0).boot = {"device": "network", "persistent": True, "uefi": True}
     services.bmc_sweep_nodes([node.pk])
-    services.bmc_details_refresh(node.pk)
+    details.bmc_details_refresh(node.pk)
     node.refresh_from_db()
     return node
 
@@ -73,7 +73,7 @@ def test_node_page_says_which_features_the_bmc_lacks(client, engineer, lab, site
     monkeypatch.delitem(lab_node._HANDLERS, (0x0A, 0x10))  # FRU refused (0xC1)
     node = NodeFactory(site=site, bmc_port=lab.port(1))
     services.bmc_sweep_nodes([node.pk])
-    services.bmc_details_refresh(node.pk)
+    details.bmc_details_refresh(node.pk)
     client.force_login(engineer)
     page = html(client.get(reverse("node-detail", args=[node.pk])))
     assert "FRU inventory unavailable on this BMC." in page

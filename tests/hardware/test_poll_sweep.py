@@ -1,4 +1,4 @@
-"""The BMC poller's service (`bmc_sweep_nodes`) and `bmc_details_refresh` against lab BMCs."""
+"""The BMC poller (`bmc_sweep_nodes`) and the details read (`bmc_details_refresh`) on lab BMCs."""
 
 import asyncio
 import threading
@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from apps.hardware import services
+from apps.hardware import details, services
 from apps.hardware import sweep as sweep_module
 from apps.hardware.models import BmcFacts, NodeTelemetry
 from apps.hardware.sweep import CircuitBreaker, sweep
@@ -211,13 +211,14 @@ def test_no_dcmi_marks_the_feature_unavailable_and_takes_power_from_the_sensors(
 def test_details_refresh_reads_inventory_firmware_and_boot_device(lab, site):
     node = nodes_for(lab, site, 1)[0]
     lab.bmc(0).boot = {"device": "disk", "persistent": True, "uefi": True}
-    facts = services.bmc_details_refresh(node.pk)
-    assert facts.features == {
+    facts = details.bmc_details_refresh(node.pk)
+    assert {k: facts.features[k] for k in ("inventory", "firmware", "boot_device", "dcmi")} == {
         "inventory": True,
         "firmware": True,
         "boot_device": True,
         "dcmi": True,
     }
+    assert facts.features["bios"] is False and facts.bios == {}  # IPMI has no BIOS standard
     assert facts.inventory["manufacturer"] == "Heatsite Lab"
     assert facts.inventory["serial"] == "HS000000"
     firmware = {f["component"]: f["version"] for f in facts.firmware}
@@ -229,7 +230,7 @@ def test_details_refresh_degrades_per_feature(lab, site, monkeypatch):
     lab.bmc(0).faults.no_dcmi = True
     lab.bmc(0).faults.fru_read_cap = 16
     node = nodes_for(lab, site, 1)[0]
-    facts = services.bmc_details_refresh(node.pk)
+    facts = details.bmc_details_refresh(node.pk)
     # a capped FRU read is read in small pieces; no DCMI is only a missing feature
     assert facts.features["inventory"] is True
     assert facts.inventory["product"] == "HX-500 water-cooled node"
@@ -239,7 +240,7 @@ def test_details_refresh_degrades_per_feature(lab, site, monkeypatch):
     monkeypatch.delitem(lab_node._HANDLERS, (0x0A, 0x10))
     monkeypatch.delitem(lab_node._HANDLERS, (0x0A, 0x11))
     BmcFacts.objects.filter(node=node).update(inventory={})
-    facts = services.bmc_details_refresh(node.pk)
+    facts = details.bmc_details_refresh(node.pk)
     assert facts.features["inventory"] is False
     assert facts.inventory == {}
     assert facts.features["firmware"] is True and facts.firmware
@@ -252,6 +253,6 @@ def test_details_refresh_of_an_unreachable_bmc_raises_the_transient_error(lab, s
     lab.bmc(0).faults.unreachable = True
     node = nodes_for(lab, site, 1)[0]
     with pytest.raises(BmcError) as caught:
-        services.bmc_details_refresh(node.pk)
+        details.bmc_details_refresh(node.pk)
     assert (caught.value.cause, caught.value.transient) == ("unreachable", True)
     assert not BmcFacts.objects.filter(node=node).exists()

@@ -8,6 +8,7 @@ from tests.routes.common import API_HARDWARE, API_NODE, HARDWARE, LOGIN, Route, 
 
 POWER_PAGE = {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 302, "admin": 403}
 API_POWER = {"anonymous": 401, "partner": 404, "planner": 403, "engineer": 202, "admin": 403}
+BIOS_PAGE = {"anonymous": LOGIN, "partner": 404, "planner": 403, "admin": 403}
 
 
 def extra_objects(objects):
@@ -82,6 +83,23 @@ ROUTES: dict[str, Route] = {
         own("api:node-refresh", "node"), API_NODE | {"engineer": 202, "admin": 202}, method="post"
     ),
     "api:node-firmware": Route(own("api:node-firmware", "node"), API_NODE),
+    "api:node-bios": Route(own("api:node-bios", "node"), API_NODE),
+    "api:node-bmc-log": Route(own("api:node-bmc-log", "node"), API_NODE),
+    # BIOS changes: engineers only (admins manage, they do not configure BMCs); nothing read
+    # yet on this node, so the engineer's diff and change are form errors (400)
+    "node-bios-edit": Route(own("node-bios-edit", "node"), BIOS_PAGE | {"engineer": 200}),
+    "node-bios-diff": Route(
+        own("node-bios-diff", "node"),
+        BIOS_PAGE | {"engineer": 400},
+        method="post",
+        data={"attr:BootMode": "Legacy"},
+    ),
+    "node-bios-change": Route(
+        own("node-bios-change", "node"),
+        BIOS_PAGE | {"engineer": 400},
+        method="post",
+        data={"changes": '{"BootMode": "Legacy"}'},
+    ),
     # BMC password rotation: engineers only (admins manage, they do not configure BMCs)
     "node-bmc-password": Route(
         own("node-bmc-password", "node"),
