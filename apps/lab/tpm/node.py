@@ -9,8 +9,10 @@ build; ``tamper_log`` rewrites the log behind the TPM's back.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import secrets
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -141,6 +143,7 @@ class LabTpmNode:
         self.agent: Agent | None = None
         self._agent_port = 0  # kept while the host is down, so the agent comes back there
         self._host_down = False
+        self._agent_stopping: threading.Thread | None = None
         self.cert_fingerprint = ""
         self.last_boot: Prediction | None = None
         self._lock = threading.Lock()
@@ -178,16 +181,28 @@ class LabTpmNode:
         return self.agent.config.port if self.agent else self._agent_port
 
     def host_down(self) -> None:
-        """The host is off or hung in POST: no OS, so no agent answers."""
-        if self.agent is not None:
-            self.agent.stop()
-            self.agent = None
-            self._host_down = True
+        """The host is off or hung in POST: no OS, so no agent answers.
+
+        Connections are refused at once; the agent's server thread notices within half a
+        second, in the background, so the BMC that announced it is not held up."""
+        agent, self.agent = self.agent, None
+        if agent is None:
+            return
+        self._host_down = True
+        server = agent._httpd  # the agent package offers no non-blocking stop
+        if server is not None:
+            with contextlib.suppress(OSError):
+                server.socket.shutdown(socket.SHUT_RDWR)  # a listening socket: stop accepting
+        self._agent_stopping = threading.Thread(target=agent.stop, name="lab-agent-stop")
+        self._agent_stopping.start()
 
     def host_up(self) -> None:
         """The host's OS is up again: its agent answers where it did before."""
         if self._host_down:
             self._host_down = False
+            if self._agent_stopping is not None:
+                self._agent_stopping.join()  # the port is free again
+                self._agent_stopping = None
             self.start_agent()
 
     def client(self) -> AgentClient:
@@ -199,6 +214,9 @@ class LabTpmNode:
         if self.agent is not None:
             self.agent.stop()
             self.agent = None
+        if self._agent_stopping is not None:
+            self._agent_stopping.join()
+            self._agent_stopping = None
         self.swtpm.stop()
 
     # --- boot and controls ---
