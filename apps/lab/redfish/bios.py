@@ -25,6 +25,7 @@ REGISTRIES = "/redfish/v1/Registries"
 REGISTRY_FILE = f"{REGISTRIES}/HeatsiteLabBiosAttributeRegistry"
 REGISTRY_URI = f"{SYSTEM}/Bios/BiosRegistry"
 SETTINGS = f"{SYSTEM}/Bios/Settings"
+RESET_ACTION_INFO = f"{SYSTEM}/Bios/ResetBiosActionInfo"
 APPLY_TIMES = ("OnReset",)
 
 BIOS_DEFAULTS = {
@@ -94,8 +95,23 @@ def bios(svc) -> dict:
         Name="BIOS Configuration Current Settings",
         AttributeRegistry=REGISTRY,
         Attributes=attributes,
-        Actions={"#Bios.ResetBios": {"target": f"{SYSTEM}/Bios/Actions/Bios.ResetBios"}},
+        Actions={
+            "#Bios.ResetBios": {
+                "target": f"{SYSTEM}/Bios/Actions/Bios.ResetBios",
+                "@Redfish.ActionInfo": RESET_ACTION_INFO,
+            }
+        },
         **{"@Redfish.Settings": settings},
+    )
+
+
+def reset_action_info(svc) -> dict:
+    return resource(
+        "ActionInfo",
+        RESET_ACTION_INFO,
+        Id="ResetBiosActionInfo",
+        Name="Reset BIOS Action Info",
+        Parameters=[],  # the action takes none
     )
 
 
@@ -162,6 +178,7 @@ def routes() -> dict:
     return {
         f"{SYSTEM}/Bios": bios,
         SETTINGS: bios_settings,
+        RESET_ACTION_INFO: reset_action_info,
         REGISTRIES: registries,
         REGISTRY_FILE: registry_file,
         REGISTRY_URI: registry,

@@ -54,6 +54,7 @@ REASONS = {
     411: "Length Required",
     412: "Precondition Failed",
     413: "Payload Too Large",
+    415: "Unsupported Media Type",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     501: "Not Implemented",

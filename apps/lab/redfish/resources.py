@@ -9,6 +9,7 @@ import uuid as uuidlib
 from apps.lab.redfish import bios
 from apps.lab.redfish.chassis import CHASSIS, MANAGER, SYSTEM
 from apps.lab.redfish.schema import REDFISH_VERSION, collection, link, resource, status
+from apps.lab.redfish.updates import MANAGER_RESET_TYPES
 
 ROOT = "/redfish/v1/"
 RESET_TYPES = (
@@ -63,7 +64,7 @@ def service_root(svc) -> dict:
         UpdateService=link("/redfish/v1/UpdateService"),
         AccountService=link("/redfish/v1/AccountService"),
         SessionService=link("/redfish/v1/SessionService"),
-        TaskService=link("/redfish/v1/TaskService"),
+        Tasks=link("/redfish/v1/TaskService"),
         Registries=link(bios.REGISTRIES),
         Links={"Sessions": link(SESSIONS)},
         ProtocolFeaturesSupported={
@@ -84,17 +85,11 @@ def service_root(svc) -> dict:
 
 
 def odata_document(svc) -> dict:
-    names = (
-        "Systems",
-        "Chassis",
-        "Managers",
-        "UpdateService",
-        "AccountService",
-        "SessionService",
-        "TaskService",
-    )
+    """The OData service document: the service root's top-level links, and its sessions."""
     value = [{"name": "Service", "kind": "Singleton", "url": ROOT}]
-    value += [{"name": name, "kind": "Singleton", "url": f"/redfish/v1/{name}"} for name in names]
+    for name, target in service_root(svc).items():
+        if isinstance(target, dict) and set(target) == {"@odata.id"}:
+            value.append({"name": name, "kind": "Singleton", "url": target["@odata.id"]})
     value.append({"name": "Sessions", "kind": "Singleton", "url": SESSIONS})
     return {"@odata.context": "/redfish/v1/$metadata", "value": value}
 
@@ -273,10 +268,38 @@ def manager(svc) -> dict:
         Actions={
             "#Manager.Reset": {
                 "target": f"{MANAGER}/Actions/Manager.Reset",
-                "ResetType@Redfish.AllowableValues": ["GracefulRestart", "ForceRestart"],
+                "ResetType@Redfish.AllowableValues": list(MANAGER_RESET_TYPES),
+                "@Redfish.ActionInfo": f"{MANAGER}/ResetActionInfo",
             }
         },
         Links={"ManagerForServers": [link(SYSTEM)], "ManagerForChassis": [link(CHASSIS)]},
+    )
+
+
+def manager_reset_action_info(svc) -> dict:
+    return resource(
+        "ActionInfo",
+        f"{MANAGER}/ResetActionInfo",
+        Id="ResetActionInfo",
+        Name="Manager Reset Action Info",
+        Parameters=[
+            {
+                "Name": "ResetType",
+                "Required": False,  # GracefulRestart when left out
+                "DataType": "String",
+                "AllowableValues": list(MANAGER_RESET_TYPES),
+            }
+        ],
+    )
+
+
+def clear_log_action_info(svc) -> dict:
+    return resource(
+        "ActionInfo",
+        f"{LOG}/ClearLogActionInfo",
+        Id="ClearLogActionInfo",
+        Name="Clear Log Action Info",
+        Parameters=[],  # the action takes none
     )
 
 
@@ -295,7 +318,12 @@ def log_service(svc) -> dict:
         MaxNumberOfRecords=512,
         ServiceEnabled=True,
         Entries=link(f"{LOG}/Entries"),
-        Actions={"#LogService.ClearLog": {"target": f"{LOG}/Actions/LogService.ClearLog"}},
+        Actions={
+            "#LogService.ClearLog": {
+                "target": f"{LOG}/Actions/LogService.ClearLog",
+                "@Redfish.ActionInfo": f"{LOG}/ClearLogActionInfo",
+            }
+        },
         Status=status(),
     )
 
@@ -501,6 +529,8 @@ def routes(svc) -> dict:
             "ManagerCollection", "/redfish/v1/Managers", "Managers", [MANAGER]
         ),
         MANAGER: manager,
+        f"{MANAGER}/ResetActionInfo": manager_reset_action_info,
+        f"{LOG}/ClearLogActionInfo": clear_log_action_info,
         f"{MANAGER}/LogServices": log_services,
         LOG: log_service,
         f"{LOG}/Entries": log_entries,

@@ -8,9 +8,9 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from apps.lab.redfish.http import Response
+from apps.lab.redfish.registry import BASE, base_message
 
 REDFISH_VERSION = "1.17.0"
-BASE = "Base.1.16"  # Base message registry: MessageId = "Base.1.16.<Id>"
 
 # namespace -> version of the resource schemas served
 VERSIONS = {
@@ -101,13 +101,18 @@ def status(state: str = "Enabled", health: str | None = "OK") -> dict:
     return {"State": state, "Health": health}
 
 
+# namespace -> version of what appears inside bodies without being a resource of its own
+EMBEDDED = {"Message": "v1_1_2", "Resource": "v1_0_0"}
+
+
 def metadata() -> str:
     """A minimal CSDL document referencing every schema the service uses."""
     refs = []
-    for namespace in sorted(set(VERSIONS) | COLLECTIONS):
+    versions = {**VERSIONS, **EMBEDDED}
+    for namespace in sorted(set(versions) | COLLECTIONS):
         includes = [namespace]
-        if namespace in VERSIONS:
-            includes.append(f"{namespace}.{VERSIONS[namespace]}")
+        if namespace in versions:
+            includes.append(f"{namespace}.{versions[namespace]}")
         uri = quoteattr(f"http://redfish.dmtf.org/schemas/v1/{namespace}_v1.xml")
         lines = "".join(f'    <edmx:Include Namespace="{n}"/>\n' for n in includes)
         refs.append(f"  <edmx:Reference Uri={uri}>\n{lines}  </edmx:Reference>\n")
@@ -130,37 +135,6 @@ def metadata() -> str:
 
 # --- errors -----------------------------------------------------------------------------------
 
-MESSAGES = {
-    # id: (severity, resolution)
-    "ResourceNotFound": (
-        "Critical",
-        "Provide a valid resource identifier and resubmit the request.",
-    ),
-    "NoValidSession": ("Critical", "Establish a session before attempting any operations."),
-    "InsufficientPrivilege": ("Critical", "Either abandon the operation or change the privilege."),
-    "OperationNotAllowed": ("Critical", "None."),
-    "MalformedJSON": ("Critical", "Ensure that the request body is valid JSON and resubmit."),
-    "PropertyUnknown": ("Warning", "Remove the unknown property from the request body."),
-    "PropertyNotWritable": ("Warning", "Remove the property from the request body and resubmit."),
-    "PropertyValueNotInList": ("Warning", "Choose a value from the enumeration list."),
-    "PropertyValueTypeError": ("Warning", "Correct the value for the property and resubmit."),
-    "PropertyValueOutOfRange": ("Warning", "Correct the value for the property and resubmit."),
-    "PropertyMissing": ("Warning", "Ensure that the property is in the request body."),
-    "ActionParameterMissing": ("Critical", "Supply the action with the required parameter."),
-    "ActionParameterValueNotInList": ("Warning", "Choose a value from the enumeration list."),
-    "ActionParameterUnknown": ("Warning", "Correct the invalid action parameter and resubmit."),
-    "ActionNotSupported": ("Critical", "The action supplied cannot be resubmitted."),
-    "SessionLimitExceeded": ("Critical", "Reduce the number of other sessions and try again."),
-    "ChassisPowerStateOnRequired": ("Critical", "Power on the chassis and resubmit the request."),
-    "QueryNotSupported": ("Warning", "Remove the query parameters and resubmit the request."),
-    "PreconditionFailed": ("Critical", "Try the operation again using the appropriate ETag."),
-    "PropertyValueConflict": ("Warning", "No resolution is required."),
-    "InternalError": (
-        "Critical",
-        "Resubmit the request. If the problem persists, reset the service.",
-    ),
-}
-
 
 class RedfishError(Exception):
     """An error answered with the standard body (DSP0266 "Error responses")."""
@@ -174,22 +148,14 @@ class RedfishError(Exception):
         self.headers = dict(headers or {})
 
     def response(self) -> Response:
-        severity, resolution = MESSAGES[self.message_id]
+        """The standard body (as DSP0266's example: ``code`` GeneralError): ``message`` says
+        what failed in the lab's words, the single ``@Message.ExtendedInfo`` entry is the
+        registry's own message with its arguments."""
         body = {
             "error": {
                 "code": f"{BASE}.GeneralError",
-                "message": "A general error has occurred. See ExtendedInfo for more information.",
-                "@Message.ExtendedInfo": [
-                    {
-                        "@odata.type": "#Message.v1_1_2.Message",
-                        "MessageId": f"{BASE}.{self.message_id}",
-                        "Message": self.message,
-                        "MessageArgs": self.args_,
-                        "Severity": severity,
-                        "MessageSeverity": severity,
-                        "Resolution": resolution,
-                    }
-                ],
+                "message": self.message,
+                "@Message.ExtendedInfo": [base_message(self.message_id, self.args_)],
             }
         }
         return Response(self.status, body, headers=self.headers)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from apps.lab.bmc.node import CC_NOT_IN_STATE
-from apps.lab.redfish import bios, chassis, resources, schema, updates
+from apps.lab.redfish import bios, chassis, protocol, resources, schema, updates
 from apps.lab.redfish.bios import BIOS_DEFAULTS
 from apps.lab.redfish.http import Request, Response
 from apps.lab.redfish.resources import ACCOUNTS, BOOT_TARGETS, LOG, RESET_TYPES, SESSIONS, SYSTEM
@@ -95,7 +95,8 @@ class RedfishService(updates.UpdateMixin):
     def handle(self, request: Request) -> Response:
         self.requests += 1
         try:
-            return self._dispatch(request)
+            protocol.check_request(request, multipart_paths=(updates.PUSH_URI,))
+            return protocol.decorate(self._dispatch(request))
         except RedfishError as exc:
             return exc.response()
 
@@ -131,6 +132,8 @@ class RedfishService(updates.UpdateMixin):
             return self.push_update(request)
         if path.startswith(updates.MONITORS + "/") and method in ("GET", "HEAD"):
             return self.task_monitor(path.rsplit("/", 1)[1])
+        if method in ("GET", "HEAD") and ("POST", path) in WRITES and path not in ROUTES:
+            raise schema.not_allowed(method, path, "POST")  # an action's target
         if method in ("GET", "HEAD"):
             body = self._get(path)
             etag = {"ETag": body["@odata.etag"]} if "@odata.etag" in body else {}
@@ -146,6 +149,8 @@ class RedfishService(updates.UpdateMixin):
             raise schema.not_allowed(method, path, ", ".join(allowed))
         if path == bios.SETTINGS:
             bios.check_if_match(self, request.headers.get("if-match"))
+        if method == "PATCH":
+            protocol.check_if_match(request, self._get(path))
         return handler(self, _json_body(request))
 
     def _get(self, path: str) -> dict:

@@ -1,0 +1,87 @@
+"""What DSP0266 asks of every answer, applied around `RedfishService` dispatch.
+
+- Methods: an HTTP method the service does not implement at all is 501; one it implements but
+  not on this URI stays a 405 with ``Allow`` (dispatch).
+- Bodies: a request body sent as anything but ``application/json`` is 415 (the multipart
+  firmware push excepted).
+- ETags: every resource carries one (``ETag`` header and ``@odata.etag``), computed from its
+  representation; a PATCH whose ``If-Match`` names another is 412 and changes nothing.
+- ``Link: <schema>; rel=describedby`` names the JSON schema of the resource's ``@odata.type``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from apps.lab.redfish.http import Request, Response
+from apps.lab.redfish.schema import RedfishError
+
+METHODS = ("GET", "HEAD", "POST", "PATCH", "PUT", "DELETE")
+SCHEMAS = "http://redfish.dmtf.org/schemas/v1"
+JSON = "application/json"
+
+
+def etag_of(body: dict) -> str:
+    """A resource's ETag: its own ``@odata.etag`` when it keeps one, else a digest of it."""
+    if isinstance(body.get("@odata.etag"), str):
+        return body["@odata.etag"]
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    return f'W/"{digest[:16]}"'
+
+
+def described_by(odata_type: str) -> str:
+    """``#ComputerSystem.v1_20_0.ComputerSystem`` -> that version's JSON schema (collections,
+    which are unversioned, -> ``ComputerSystemCollection.json``)."""
+    parts = odata_type.lstrip("#").split(".")
+    name = ".".join(parts[:2]) if len(parts) == 3 else parts[0]
+    return f"<{SCHEMAS}/{name}.json>; rel=describedby"
+
+
+def check_request(request: Request, multipart_paths: tuple[str, ...] = ()) -> None:
+    """501 for a method the service never implements, 415 for a body that is not JSON."""
+    if request.method not in METHODS:
+        raise RedfishError(
+            501,
+            "OperationNotAllowed",
+            f"The HTTP method {request.method} is not implemented by this service.",
+        )
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";")[0].strip().lower()
+    exempt = request.path.rstrip("/") in multipart_paths
+    if request.body.strip() and media_type and media_type != JSON and not exempt:
+        raise RedfishError(
+            415,
+            "HeaderInvalid",
+            f"A request body must be sent as {JSON}, not {media_type}.",
+            f"Content-Type: {content_type}",
+        )
+
+
+def check_if_match(request: Request, current: dict) -> None:
+    """412 when ``If-Match`` names neither the resource's current ETag nor ``*``."""
+    header = request.headers.get("if-match")
+    if header is None:
+        return
+    offered = [tag.strip() for tag in header.split(",")]
+    if "*" in offered or etag_of(current) in offered:
+        return
+    raise RedfishError(
+        412,
+        "PreconditionFailed",
+        f"The resource changed since ETag {header} was read: read it again and resubmit.",
+    )
+
+
+def decorate(response: Response) -> Response:
+    """A resource in a 200 answer gets its ``@odata.etag``, ``ETag`` and ``Link`` headers."""
+    body = response.body
+    if response.status != 200 or not isinstance(body, dict) or "@odata.id" not in body:
+        return response
+    tag = etag_of(body)
+    if "@odata.etag" not in body:
+        body["@odata.etag"] = tag
+    response.headers.setdefault("ETag", tag)
+    if isinstance(body.get("@odata.type"), str):
+        response.headers.setdefault("Link", described_by(body["@odata.type"]))
+    return response
