@@ -65,6 +65,8 @@ def image_url_open(token: str, *, remote: str = "") -> FirmwareUpdate:
     )
     if update is None or update.url_nonce != payload["n"]:
         raise ImageUrlRefused(410, "This image link was replaced by a newer one.")
+    if not update.is_active:
+        raise ImageUrlRefused(410, "The update this image link was made for is over.")
     claimed = FirmwareUpdate.objects.filter(
         pk=update.pk, url_nonce=payload["n"], url_fetched_at__isnull=True
     ).update(url_fetched_at=timezone.now())

@@ -88,6 +88,13 @@ def test_a_link_replaced_by_a_newer_one_is_gone(client, simple_update):
     served.close()
 
 
+def test_a_link_of_an_update_that_is_over_is_gone(client, simple_update):
+    path = _path(image_url_build(simple_update))
+    FirmwareUpdate.objects.filter(pk=simple_update.pk).update(state=State.FAILED)
+    response = client.get(path)
+    assert response.status_code == 410 and "is over" in response.json()["detail"]
+
+
 def test_the_link_serves_only_its_own_update(client, simple_update, engineer, site):
     other = request(
         engineer,
