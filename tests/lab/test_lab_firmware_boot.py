@@ -4,6 +4,7 @@ console's verifier checks against the release's prediction. The ``measures_diffe
 makes the booted firmware depart from its prediction by one event."""
 
 import io
+import subprocess
 
 import pytest
 from django.core.management import call_command
@@ -40,6 +41,18 @@ def stage(lab, client, clock, *images):
     clock.advance(lab.redfish.service(0).update_seconds)
     for task in tasks:
         assert client.json(task["@odata.id"])["TaskState"] == "Completed"
+
+
+def ipmitool(lab, *args):
+    """Debian's ipmitool (lanplus) against the lab BMC's IPMI face: (exit code, output)."""
+    command = ["ipmitool", "-I", "lanplus", "-H", "127.0.0.1", "-p", str(lab.ipmi.port(0))]
+    done = subprocess.run(
+        [*command, "-U", "admin", "-P", "password", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.returncode, done.stdout.strip() + done.stderr.strip()
 
 
 def recorded_on(node, version, lab_node):
@@ -102,6 +115,18 @@ def test_a_failing_listener_is_logged_and_the_host_still_boots(lab, client):
     entries = client.json("/redfish/v1/Managers/1/LogServices/SEL/Entries")["Members"]
     messages = [client.json(e["@odata.id"])["Message"] for e in entries]
     assert "Lab host hook failed: swtpm went away" in messages
+
+
+def test_the_ipmi_face_reports_the_running_bios_release_as_system_firmware_version(
+    lab, client, lab_redfish_clock
+):
+    assert ipmitool(lab, "mc", "getsysinfo", "system_fw_version") == (0, OLD)
+    stage(lab, client, lab_redfish_clock, build_image("BIOS", NEW))
+    assert ipmitool(lab, "mc", "getsysinfo", "system_fw_version") == (0, OLD)  # staged only
+    ipmitool(lab, "power", "reset")
+    assert ipmitool(lab, "mc", "getsysinfo", "system_fw_version") == (0, NEW)
+    other = ipmitool(lab, "mc", "getsysinfo", "primary_os_name")[1]  # a parameter we do not keep
+    assert other == "getsysinfo primary_os_name parameter not supported"
 
 
 def test_a_bios_version_that_does_not_fit_ipmis_revision_bytes_is_rejected():
@@ -172,6 +197,7 @@ def test_a_bios_update_pushed_over_redfish_is_measured_by_the_nodes_tpm_after_re
         ipmi.power("reset")
         assert client.json(SYSTEM)["BiosVersion"] == NEW
         assert client.json(f"{INVENTORY}/BIOS")["Version"] == NEW
+        assert ipmitool(lab, "mc", "getsysinfo", "system_fw_version") == (0, NEW)
         ipmi_versions = {f.component: f.version for f in ipmi.firmware()}
         major, minor, patch = NEW.split(".")  # the lab's auxiliary revision: major.minor.0.patch
         assert ipmi_versions["BMC auxiliary"] == f"{major}.{minor}.0.{patch}"

@@ -17,6 +17,11 @@ import threading
 from collections.abc import Callable
 
 EVENT_LOG_SIZE = 512
+# IPMI 2.0 Get System Info Parameters, parameter 1: System Firmware Version (what BIOS reports)
+SYSINFO_FIRMWARE_VERSION = 1
+SYSINFO_REVISION = 0x11
+CC_PARAMETER_NOT_SUPPORTED = 0x80
+CC_INVALID_DATA_FIELD = 0xCC
 BIOS_VERSION = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
 logger = logging.getLogger(__name__)
 
@@ -103,6 +108,27 @@ class EventLogMixin:
                 self.log_event(
                     "System Firmware Progress", f"Lab host hook failed: {exc}", "Critical"
                 )
+
+    def get_system_info(self, data: bytes, session) -> None:
+        """IPMI Get System Info Parameters (App 0x59): the System Firmware Version string, in
+        16-byte sets (set 0: encoding ASCII, length, then the first 14 bytes). The IPMI face
+        reports the running BIOS release as text here, as ipmitool's ``mc getsysinfo
+        system_fw_version`` reads it."""
+        revision_only, selector, set_selector = data[0] & 0x80, data[1], data[2]
+        if selector != SYSINFO_FIRMWARE_VERSION:
+            session.send_ipmi_response(code=CC_PARAMETER_NOT_SUPPORTED)
+            return
+        if revision_only:
+            session.send_ipmi_response(data=bytes([SYSINFO_REVISION]))
+            return
+        text = self.bios_version.encode("ascii")
+        stream = bytes([0, len(text)]) + text  # encoding 0 = ASCII/Latin-1, then the length
+        chunk = stream[set_selector * 16 : set_selector * 16 + 16]
+        if not chunk:
+            session.send_ipmi_response(code=CC_INVALID_DATA_FIELD)
+            return
+        payload = bytes([SYSINFO_REVISION, set_selector]) + chunk.ljust(16, b"\0")
+        session.send_ipmi_response(data=payload)
 
     def log_event(self, sensor_type: str, message: str, severity: str = "OK") -> dict:
         """Append a system event (newest last; the oldest drop out past EVENT_LOG_SIZE)."""

@@ -674,6 +674,7 @@ _HANDLERS = {
     (0x06, 0x48): LabBmc._activate_payload,
     (0x06, 0x49): LabBmc._deactivate_payload,
     (0x06, 0x4B): LabBmc._payload_instance_info,
+    (0x06, 0x59): LabBmc.get_system_info,
     (0x00, 0x01): LabBmc._chassis_status,
     (0x00, 0x02): LabBmc._chassis_control,
     (0x00, 0x08): LabBmc._set_boot_options,
