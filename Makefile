@@ -24,7 +24,8 @@ APT_PROBES := /usr/bin/redis-server /usr/bin/chromium /usr/bin/ipmitool /usr/bin
 	/usr/bin/pesign /usr/lib/systemd/boot/efi /usr/bin/sbsign /usr/lib/ipxe/qemu \
 	/usr/bin/pdftotext /usr/bin/redfishtool
 
-.PHONY: help install system-packages venv lock demo test lint stop vendor benchmarks
+.PHONY: help install system-packages venv lock demo test lint stop vendor vendor-redfish-schema \
+	benchmarks
 
 help:
 	@echo "make demo   install, migrate, seed, start lab + web + workers, print the URL and logins"
@@ -132,3 +133,18 @@ vendor:
 	  cp $$tmp/xterm-addon-fit-*/package/lib/addon-fit.js $$V/xterm/ && \
 	  cd $$tmp && npm pack -s plotly.js@2.35.3 >/dev/null && mkdir -p pjs && tar xzf plotly.js-2.35.3.tgz -C pjs && \
 	  cd $(CURDIR) && cp $$tmp/pjs/package/dist/topojson/*.json $$V/plotly/topojson/ && rm -rf $$tmp
+
+# Refresh the DMTF Redfish schema digest the lab's conformance tests read (committed in
+# tests/lab/dmtf/, see its README): DSP8010 2026.1 as the Apache-2.0 wheel mirastack-redfish-mcp
+# 0.1.2 ships it. The wheel and the extracted file are checked against their SHA-256.
+REDFISH_DIGEST := mirastack_redfish_mcp-0.1.2-py3-none-any.whl
+REDFISH_DIGEST_SHA256 := 460e88c7938d9c5c06216be08084e22adbde7e6b3382d69493d90eb5a282f6cb
+REDFISH_INDEX_SHA256 := ed9b413af31a1aec5a6dcf3144dab61db3c83626d6d4147ecea875ffbbd697c9
+vendor-redfish-schema: venv
+	@tmp=$$(mktemp -d); D=tests/lab/dmtf && \
+	  $(PY) -m pip download -q --no-deps --only-binary=:all: -d $$tmp mirastack-redfish-mcp==0.1.2 && \
+	  echo "$(REDFISH_DIGEST_SHA256)  $$tmp/$(REDFISH_DIGEST)" | sha256sum -c --quiet && \
+	  cd $$tmp && unzip -q $(REDFISH_DIGEST) 'mirastack_redfish_mcp/data/*' '*/licenses/LICENSE' && \
+	  cd $(CURDIR) && cp $$tmp/mirastack_redfish_mcp/data/redfish_index.json.gz $$D/ && \
+	  cp $$tmp/mirastack_redfish_mcp-0.1.2.dist-info/licenses/LICENSE $$D/LICENSE && \
+	  echo "$(REDFISH_INDEX_SHA256)  $$D/redfish_index.json.gz" | sha256sum -c --quiet && rm -rf $$tmp
