@@ -4,6 +4,7 @@ console's verifier checks against the release's prediction. The ``measures_diffe
 makes the booted firmware depart from its prediction by one event."""
 
 import io
+import socket
 import subprocess
 
 import pytest
@@ -19,6 +20,7 @@ from apps.lab.redfish.updates import INVENTORY, build_image, check_image
 from apps.lab.tpm.host import attach
 from apps.lab.tpm.node import base_configuration, lab_release, start_fleet
 from apps.lab.tpm.seed import seed_lab_nodes, seed_lab_reference
+from tests.factories import NodeFactory
 from tests.lab.redfish_client import Client
 
 OLD, NEW = LAB_FIRMWARE_VERSIONS[:2]
@@ -291,3 +293,29 @@ def test_measures_differently_set_over_lab_control_names_the_divergent_event(
         assert client.json(SYSTEM)["BiosVersion"] == OLD
     finally:
         tpm_lab.stop()
+
+
+@pytest.mark.django_db
+def test_run_lab_ties_each_nodes_tpm_to_its_bmc_which_reports_the_recorded_release(
+    tmp_path, monkeypatch
+):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        udp = probe.getsockname()[1]
+    node = NodeFactory(name="boiler-9", bmc_port=udp)
+    seed_lab_nodes([node], NEW)
+    seen = {}
+    stop = TpmLab.stop
+
+    def look_then_stop(self):  # the lab as it ran, just before run_lab tears it down
+        for name, link in self.hosts.items():
+            seen[name] = (link.bmc.bios_version, link.node.release.version)
+            seen[f"{name} listeners"] = link.bmc.host_listeners.count(link.host_changed)
+        stop(self)
+
+    monkeypatch.setattr(TpmLab, "stop", look_then_stop)
+    out = io.StringIO()
+    call_command("run_lab", "--no-redfish", "--run-for=0.01", "--sync-every=0.01",
+                 f"--tpm-state-dir={tmp_path}", stdout=out)  # fmt: skip
+    assert seen == {"boiler-9": (NEW, NEW), "boiler-9 listeners": 1}
+    assert "not tied" not in out.getvalue()
