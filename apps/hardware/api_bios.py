@@ -9,6 +9,8 @@ is a 409 in its own words, one that does not answer a 502.
 
 from __future__ import annotations
 
+import datetime
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -35,7 +37,7 @@ _NO_HARDWARE = error(
 
 
 @extend_schema_field(
-    {"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}]},
+    {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]},
 )
 class BiosValueField(serializers.Field):
     """A BIOS attribute's value: text, number, true/false, or null."""
@@ -96,7 +98,9 @@ class BiosChangeSerializer(serializers.Serializer):
 
 class BmcLogEntrySerializer(serializers.Serializer):
     id = serializers.CharField()
-    created = serializers.DateTimeField(allow_null=True, help_text="UTC; null when unknown.")
+    created = serializers.DateTimeField(
+        allow_null=True, default_timezone=datetime.UTC, help_text="UTC; null when unknown."
+    )
     severity = serializers.ChoiceField(choices=["ok", "warning", "critical", "unknown"])
     message = serializers.CharField(allow_blank=True)
     sensor_type = serializers.CharField(allow_blank=True)
