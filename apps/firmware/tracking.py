@@ -434,10 +434,15 @@ def _request_reset(update: FirmwareUpdate, now: datetime) -> Step:
         locked = _locked(update.pk)
         if locked.state != State.APPLYING or locked.reset_requested_at is not None:
             return Step(locked, retry_in=APPLY_WAIT if locked.is_active else None)
+        if locked.node.power_actions.filter(status__in=PowerAction.ACTIVE).exists():
+            # Another power action is in flight on the node: wait for it (asking now would
+            # only be refused, and audited as such, every few seconds).
+            _save(locked, now)
+            return Step(locked, retry_in=APPLY_WAIT)
         try:
             action = power_request(actor=locked.requested_by, node=locked.node, kind=kind)
         except PowerConflict:
-            # Another power action is in flight on the node: wait for it, then ask again.
+            # One appeared since the look above: wait for it, then ask again.
             _save(locked, now)
             return Step(locked, retry_in=APPLY_WAIT)
         except PermissionDenied as refused:

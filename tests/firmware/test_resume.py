@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from apps.audit.models import AuditEvent
 from apps.firmware import tasks, tracking
 from apps.firmware.models import FirmwareUpdate
 from apps.hardware.models import PowerAction
@@ -51,6 +52,8 @@ def test_an_update_waits_for_a_power_action_already_in_flight(applying, fw_node,
     other = power_request(actor=engineer, node=fw_node, kind="on")
     update, retry = advance(applying, clock)
     assert (update.state, update.power_action_id, retry) == (State.APPLYING, None, 5.0)
+    advance(update, clock)
+    assert not AuditEvent.objects.filter(result="refused").exists()  # waited, not refused
     PowerAction.objects.filter(pk=other.pk).update(status="succeeded")
     update, _ = advance(update, clock)
     assert update.power_action_id is not None and update.power_action_id != other.pk
