@@ -174,6 +174,9 @@ BMC_TIMEOUT = float(os.environ.get("BMC_TIMEOUT", "5"))
 BMC_SWEEP_BATCH = int(os.environ.get("BMC_SWEEP_BATCH", "500"))
 BMC_SWEEP_CONCURRENCY = int(os.environ.get("BMC_SWEEP_CONCURRENCY", "64"))
 BMC_SWEEP_PER_SITE = int(os.environ.get("BMC_SWEEP_PER_SITE", "8"))
+# Seconds a BMC password rotation holds its node (longer than any run); a run killed with its
+# lease held is resumed once the lease lapses (apps.hardware.rotation).
+BMC_ROTATION_LEASE = float(os.environ.get("BMC_ROTATION_LEASE", "300"))
 
 # Firmware updates (apps.firmware): where uploaded images are kept (never served as files), the
 # largest accepted, the signed one-time URL a BMC fetches an image from (its lifetime, seconds,

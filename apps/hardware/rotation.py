@@ -15,7 +15,7 @@ current one → the pending one is set again; neither → failed with the reason
 failure leaves the node flagged ("failed" and the reason, shown on the node page); the pending
 password is only ever cleared by its promotion, so whatever the BMC ended up with is stored.
 
-Runs on one node are kept apart by a lease (`LEASE`) taken with a conditional update, not a
+Runs on one node are kept apart by a lease (`lease`) taken with a conditional update, not a
 row lock held across BMC calls; a second run while one holds the lease is refused
 (`RotationBusy`). Nothing here logs, audits or raises a password: reasons are scrubbed of both.
 """
@@ -54,9 +54,6 @@ PASSWORD_LENGTH = 16
 SYMBOLS = "-_."
 ALPHABET = string.ascii_letters + string.digits + SYMBOLS
 CLASSES = (string.ascii_lowercase, string.ascii_uppercase, string.digits, SYMBOLS)
-# Longer than any run (a few BMC calls, each bounded by BMC_TIMEOUT): a run still holding it
-# is alive; one past it died, and the next run resumes its work.
-LEASE = timedelta(minutes=5)
 State = Node.BmcRotationState
 
 
@@ -105,12 +102,18 @@ def password_generate(*, username: str = "") -> str:
             return password
 
 
+def lease() -> timedelta:
+    """How long a run holds its node (``BMC_ROTATION_LEASE``): longer than any run (a few BMC
+    calls, each bounded by ``BMC_TIMEOUT``); a run past it died, and the next one resumes."""
+    return timedelta(seconds=settings.BMC_ROTATION_LEASE)
+
+
 def bmc_rotation_busy(node: Node, now: datetime | None = None) -> bool:
     """True while a rotation of ``node`` holds the lease."""
     now = now or timezone.now()
     started = node.bmc_rotation_started_at
     return (
-        node.bmc_rotation_state == State.PENDING and started is not None and started > now - LEASE
+        node.bmc_rotation_state == State.PENDING and started is not None and started > now - lease()
     )
 
 
@@ -175,7 +178,7 @@ def _missing_configuration(node: Node) -> str:
 def _claim(node: Node, now: datetime) -> None:
     """Takes the lease (conditional update) or raises `RotationBusy`."""
     free = ~Q(bmc_rotation_state=State.PENDING) | Q(bmc_rotation_started_at__isnull=True)
-    lapsed = Q(bmc_rotation_started_at__lte=now - LEASE)
+    lapsed = Q(bmc_rotation_started_at__lte=now - lease())
     claimed = (
         Node.objects.filter(pk=node.pk)
         .filter(free | lapsed)
@@ -185,7 +188,7 @@ def _claim(node: Node, now: datetime) -> None:
     )
     node.refresh_from_db()
     if not claimed:
-        raise RotationBusy(node, node.bmc_rotation_started_at + LEASE)
+        raise RotationBusy(node, node.bmc_rotation_started_at + lease())
 
 
 def _run(node: Node, now: datetime, secrets_seen: list[str]) -> str:
@@ -332,7 +335,7 @@ def bmc_password_rotate_request(*, actor: User, node: Node, source: str) -> None
     node = Node.objects.get(pk=node.pk)
     now = timezone.now()
     if bmc_rotation_busy(node, now):
-        busy = RotationBusy(node, node.bmc_rotation_started_at + LEASE)
+        busy = RotationBusy(node, node.bmc_rotation_started_at + lease())
         audit_record(
             actor=actor, action=ACTION, target=node, result=AuditEvent.Result.REFUSED,
             detail={"source": source, "reason": str(busy)},

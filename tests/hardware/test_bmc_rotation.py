@@ -65,7 +65,7 @@ def died_after_storing(node: Node, password: str) -> None:
     Node.objects.filter(pk=node.pk).update(
         bmc_password_pending_encrypted=crypto.encrypt(password),
         bmc_rotation_state="pending",
-        bmc_rotation_started_at=timezone.now() - rotation.LEASE - timedelta(seconds=1),
+        bmc_rotation_started_at=timezone.now() - rotation.lease() - timedelta(seconds=1),
     )
     node.refresh_from_db()
 
@@ -128,7 +128,9 @@ def test_a_bmc_that_refuses_the_change_leaves_the_node_flagged_and_the_old_passw
     # once the BMC allows it, the next rotation completes with the password kept pending
     pending = node.bmc_password_pending
     lab.bmc(0).faults.password_refused = False
-    Node.objects.filter(pk=node.pk).update(bmc_rotation_started_at=timezone.now() - rotation.LEASE)
+    Node.objects.filter(pk=node.pk).update(
+        bmc_rotation_started_at=timezone.now() - rotation.lease()
+    )
     assert rotation.bmc_password_rotate(node=node, actor=None).outcome == "rotated"
     node.refresh_from_db()
     assert node.bmc_password == pending and node.bmc_rotation_state == ""

@@ -86,7 +86,7 @@ def test_an_interrupted_rotation_is_resumed_by_the_command(lab, capsys):
     Node.objects.filter(pk=node.pk).update(
         bmc_password_pending_encrypted=crypto.encrypt("Taken-Before-Kill1"),
         bmc_rotation_state="pending",
-        bmc_rotation_started_at=timezone.now() - rotation.LEASE - timedelta(seconds=1),
+        bmc_rotation_started_at=timezone.now() - rotation.lease() - timedelta(seconds=1),
     )
     code, out, _ = run(capsys, "--node", node.name)
     assert code == 0 and f"{node.name}: promoted" in out

@@ -166,7 +166,7 @@ def test_a_queued_rotation_that_finds_another_running_waits_for_its_lease(node, 
         node_id=node.pk, actor_id=engineer.pk, requested_at=started.isoformat()
     )
     assert queued.result is None
-    assert 0 < queued.retry_in <= rotation.LEASE.total_seconds() + 2
+    assert 0 < queued.retry_in <= rotation.lease().total_seconds() + 2
 
 
 def test_a_queued_rotation_whose_requester_lost_the_right_is_refused(node, engineer):
