@@ -58,14 +58,26 @@ def _sensor(facts: BmcFacts | None, names: tuple[str, ...]) -> float | None:
     return max(values) if values else None
 
 
+# How long the site page flags a node whose chassis was opened.
+INTRUSION_RECENT = timedelta(days=7)
+
+
 def node_grid(site: Site) -> list[Node]:
-    """The site's nodes with their key temperatures, in two queries."""
-    nodes = list(site.nodes.select_related("bmc_facts").order_by("name"))
+    """The site's nodes with their key temperatures (and a chassis intrusion of the last
+    `INTRUSION_RECENT`), in two queries."""
+    nodes = list(
+        site.nodes.select_related("bmc_facts")
+        .defer("bmc_facts__bios", "bmc_facts__bmc_log")
+        .order_by("name")
+    )
+    recent = timezone.now() - INTRUSION_RECENT
     for node in nodes:
         facts = getattr(node, "bmc_facts", None)
         node.cpu_temp_c = _sensor(facts, ("CPU1 Temp", "CPU2 Temp"))
         node.water_out_c = _sensor(facts, ("Water Outlet",))
         node.last_error = facts.last_error if facts and not node.reachable else ""
+        seen = facts.intrusion_seen_at if facts else None
+        node.intrusion_at = seen if seen and seen >= recent else None
     return nodes
 
 

@@ -573,7 +573,9 @@ def bmc_sweep_nodes(node_ids: list[int], *, now: datetime | None = None) -> dict
 
 
 def _facts_bulk(rows: list[tuple[int, dict[str, Any]]]) -> None:
-    existing = {f.node_id: f for f in BmcFacts.objects.filter(node_id__in=[pk for pk, _ in rows])}
+    # the BIOS and log blobs are not the sweep's: not loaded for a batch of hundreds of nodes
+    wanted = BmcFacts.objects.filter(node_id__in=[pk for pk, _ in rows]).defer("bios", "bmc_log")
+    existing = {f.node_id: f for f in wanted}
     create, update, fields = [], [], set()
     for node_id, values in rows:
         fact = existing.get(node_id)

@@ -4,6 +4,7 @@ engineer stages a BIOS change through the diff and the confirmation (dual lab, r
 
 import datetime
 import json
+import zoneinfo
 
 import pytest
 from django.urls import reverse
@@ -256,3 +257,24 @@ def test_a_node_never_read_cannot_be_changed_yet(engineer, client, site):
     response = client.post(reverse("node-bios-change", args=[node.pk]), {"changes": changes})
     assert response.status_code == 400
     assert "have not been read yet" in response.content.decode()
+
+
+def test_the_site_page_flags_a_node_whose_chassis_was_opened_this_week(
+    lab, rf_node, engineer, client
+):
+    client.force_login(engineer)
+    site_page = reverse("site-detail", args=[rf_node.site_id])
+    details.bmc_details_refresh(rf_node.pk)
+    assert 'data-testid="intrusion-flag"' not in client.get(site_page).content.decode()
+    opened = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    lab.bmc(0).raise_intrusion()["created"] = opened
+    details.bmc_details_refresh(rf_node.pk)
+    page = client.get(site_page).content.decode()
+    assert 'data-testid="intrusion-flag"' in page
+    local = opened.astimezone(zoneinfo.ZoneInfo(rf_node.site.timezone))
+    assert f"chassis opened {local:%Y-%m-%d %H:%M}" in page
+    # a week later the flag is gone (the node page's log still shows the entry)
+    BmcFacts.objects.filter(node=rf_node).update(
+        intrusion_seen_at=opened - datetime.timedelta(days=8)
+    )
+    assert 'data-testid="intrusion-flag"' not in client.get(site_page).content.decode()
