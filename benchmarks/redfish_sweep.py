@@ -72,6 +72,8 @@ SITE_SIZE = 8  # BMCs per site in the benchmark's fleet (the per-site limit appl
 def _free(port: int) -> bool:
     for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
         with socket.socket(socket.AF_INET, kind) as sock:
+            if kind == socket.SOCK_STREAM:  # as the lab binds: TIME_WAIT leftovers are fine
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
@@ -80,12 +82,17 @@ def _free(port: int) -> bool:
 
 
 def pick_ports(count: int, offset: int) -> int:
-    """A base port from 40000 up whose UDP (IPMI faces) and TCP (+offset, Redfish) blocks are
-    free; never the demo's ranges (16230-16300, 26230-26300)."""
-    for base in range(40000, 60000 - offset - count, 2000):
-        if all(_free(p) and _free(p + offset) for p in range(base, base + count)):
+    """A base port whose UDP (IPMI faces) and TCP (+offset, Redfish) blocks are free: below
+    the kernel's ephemeral range (32768 up, where the clients' own connections land), never the
+    demo's ranges (16230-16300, 26230-26300)."""
+    demo = (range(16230, 16301), range(26230, 26301))
+    for base in (30000, 28000, 22000, 20000, 18000):
+        ports = [p for b in (base, base + offset) for p in range(b, b + count)]
+        if max(ports) >= 32768 or any(p in r for p in ports for r in demo):
+            continue
+        if all(_free(p) for p in ports):
             return base
-    raise SystemExit("no free block of loopback ports from 40000 up")
+    raise SystemExit("no free block of loopback ports below 32768")
 
 
 def start_labs(count: int, labs: int, state: Path) -> tuple[list[subprocess.Popen], list[dict]]:
@@ -236,13 +243,15 @@ def _memory_worker(endpoints, out) -> None:
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
     results = sweep(endpoints, sensors=True, **options)  # logs in to every BMC, reads once
+    ok = sum(r.ok for r in results)
+    del results  # the readings are not the sessions'
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     out.put(
         {
             "sessions": transport.cached_clients(),
-            "ok": sum(r.ok for r in results),
+            "ok": ok,
             "rss_kib": rss_kib() - rss_before,
             "traced": grown,
         }

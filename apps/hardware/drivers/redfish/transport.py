@@ -68,6 +68,18 @@ def _pinning_context() -> ssl.SSLContext:
     return context
 
 
+_context: ssl.SSLContext | None = None
+
+
+def _shared_context() -> ssl.SSLContext:
+    """One pinning context for every adapter of the process: it holds no per-BMC state (the
+    pin is per connection pool), and each context costs ~100 KiB of OpenSSL memory."""
+    global _context
+    if _context is None:
+        _context = _pinning_context()
+    return _context
+
+
 class PinnedAdapter(HTTPAdapter):
     """Opens HTTPS connections only to a peer presenting the certificate with ``fingerprint``."""
 
@@ -75,7 +87,7 @@ class PinnedAdapter(HTTPAdapter):
         if not fingerprint:
             raise BmcError("certificate_unknown")
         self.fingerprint = fingerprint
-        self.context = _pinning_context()
+        self.context = _shared_context()
         super().__init__(**kwargs)
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
@@ -458,8 +470,9 @@ def make_connector(endpoint: BmcEndpoint, timeout: float) -> sushy_connector.Con
     )
     session = connector._session
     session.trust_env = False  # no REQUESTS_CA_BUNDLE, proxies or .netrc for BMCs
-    session.mount("https://", PinnedAdapter(endpoint.tls_fingerprint, max_retries=0))
-    session.mount("http://", PinnedAdapter(endpoint.tls_fingerprint, max_retries=0))
+    adapter = PinnedAdapter(endpoint.tls_fingerprint, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)  # refuses plain HTTP (see build_connection_pool_key_…)
     session.headers.pop("Connection", None)  # sushy's default "close": keep connections alive
     return connector
 
