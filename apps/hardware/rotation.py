@@ -343,6 +343,10 @@ def bmc_password_rotate_request(*, actor: User, node: Node, source: str) -> None
         raise busy
     missing = _missing_configuration(node)
     if missing:
+        audit_record(
+            actor=actor, action=ACTION, target=node, result=AuditEvent.Result.REFUSED,
+            detail={"source": source, "reason": missing},
+        )  # fmt: skip
         raise RotationFailed(missing)
     audit_record(
         actor=actor, action=ACTION, target=node, result=AuditEvent.Result.PENDING,
@@ -353,7 +357,20 @@ def bmc_password_rotate_request(*, actor: User, node: Node, source: str) -> None
     def send() -> None:
         from apps.hardware.tasks import bmc_password_rotate_task
 
-        bmc_password_rotate_task.delay(node.pk, actor.pk, requested_at)
+        try:
+            bmc_password_rotate_task.delay(node.pk, actor.pk, requested_at)
+        except Exception as error:
+            # Nothing was stored nor sent to the BMC: say so rather than fail the request.
+            logger.error("BMC password rotation of %s could not be queued (%s)", node.name,
+                         type(error).__name__)  # fmt: skip
+            reason = "The task queue is unavailable; nothing was sent to the BMC. Try again."
+            Node.objects.filter(pk=node.pk).exclude(bmc_rotation_state=State.PENDING).update(
+                bmc_rotation_state=State.FAILED, bmc_rotation_error=reason
+            )
+            audit_record(
+                actor=actor, action=ACTION, target=node, result=AuditEvent.Result.FAILED,
+                detail={"source": source, "reason": reason},
+            )  # fmt: skip
 
     transaction.on_commit(send)
 

@@ -179,3 +179,32 @@ def test_a_queued_rotation_whose_requester_lost_the_right_is_refused(node, engin
     assert AuditEvent.objects.get(action=rotation.ACTION).result == "refused"
     node.refresh_from_db()
     assert node.bmc_password == "password" and node.bmc_rotation_state == ""
+
+
+def test_a_request_for_a_node_without_credentials_is_refused_and_audited(client, engineer, node):
+    Node.objects.filter(pk=node.pk).update(bmc_username="")
+    client.force_login(engineer)
+    response = client.post(reverse("node-bmc-password-rotate", args=[node.pk]), follow=True)
+    assert "no BMC user name" in response.content.decode()
+    event = AuditEvent.objects.get(action=rotation.ACTION)
+    assert (event.result, event.detail["source"]) == ("refused", "page")
+
+
+def test_a_queue_that_cannot_take_the_task_fails_the_request_visibly(
+    client, engineer, node, monkeypatch, django_capture_on_commit_callbacks
+):
+    def broker_down(*args):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.bmc_password_rotate_task, "delay", broker_down)
+    client.force_login(engineer)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("node-bmc-password-rotate", args=[node.pk]))
+    assert response.status_code == 302
+    node.refresh_from_db()
+    assert node.bmc_rotation_state == "failed"
+    assert "task queue is unavailable" in node.bmc_rotation_error
+    assert "task queue is unavailable" in card(client, node)
+    results = AuditEvent.objects.filter(action=rotation.ACTION).values_list("result", flat=True)
+    assert sorted(results) == ["failed", "pending"]
+    assert node.bmc_password == "password"
