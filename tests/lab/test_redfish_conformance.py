@@ -232,6 +232,19 @@ def test_every_resource_has_consistent_odata_annotations_and_headers(tree):
         schema = page.odata_type.lstrip("#").rsplit(".", 1)[0]
         link = f"<http://redfish.dmtf.org/schemas/v1/{schema}.json>; rel=describedby"
         assert headers["Link"] == link, path
+        assert {"GET", "HEAD"} <= set(headers["Allow"].split(", ")), path
+
+
+def test_a_method_outside_a_resources_allow_header_is_405_with_the_same_allow(client, tree):
+    for path, page in tree.items():
+        allowed = page.headers["Allow"]
+        method = "DELETE" if "DELETE" not in allowed else "PUT"
+        response = client.request(method, path)
+        assert_standard_error(response, 405, "OperationNotAllowed")
+        assert response.headers["Allow"] == allowed, path
+    writable = {path for path, page in tree.items() if "PATCH" in page.headers["Allow"]}
+    assert "/redfish/v1/Systems/1" in writable and "/redfish/v1/Chassis/1" not in writable
+    assert "POST" in tree[SESSIONS].headers["Allow"]
 
 
 def test_served_schema_versions_exist_in_the_dmtf_schema(tree):

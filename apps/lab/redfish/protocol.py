@@ -6,7 +6,8 @@
   firmware push excepted).
 - ETags: every resource carries one (``ETag`` header and ``@odata.etag``), computed from its
   representation; a PATCH whose ``If-Match`` names another is 412 and changes nothing.
-- ``Link: <schema>; rel=describedby`` names the JSON schema of the resource's ``@odata.type``.
+- ``Link: <schema>; rel=describedby`` names the JSON schema of the resource's ``@odata.type``;
+  ``Allow`` the methods it takes, on GET as on a 405.
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ def check_if_match(request: Request, current: dict) -> None:
     )
 
 
-def decorate(response: Response) -> Response:
-    """A resource in a 200 answer gets its ``@odata.etag``, ``ETag`` and ``Link`` headers."""
+def decorate(response: Response, allow: str) -> Response:
+    """A resource in a 200 answer gets its ``@odata.etag``, and ``ETag``, ``Link`` and
+    ``Allow`` (the methods it takes) headers."""
     body = response.body
     if response.status != 200 or not isinstance(body, dict) or "@odata.id" not in body:
         return response
@@ -82,6 +84,7 @@ def decorate(response: Response) -> Response:
     if "@odata.etag" not in body:
         body["@odata.etag"] = tag
     response.headers.setdefault("ETag", tag)
+    response.headers.setdefault("Allow", allow)
     if isinstance(body.get("@odata.type"), str):
         response.headers.setdefault("Link", described_by(body["@odata.type"]))
     return response

@@ -25,6 +25,7 @@ from apps.lab.redfish.service import RedfishService
 
 DEFAULT_STATE_DIR = Path("var/lab/redfish")
 DEFAULT_PORT_OFFSET = 10000  # documented: Redfish TCP port = IPMI UDP port + 10000
+CLOSE_TIMEOUT = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +78,7 @@ class LabRedfishServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._servers: list[asyncio.base_events.Server] = []
+        self._writers: set[asyncio.StreamWriter] = set()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -111,7 +113,7 @@ class LabRedfishServer:
             context = cert.server_context()
             self._contexts.append(context)
             server = await asyncio.start_server(
-                functools.partial(_connection, handler=service.handle, gate=service.gate),
+                functools.partial(self._connection, handler=service.handle, gate=service.gate),
                 self.host,
                 port,
                 ssl=context,
@@ -142,6 +144,9 @@ class LabRedfishServer:
         tasks = [t for t in asyncio.all_tasks() if t is not current]
         for task in tasks:
             task.cancel()
+        # at stop nobody waits for a peer's close_notify: every connection is dropped now
+        for writer in list(self._writers):
+            writer.transport.abort()
         await asyncio.gather(*tasks, return_exceptions=True)
         for server in self._servers:
             await server.wait_closed()
@@ -197,6 +202,14 @@ class LabRedfishServer:
     def endpoints(self) -> list[RedfishEndpoint]:
         return [self.endpoint(i) for i in range(len(self.bmcs))]
 
-
-async def _connection(reader, writer, *, handler, gate) -> None:
-    await serve_connection(reader, writer, handler, gate)
+    async def _connection(self, reader, writer, *, handler, gate) -> None:
+        self._writers.add(writer)
+        try:
+            await serve_connection(reader, writer, handler, gate)
+        finally:
+            # a TLS close waits for the peer's close_notify: bounded, then the socket is dropped
+            try:
+                await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT)
+            except (Exception, asyncio.CancelledError):
+                writer.transport.abort()
+            self._writers.discard(writer)

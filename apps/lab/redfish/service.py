@@ -96,7 +96,8 @@ class RedfishService(updates.UpdateMixin):
         self.requests += 1
         try:
             protocol.check_request(request, multipart_paths=(updates.PUSH_URI,))
-            return protocol.decorate(self._dispatch(request))
+            response = self._dispatch(request)
+            return protocol.decorate(response, allow=self._allowed(request.path))
         except RedfishError as exc:
             return exc.response()
 
@@ -143,15 +144,22 @@ class RedfishService(updates.UpdateMixin):
             return self._logout(path.rsplit("/", 1)[1])
         if handler is None:
             self._get(path)  # 404 for an unknown resource, else 405
-            allowed = ["GET", "HEAD"] + [m for (m, p) in WRITES if p == path]
-            if path.startswith(SESSIONS + "/"):
-                allowed.append("DELETE")
-            raise schema.not_allowed(method, path, ", ".join(allowed))
+            raise schema.not_allowed(method, path, self._allowed(path))
         if path == bios.SETTINGS:
             bios.check_if_match(self, request.headers.get("if-match"))
         if method == "PATCH":
             protocol.check_if_match(request, self._get(path))
         return handler(self, _json_body(request))
+
+    def _allowed(self, path: str) -> str:
+        """The methods a resource takes: its ``Allow`` header on GET and on a 405."""
+        path = path.rstrip("/")
+        allowed = ["GET", "HEAD"] + [m for (m, p) in WRITES if p == path]
+        if path == SESSIONS:
+            allowed.append("POST")
+        if path.startswith(SESSIONS + "/"):
+            allowed.append("DELETE")
+        return ", ".join(allowed)
 
     def _get(self, path: str) -> dict:
         builder = ROUTES.get(path)
