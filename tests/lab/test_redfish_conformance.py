@@ -176,8 +176,16 @@ def test_metadata_references_every_namespace_the_service_uses(client, tree):
             assert name in included, (page.path, name)
             # each namespace is included from its own schema file
             assert included[name].endswith(f"/{page.namespace}_v1.xml"), (name, included[name])
-    # the error bodies' Message type, and the Redfish annotations' vocabulary
-    assert "Message" in included
+    # types inside bodies (settings, messages) are referenced too, and so is the error bodies'
+    error = client.get("/redfish/v1/Systems/9").json()
+    for body in [page.body for page in tree.values()] + [error]:
+        for _, key, value in walk(body):
+            if key == "@odata.type":
+                match = VERSIONED.match(value) or COLLECTION.match(value)
+                assert match, value
+                assert match["ns"] in included, value
+                if "v" in match.groupdict():
+                    assert f"{match['ns']}.{match['v']}" in included, value
     aliases = {i.get("Alias") for i in document.iterfind(".//edmx:Include", EDMX)}
     assert "Redfish" in aliases
 
@@ -233,6 +241,15 @@ def test_every_resource_has_consistent_odata_annotations_and_headers(tree):
         link = f"<http://redfish.dmtf.org/schemas/v1/{schema}.json>; rel=describedby"
         assert headers["Link"] == link, path
         assert {"GET", "HEAD"} <= set(headers["Allow"].split(", ")), path
+
+
+def test_head_answers_every_resource_with_its_headers_and_no_body(client, tree):
+    for path in tree:
+        response = client.request("HEAD", path)
+        assert response.status_code == 200, path
+        assert response.content == b"", path
+        for header in ("ETag", "Link", "Allow", "OData-Version"):
+            assert response.headers[header], (path, header)
 
 
 def test_a_method_outside_a_resources_allow_header_is_405_with_the_same_allow(client, tree):
