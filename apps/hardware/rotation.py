@@ -152,8 +152,8 @@ def bmc_password_rotate(*, node: Node, actor: Any, now: datetime | None = None) 
         reason = f"Internal error ({type(error).__name__}); both passwords are kept stored."
         return _failed(node, actor, reason, protocol)
     message = (
-        f"The BMC already had the new password (a rotation was interrupted); now stored over "
-        f"{protocol.upper()}."
+        f"The BMC already had the pending new password (an earlier run stopped before storing "
+        f"it); verified over {protocol.upper()} and stored."
         if outcome == "promoted"
         else f"New password set over {protocol.upper()}, verified and stored."
     )
@@ -208,30 +208,48 @@ def _run(node: Node, now: datetime, secrets_seen: list[str]) -> str:
     new = crypto.decrypt(token)
     secrets_seen.append(new)
     if resumed:
-        if _login_error(node, new) is None:
+        refused = _login_error(node, new)
+        if refused is None:
             _promote(node, token, new, now)
             return "promoted"
-        refused = _login_error(node, old)
+        if refused.cause == "bad_credentials":
+            refused = _login_error(node, old)
+        if refused is not None and refused.cause != "bad_credentials":
+            raise RotationFailed(  # nothing is decided without the BMC's word
+                "A previous rotation left a new password pending, and the BMC cannot be asked "
+                f"which one it takes: {refused.message} Both passwords are kept stored."
+            )
         if refused is not None:
             raise RotationFailed(
-                "A rotation was interrupted and the BMC takes neither the stored password nor "
-                f"the pending new one ({refused.message}); both are kept stored. Check the BMC "
-                "account, then rotate again."
+                "A previous rotation left a new password pending, and the BMC takes neither the "
+                f"stored password nor the pending one ({refused.message}); both are kept stored. "
+                "Check the BMC account, then rotate again."
             )
     driver = driver_for(endpoint_for(node), timeout=settings.BMC_TIMEOUT)
     try:
         driver.set_account_password(node.bmc_username, new)
     except BmcError as error:
+        if error.transient:  # the request may have reached the BMC before the answer was lost
+            raise RotationFailed(
+                f"Setting the new password failed ({error.message}); the BMC may have it. The "
+                "stored password is unchanged; the new one is kept (encrypted) and the next "
+                "rotation checks which one the BMC takes."
+            ) from error
         raise RotationFailed(
             f"The BMC did not take the new password: {error.message} The stored password is "
             "unchanged."
         ) from error
     refused = _login_error(node, new)
     if refused is not None:
+        what = (
+            "it does not log in"
+            if refused.cause == "bad_credentials"
+            else "logging in with it could not be tried"
+        )
         raise RotationFailed(
-            f"The BMC accepted the new password but it does not log in ({refused.message}). The "
-            "stored password is unchanged; the new one is kept (encrypted) and tried first by "
-            "the next rotation."
+            f"The BMC accepted the new password but {what} ({refused.message}). The stored "
+            "password is unchanged; the new one is kept (encrypted) and tried first by the next "
+            "rotation."
         )
     _promote(node, token, new, now)
     return "rotated"

@@ -197,7 +197,7 @@ def test_when_neither_stored_password_logs_in_both_are_kept_and_the_node_flagged
     node.refresh_from_db()
     assert (node.bmc_password, node.bmc_password_pending) == (old, new)
     assert node.bmc_rotation_state == "failed"
-    assert "neither the stored password nor the pending new one" in node.bmc_rotation_error
+    assert "takes neither the stored password nor the pending one" in node.bmc_rotation_error
 
 
 def test_a_second_run_while_the_first_holds_the_lease_is_refused(lab):
@@ -283,3 +283,32 @@ def test_rotating_the_encryption_keys_re_encrypts_a_pending_password(settings):
     settings.CREDENTIAL_KEYS = settings.CREDENTIAL_KEYS[:1]  # the old key removed
     node.refresh_from_db()
     assert (node.bmc_password, node.bmc_password_pending) == ("password", "pending-Pw-1")
+
+
+def test_an_unreachable_bmc_fails_the_rotation_without_claiming_what_it_holds(lab, settings):
+    settings.BMC_TIMEOUT = 2.0  # how long the silent BMC is waited for
+    node = lab_node(lab, "ipmi")
+    lab.bmc(0).faults.unreachable = True
+    result = rotation.bmc_password_rotate(node=node, actor=None)
+    assert result.outcome == "failed"
+    assert result.message.startswith("Setting the new password failed (")
+    assert "the BMC may have it" in result.message
+    node.refresh_from_db()
+    pending = node.bmc_password_pending
+    assert node.bmc_password == "password" and pending not in ("", "password")
+
+    # resumed while still silent: nothing is decided, both stay stored
+    Node.objects.filter(pk=node.pk).update(bmc_rotation_started_at=None)
+    result = rotation.bmc_password_rotate(node=node, actor=None)
+    assert result.outcome == "failed" and "cannot be asked which one it takes" in result.message
+    assert "No answer from" in result.message
+    assert "neither" not in result.message and "Both passwords are kept" in result.message
+    node.refresh_from_db()
+    assert (node.bmc_password, node.bmc_password_pending) == ("password", pending)
+
+    # back on the network, the next run sets the kept password
+    lab.bmc(0).faults.unreachable = False
+    Node.objects.filter(pk=node.pk).update(bmc_rotation_started_at=None)
+    assert rotation.bmc_password_rotate(node=node, actor=None).outcome == "rotated"
+    node.refresh_from_db()
+    assert node.bmc_password == pending == lab.bmc(0).password_for("admin")
