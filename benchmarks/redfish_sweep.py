@@ -186,6 +186,7 @@ def _heatsite_worker(endpoints, threads, start_at, seconds, out) -> None:
     out.put(
         {
             "polls": polls,
+            "elapsed": time.time() - start_at,  # the last sweep ends after the window
             "errors": failures + sum(not r.ok for r in warm),
             "sweeps": sweeps,
             "cpu": time.process_time() - cpu,
@@ -218,12 +219,12 @@ def bench_heatsite(endpoints, seconds: float, threads: int, processes: int, labs
         worker.join(30)
     polls = sum(r["polls"] for r in results)
     return {
-        "rate": polls / seconds,
+        "rate": sum(r["polls"] / r["elapsed"] for r in results),
         "polls": polls,
         "errors": sum(r["errors"] for r in results),
         "sweeps": [r["sweeps"] for r in results],
-        "worker_cpu": sum(r["cpu"] for r in results) / seconds,
-        "lab_cpu": sum(lab_cpu) / seconds,
+        "worker_cpu": sum(r["cpu"] / r["elapsed"] for r in results),
+        "lab_cpu": sum(lab_cpu) / max(r["elapsed"] for r in results),
         "load": load,
         "sample": results[0]["sample"],
         "messages": [m for r in results for m in r["messages"]],
@@ -411,6 +412,13 @@ def bench_ceiling(bmcs, seconds: float, processes: int, labs) -> dict:
 # --- the run ---------------------------------------------------------------------------------
 
 
+def stop_labs(labs: list[subprocess.Popen]) -> None:
+    for lab in labs:
+        lab.terminate()
+    for lab in labs:
+        lab.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200)
@@ -432,10 +440,13 @@ def main() -> None:
         tool = bench_redfishtool(bmcs[: args.tool_count])
         ceiling = bench_ceiling(bmcs, args.seconds, 2, labs)
     finally:
-        for lab in labs:
-            lab.terminate()
-        for lab in labs:
-            lab.wait(30)
+        stop_labs(labs)
+    try:  # the same fleet served by one lab process: does the lab need two?
+        labs, bmcs = start_labs(args.count, 1, state / "one")
+        pin(bmcs)
+        ceiling_one = bench_ceiling(bmcs, args.seconds, 2, labs)
+    finally:
+        stop_labs(labs)
         shutil.rmtree(state, ignore_errors=True)
     load_end = os.getloadavg()
 
@@ -446,6 +457,7 @@ def main() -> None:
         ("new sushy client per poll (8 threads)", fresh, "7, a TLS handshake each"),
         ("redfishtool spawned per BMC (8 at a time)", tool, "11 in 3 processes"),
         (f"lab ceiling: raw keep-alive asyncio client, {args.labs} lab processes", ceiling, "3"),
+        ("lab ceiling: the same, 1 lab process", ceiling_one, "3"),
     ]
     print(
         f"\nRedfish sweep, {args.count} lab BMCs in {args.labs} lab processes, 2 cores; "
@@ -473,7 +485,10 @@ def main() -> None:
         f"sweeps per worker {heatsite['sweeps']}; sample poll (state, W, sensors) "
         f"{heatsite['sample']}"
     )
-    print(f"Lab ceiling run: the labs used {ceiling['lab_cpu']:.2f} cores")
+    print(
+        f"Lab ceiling runs: the labs used {ceiling['lab_cpu']:.2f} cores ({args.labs} processes), "
+        f"{ceiling_one['lab_cpu']:.2f} cores (1 process)"
+    )
     print(
         f"Memory per cached session ({memory['sessions']} sessions, {memory['ok']} polls ok): "
         f"RSS {memory['rss_kib'] / memory['sessions']:.1f} KiB, tracemalloc "

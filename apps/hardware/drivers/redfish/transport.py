@@ -73,7 +73,7 @@ _context: ssl.SSLContext | None = None
 
 def _shared_context() -> ssl.SSLContext:
     """One pinning context for every adapter of the process: it holds no per-BMC state (the
-    pin is per connection pool), and each context costs ~100 KiB of OpenSSL memory."""
+    pin is per connection pool), and each context costs OpenSSL memory (tens of KiB)."""
     global _context
     if _context is None:
         _context = _pinning_context()
