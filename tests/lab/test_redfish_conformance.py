@@ -338,6 +338,61 @@ def test_status_power_state_and_health_take_only_the_dmtf_values(tree):
     assert seen > 10
 
 
+# The enumeration a nested property's values come from, where its name is not the definition's.
+ENUM_ALIASES = {
+    "BootSourceOverrideTarget": "BootSource",
+    "LastState": "BootProgressTypes",
+    "ConnectTypesSupported": "SerialConnectTypesSupported",
+    "TransferProtocol": "TransferProtocolType",
+}
+
+
+def nested_enum(namespace: str, key: str) -> list[str] | None:
+    """The DMTF enumeration of property ``key`` nested in a ``namespace`` resource, if any."""
+    enums = dmtf()["enums"]
+    latest = dmtf()["resource_types"].get(namespace, {}).get("latest_version")
+    name = ENUM_ALIASES.get(key, key)
+    for ref in (
+        f"{namespace}.{latest}.json#/definitions/{name}",
+        f"{namespace}.json#/definitions/{name}",
+        f"{name}.json#/definitions/{name}",
+        f"Resource.json#/definitions/{name}",
+    ):
+        if ref in enums:
+            return enums[ref]["values"]
+    return None
+
+
+def test_nested_values_and_allowable_values_come_from_the_dmtf_enumerations(tree):
+    checked = set()
+    for page in tree.values():
+        for where, key, value in walk(page.body):
+            if "/Attributes" in where or key in ("Attributes", "Oem") or "/Oem" in where:
+                continue
+            name, _, annotation = key.partition("@")
+            if annotation and annotation != "Redfish.AllowableValues":
+                continue
+            if not where and not annotation:
+                continue  # top-level properties: the schema test reads their own enum_ref
+            values = value if isinstance(value, list) else [value]
+            if not all(isinstance(v, str) for v in values):
+                continue
+            allowed = nested_enum(page.namespace, name)
+            if allowed is None:
+                continue
+            assert set(values) <= set(allowed), (page.path, where, key, value)
+            checked.add(name)
+    expected = {
+        "BootSourceOverrideTarget",
+        "BootSourceOverrideEnabled",
+        "ResetType",
+        "State",
+        "TransferProtocol",
+        "ConnectTypesSupported",
+    }
+    assert expected <= checked, checked
+
+
 # --- collections ---------------------------------------------------------------------------------
 
 
