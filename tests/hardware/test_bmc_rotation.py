@@ -312,3 +312,47 @@ def test_an_unreachable_bmc_fails_the_rotation_without_claiming_what_it_holds(la
     assert rotation.bmc_password_rotate(node=node, actor=None).outcome == "rotated"
     node.refresh_from_db()
     assert node.bmc_password == pending == lab.bmc(0).password_for("admin")
+
+
+def test_an_inventory_edit_never_writes_back_a_password_a_rotation_replaced(engineer):
+    from apps.sites.services import node_save
+    from tests.factories import NodeFactory
+
+    node = NodeFactory()
+    stale = Node.objects.get(pk=node.pk)  # an edit form loaded before the rotation ended
+    Node.objects.filter(pk=node.pk).update(
+        bmc_password_encrypted=crypto.encrypt("Rotated-Pw-22"),
+        bmc_password_rotated_at=timezone.now(),
+    )
+    node_save(actor=engineer, data={"rack_position": "R9-U1"}, node=stale)
+    node.refresh_from_db()
+    assert (node.rack_position, node.bmc_password) == ("R9-U1", "Rotated-Pw-22")
+    assert node.bmc_password_rotated_at is not None
+
+
+def test_a_password_set_by_hand_is_refused_during_a_rotation_and_ends_a_failed_ones_pending(
+    engineer,
+):
+    from rest_framework.test import APIClient
+
+    from tests.factories import NodeFactory
+
+    node = NodeFactory()
+    api = APIClient()
+    api.force_authenticate(engineer)
+    url = f"/api/v1/nodes/{node.pk}/"
+    Node.objects.filter(pk=node.pk).update(
+        bmc_password_pending_encrypted=crypto.encrypt("Pending-Pw-33"),
+        bmc_rotation_state="pending",
+        bmc_rotation_started_at=timezone.now(),
+    )
+    answer = api.patch(url, {"bmc_password": "Typed-Pw-44"}, format="json")
+    assert answer.status_code == 400 and "in progress" in answer.json()["bmc_password"][0]
+    node.refresh_from_db()
+    assert node.bmc_password == "password"
+
+    Node.objects.filter(pk=node.pk).update(bmc_rotation_state="failed")
+    assert api.patch(url, {"bmc_password": "Typed-Pw-44"}, format="json").status_code == 200
+    node.refresh_from_db()
+    assert (node.bmc_password, node.bmc_password_pending_encrypted) == ("Typed-Pw-44", "")
+    assert node.bmc_rotation_state == ""
