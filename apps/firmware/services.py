@@ -19,6 +19,7 @@ from apps.accounts import access
 from apps.accounts.policy import Action
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.firmware import tracking
 from apps.firmware.images import BadImage, image_inspect
 from apps.firmware.models import FirmwareImage, FirmwareUpdate
 from apps.sites.models import Node
@@ -131,6 +132,7 @@ def firmware_update_request(
                     "apply_time": apply_time,
                 },
             )
+            tracking.firmware_update_announce(update)
             transaction.on_commit(lambda: firmware_update_enqueue(update.pk))
     except (UpdateConflict, UpdateRefused) as refused:
         # written after the rollback, or the refusal would vanish with the request

@@ -28,6 +28,7 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.crypto import CredentialError
+from apps.core.realtime import broadcast
 from apps.firmware.image_urls import image_url_build
 from apps.firmware.models import FirmwareUpdate
 from apps.hardware.drivers.base import BmcDriver, BmcError, TaskRef, TaskStatus, driver_for
@@ -72,17 +73,35 @@ def _locked(update_id: int) -> FirmwareUpdate:
 
 def _save(update: FirmwareUpdate, now: datetime, **fields: Any) -> FirmwareUpdate:
     """Records ``fields`` (and the activity) on an update; a state change is audited."""
-    before = update.state
+    before, percent = update.state, update.percent
     for name, value in fields.items():
         setattr(update, name, value)
     update.activity_at = now
     update.save(update_fields=[*fields, "activity_at"])
     if update.state != before:
         _audit_transition(update, before)
+    if update.state != before or update.percent != percent:
+        firmware_update_announce(update)
     return update
 
 
+def firmware_update_announce(update: FirmwareUpdate) -> None:
+    """Tells the site's hardware pages (node page panel) on commit: state and progress."""
+    broadcast(
+        f"site.{update.node.site_id}.hardware",
+        {
+            "type": "node.firmware_update",
+            "node_id": update.node_id,
+            "update_id": update.pk,
+            "state": update.state,
+            "percent": update.percent,
+            "reason": update.reason,
+        },
+    )
+
+
 def _audit_transition(update: FirmwareUpdate, before: str) -> None:
+    """The audit record of one transition (the requester as actor: the update acts for them)."""
     result = {
         State.SUCCEEDED: AuditEvent.Result.OK,
         State.FAILED: AuditEvent.Result.FAILED,
@@ -253,6 +272,7 @@ def _start(update: FirmwareUpdate, now: datetime) -> Step:
         return Step(update)
     update.refresh_from_db()
     _audit_transition(update, State.PENDING)
+    firmware_update_announce(update)
     try:
         driver = _driver(update)
         if update.method == FirmwareUpdate.Method.PUSH:

@@ -99,3 +99,29 @@ def test_a_node_whose_certificate_is_not_accepted_fails_before_anything_is_sent(
     update, retry = advance(request(engineer, node, store(engineer, "NIC", "22.31.7")), clock)
     assert (update.state, update.cause, retry) == (State.FAILED, "certificate_unknown", None)
     assert lab.redfish.service(0).tasks == {}
+
+
+def test_the_sites_hardware_pages_hear_of_each_state_and_progress_on_commit(
+    fw_node, engineer, clock, lab_redfish_clock, monkeypatch, django_capture_on_commit_callbacks
+):
+    from apps.core import realtime
+    from apps.firmware import services
+
+    sent = []
+    monkeypatch.setattr(realtime, "send_now", lambda group, event: sent.append((group, event)))
+    monkeypatch.setattr(services, "firmware_update_enqueue", lambda update_id: None)  # no broker
+    with django_capture_on_commit_callbacks(execute=True):
+        update = request(engineer, fw_node, store(engineer, "NIC", "22.31.8"))
+        update, _ = advance(update, clock)
+        advance(update, clock)  # no progress: nothing to tell
+        lab_redfish_clock.advance(UPDATE_SECONDS / 2)
+        advance(update, clock)
+    firmware = [e for g, e in sent if e["type"] == "node.firmware_update"]
+    assert {g for g, e in sent} == {f"site.{fw_node.site_id}.hardware"}
+    assert [(e["state"], e["percent"]) for e in firmware] == [
+        ("pending", None),
+        ("staging", None),
+        ("running", 0),
+        ("running", 50),
+    ]
+    assert {e["node_id"] for e in firmware} == {fw_node.pk}
