@@ -188,7 +188,6 @@ def test_a_password_the_bmc_cannot_take_is_refused_before_sending(peer):
     [
         lambda d: d.bios(),
         lambda d: d.set_bios({"BootMode": "Uefi"}),
-        lambda d: d.bmc_log(),
         lambda d: d.firmware_update_push(b"image"),
         lambda d: d.firmware_update_simple("https://heatsite.invalid/fw.bin"),
         lambda d: d.task_status(TaskRef(monitor="/x")),

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import struct
 import threading
 import time
@@ -34,6 +35,7 @@ from apps.hardware.drivers.base import (
     BootDevice,
     FirmwareVersion,
     FruInventory,
+    LogEntry,
     PowerResult,
     PowerState,
     SensorReading,
@@ -68,6 +70,9 @@ FROM_PYGHMI_BOOT = {
     "safe": "safe",
 }
 UNIT_KIND = {"°C": "temperature", "RPM": "fan", "V": "voltage", "W": "power"}
+MAX_LOG_LIMIT = 1000
+PRE_INIT = 0x20000000  # SEL timestamps below this count seconds since BMC start, not a date
+PHYSICAL_SECURITY = 0x05  # IPMI sensor type; sensor-specific offset 0: chassis intrusion
 
 # pyghmi message fragments -> cause; the first match wins
 MESSAGE_CAUSES = (
@@ -419,6 +424,20 @@ class IpmiDriver(BmcDriver):
 
         return self._call(read)
 
+    def bmc_log(self, limit: int = 100) -> list[LogEntry]:
+        """The SEL (pyghmi walks Get SEL Entry from the first record), newest first. A record's
+        time is its timestamp as seconds since 1970 UTC (as the BMC keeps it); a pre-init
+        (uptime) timestamp is no known moment (None). The message is the standard tables'
+        words for the sensor type and offset (a SEL record carries no text)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LOG_LIMIT:
+            raise BmcError(
+                "bad_request", f"A log limit is a whole number from 1 to {MAX_LOG_LIMIT}."
+            )
+        records = self._call(lambda cmd: list(cmd.get_event_log()))
+        entries = [_log_entry(r) for r in records if isinstance(r, dict) and "record_id" in r]
+        entries.sort(key=_log_order, reverse=True)
+        return entries[:limit]
+
     def set_account_password(self, username: str, new_password: str) -> None:
         """Set User Password (20-byte form when longer than 16) on the slot whose Get User Name
         is ``username``; then the cached session logs out, so the next call logs in afresh."""
@@ -474,3 +493,43 @@ def _sensor(reading) -> SensorReading:
         health = "ok"
     value = None if reading.value is None else round(float(reading.value), 3)
     return SensorReading(name=reading.name, kind=kind, value=value, unit=units, health=health)  # type: ignore[arg-type]
+
+
+def _log_entry(record: dict) -> LogEntry:
+    timecode = record.get("timecode")
+    created = (
+        datetime.datetime.fromtimestamp(timecode, datetime.UTC)
+        if isinstance(timecode, int) and PRE_INIT <= timecode < 0xFFFFFFFF
+        else None
+    )
+    event = str(record.get("event") or "").strip()
+    detail = record.get("event_data")
+    component = str(record.get("component") or "").strip()
+    if component.startswith("Sensor "):  # pyghmi's stand-in for a sensor without an SDR name
+        component = ""
+    words = event + (f" ({detail})" if detail else "")
+    if record.get("deassertion"):
+        words += " (deasserted)"
+    health = record.get("severity") or 0
+    severity = "critical" if health >= 2 else "warning" if health == 1 else "ok"
+    intrusion = not record.get("deassertion") and (
+        "intrusion" in event.lower()
+        or (record.get("component_type_id") == PHYSICAL_SECURITY
+            and str(record.get("event_id", "")).endswith(".0"))
+    )  # fmt: skip
+    return LogEntry(
+        id=str(record["record_id"]),
+        created=created,
+        severity=severity,
+        message=f"{component}: {words}" if component and words else words or component,
+        message_id=str(record.get("event_id") or ""),
+        sensor_type=str(record.get("component_type") or ""),
+        entry_type="SEL",
+        log="SEL",
+        intrusion=bool(intrusion),
+    )
+
+
+def _log_order(entry: LogEntry) -> tuple[float, int]:
+    created = entry.created.timestamp() if entry.created else float("-inf")
+    return (created, int(entry.id) if entry.id.isdigit() else -1)

@@ -24,6 +24,7 @@ import pyghmi.ipmi.bmc as pyghmi_bmc
 from apps.lab.bmc import records
 from apps.lab.bmc.events import EventLogMixin
 from apps.lab.bmc.records import SensorSpec
+from apps.lab.bmc.sel import SelMixin
 from apps.lab.bmc.session import RAKP_TYPES, LabSession
 from apps.lab.bmc.users import UserAccountsMixin
 from apps.lab.firmware import LAB_BIOS_VERSION, LAB_BMC_VERSION
@@ -92,7 +93,7 @@ class Faults:
     password_ignored: bool = False  # both faces answer "done" and keep the old password
 
 
-class LabBmc(EventLogMixin, UserAccountsMixin, pyghmi_bmc.Bmc):
+class LabBmc(EventLogMixin, SelMixin, UserAccountsMixin, pyghmi_bmc.Bmc):
     """A simulated BMC on one UDP port; see the module docstring."""
 
     def __init__(
@@ -687,6 +688,10 @@ _HANDLERS = {
     (0x0A, 0x20): LabBmc._sdr_info,
     (0x0A, 0x22): LabBmc._reserve_sdr,
     (0x0A, 0x23): LabBmc._get_sdr,
+    (0x0A, 0x40): LabBmc._sel_info,
+    (0x0A, 0x42): LabBmc._sel_reserve,
+    (0x0A, 0x43): LabBmc._sel_entry,
+    (0x0A, 0x48): LabBmc._sel_time,
     (0x2C, 0x01): LabBmc._dcmi_caps,
     (0x2C, 0x02): LabBmc._dcmi_power,
 }
