@@ -149,9 +149,10 @@ def node_firmware(request, pk):
     description=(
         "Queues a rotation of the node's BMC account password (engineers): a new random "
         "password is set on the BMC, verified by logging in with it, and only then stored; "
-        "until then the current one stays stored and in use. No body; the outcome is on the "
-        "node page (last rotated, or failed with the reason) and in the audit log. The "
-        "password itself is never shown."
+        "until then the current one stays stored and in use. No body; the outcome is the node's "
+        "`bmc_rotation_state` (`pending`, `failed` with `bmc_rotation_error`, empty once done) "
+        "and `bmc_password_rotated_at` (`/api/v1/nodes/{id}/`), the node page and the audit "
+        "log. The password itself is never shown."
     ),
     request=None,
     responses={

@@ -83,6 +83,9 @@ class NodeSerializer(serializers.ModelSerializer):
             "bmc_protocol_detected",
             "bmc_tls_fingerprint",
             "bmc_certificate_state",
+            "bmc_rotation_state",
+            "bmc_rotation_error",
+            "bmc_password_rotated_at",
             "power_state",
             "reachable",
             "last_seen",
@@ -95,6 +98,9 @@ class NodeSerializer(serializers.ModelSerializer):
             "power_w",
             "bmc_protocol_detected",
             "bmc_tls_fingerprint",
+            "bmc_rotation_state",
+            "bmc_rotation_error",
+            "bmc_password_rotated_at",
         ]
 
     def get_bmc_password_set(self, node: Node) -> bool:

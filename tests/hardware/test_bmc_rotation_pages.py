@@ -100,6 +100,11 @@ def test_a_failed_rotation_is_flagged_on_the_card_with_its_reason(client, engine
     assert 'data-testid="bmc-password-failed"' in page
     assert "The BMC did not take the new password: insufficient privilege." in page
     assert 'data-testid="rotate-bmc-password"' in page  # it can be tried again
+    api = APIClient()
+    api.force_authenticate(engineer)
+    body = api.get(f"/api/v1/nodes/{node.pk}/").json()
+    assert (body["bmc_rotation_state"], body["bmc_password_rotated_at"]) == ("failed", None)
+    assert body["bmc_rotation_error"].startswith("The BMC did not take the new password")
 
 
 def test_while_a_rotation_runs_the_card_polls_and_a_second_request_is_refused(
