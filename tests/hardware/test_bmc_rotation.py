@@ -356,3 +356,26 @@ def test_a_password_set_by_hand_is_refused_during_a_rotation_and_ends_a_failed_o
     node.refresh_from_db()
     assert (node.bmc_password, node.bmc_password_pending_encrypted) == ("Typed-Pw-44", "")
     assert node.bmc_rotation_state == ""
+
+
+def test_a_session_another_thread_opened_with_the_old_password_is_not_reused_for_the_new(
+    lab, monkeypatch
+):
+    old_endpoint = lab.ipmi.endpoint(0)
+    driver_for(old_endpoint, timeout=10).power_state()
+    stale = ipmi._cache.pop(old_endpoint.key)  # logged in with the old password
+    assert stale.usable and stale.password == old_endpoint.password
+    lab.bmc(0).authdata["admin"] = "Rotated-Pw-55"
+    real_login = ipmi._login
+
+    def login_while_another_thread_caches_the_old_session(endpoint, budget):
+        cmd = real_login(endpoint, budget)
+        ipmi._cache[endpoint.key] = stale  # that other thread finished first
+        return cmd
+
+    monkeypatch.setattr(ipmi, "_login", login_while_another_thread_caches_the_old_session)
+    driver = ipmi.IpmiDriver(lab.ipmi.endpoint(0, password="Rotated-Pw-55"), timeout=10)
+    entry, reused = driver._session(10)
+    assert (entry.password, reused) == ("Rotated-Pw-55", False)
+    assert ipmi._cache[old_endpoint.key] is entry
+    assert not stale.usable  # thrown away, not kept beside the new one
