@@ -74,6 +74,9 @@ def _locked(update_id: int) -> FirmwareUpdate:
 def _save(update: FirmwareUpdate, now: datetime, **fields: Any) -> FirmwareUpdate:
     """Records ``fields`` (and the activity) on an update; a state change is audited."""
     before, percent = update.state, update.percent
+    if "lost_since" not in fields and update.lost_since is not None:
+        # Only `_bmc_error` and `_poll` keep it: any other save follows a step that worked.
+        fields["lost_since"] = None
     for name, value in fields.items():
         setattr(update, name, value)
     update.activity_at = now

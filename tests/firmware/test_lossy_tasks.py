@@ -155,3 +155,26 @@ def test_a_silent_bmc_is_waited_for_then_the_update_fails_with_the_reason(
     update, _ = advance(update, clock)
     assert (update.state, update.cause) == (State.FAILED, "timeout")
     assert update.reason.startswith("The BMC did not answer for 10 min")
+
+
+def test_a_bmc_silent_after_the_reset_is_waited_for_and_each_silence_counted_afresh(
+    lab, fw_node, engineer, clock, lab_redfish_clock, settings
+):
+    settings.FIRMWARE_VERIFY_MINUTES = 30
+    lab.bmc(0).faults.update_noop = True  # the version never moves: verifying keeps looking
+    update, _ = advance(request(engineer, fw_node, store(engineer, "CPLD", "1.10")), clock)
+    lab_redfish_clock.advance(UPDATE_SECONDS)
+    update, _ = advance(update, clock)
+    update = _to_reset(update, clock)
+    settings.BMC_TIMEOUT = 0.5
+    lab.bmc(0).faults.unreachable = True  # e.g. the BMC restarts
+    update, retry = advance(update, clock)
+    assert (update.state, update.lost_since, retry) == (State.VERIFYING, clock.now, 10.0)
+    lab.bmc(0).faults.unreachable = False
+    clock.advance(minutes=2)
+    update, _ = advance(update, clock)  # it answers (old version, within the grace)
+    assert (update.state, update.lost_since) == (State.VERIFYING, None)
+    lab.bmc(0).faults.unreachable = True
+    clock.advance(minutes=9)  # 11 min after the first silence, but this one just began
+    update, _ = advance(update, clock)
+    assert (update.state, update.lost_since) == (State.VERIFYING, clock.now)
