@@ -90,9 +90,10 @@ def node_certificate_accept(request, pk):
 @extend_schema(
     summary="Re-read a node's BMC details",
     description=(
-        "Queues a read of inventory, firmware versions and boot device over the node's "
-        "protocol (an `auto` node is probed again first; a Redfish BMC's certificate is "
-        "recorded for acceptance). No body; the node page and `/firmware/` show the result."
+        "Queues a read of inventory, firmware versions, boot device, BIOS settings and the "
+        "BMC log over the node's protocol (an `auto` node is probed again first; a Redfish "
+        "BMC's certificate is recorded for acceptance; a new chassis intrusion is audited). No "
+        "body; the node page, `/firmware/`, `/bios/` and `/bmc-log/` show the result."
     ),
     request=None,
     responses={

@@ -100,7 +100,9 @@ def node_details_refresh(request: HttpRequest, node_id: int) -> HttpResponse:
 
     node = access.node_for_user(request.user, node_id, Action.VIEW_HARDWARE)
     transaction.on_commit(lambda: bmc_details_refresh_task.delay(node.pk))
-    messages.info(request, "Reading inventory, firmware and boot device from the BMC…")
+    messages.info(
+        request, "Reading inventory, firmware, boot device, BIOS settings and log from the BMC…"
+    )
     return redirect("node-detail", node_id=node.pk)
 
 
