@@ -269,6 +269,107 @@ def bench_memory(endpoints) -> dict:
     return result
 
 
+# --- 1b. Heatsite with its database: `bmc_sweep_nodes` --------------------------------------
+
+
+def setup_database(folder: Path, bmcs: list[dict]) -> list[int] | None:
+    """A throw-away SQLite database (WAL, as the settings set it up) with the 200 nodes, their
+    certificates accepted; pushes go to the in-memory channel layer. None when it cannot be
+    built (the reason is printed)."""
+    os.environ["DATABASE_URL"] = f"sqlite:///{folder / 'bench.sqlite3'}"
+    os.environ["CHANNELS_IN_MEMORY"] = "1"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heatsite.settings")
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        from apps.sites.models import Node, Organisation, Site
+
+        call_command("migrate", verbosity=0)
+        partner = Organisation.objects.create(name="Bench partner", kind="partner")
+        ids = []
+        for index, bmc in enumerate(bmcs):
+            if index % SITE_SIZE == 0:
+                site = Site.objects.create(
+                    code=f"bench-{index // SITE_SIZE:03d}", name=f"Bench site {index}",
+                    city="Lyon", partner=partner, timezone="Europe/Paris",
+                    contract_min_supply_c=60, nominal_capacity_kw=40,
+                )  # fmt: skip
+            node = Node(
+                site=site, name=f"bench-node-{index:03d}", bmc_protocol="redfish",
+                bmc_host="127.0.0.1", redfish_port=bmc["port"], bmc_username=USER,
+                bmc_tls_fingerprint=bmc["fingerprint"], bmc_cert_fingerprint=bmc["fingerprint"],
+            )  # fmt: skip
+            node.set_bmc_password(PASSWORD)
+            node.save()
+            ids.append(node.pk)
+        return ids
+    except Exception as exc:  # a migration graph in flux, a settings problem: say so, go on
+        print(f"bmc_sweep_nodes with a database: skipped ({type(exc).__name__}: {exc})")
+        return None
+
+
+def _database_worker(ids, start_at, seconds, out) -> None:
+    import django
+
+    django.setup()
+    from apps.hardware import services
+    from apps.hardware import sweep as sweep_module
+
+    spent = [0.0]
+    real_sweep = sweep_module.sweep
+
+    def timed_sweep(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return real_sweep(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - started
+
+    sweep_module.sweep = timed_sweep  # bmc_sweep_nodes imports it at each call
+    warm = services.bmc_sweep_nodes(ids)
+    polls = failures = 0
+    while time.time() < start_at:
+        time.sleep(0.001)
+    spent[0] = 0.0
+    while time.time() < start_at + seconds:
+        counts = services.bmc_sweep_nodes(ids)
+        polls += counts["polled"]
+        failures += counts["failed"]
+    elapsed = time.time() - start_at
+    out.put(
+        {
+            "polls": polls,
+            "elapsed": elapsed,
+            "errors": failures + warm["failed"],
+            "sweep_share": spent[0] / elapsed,
+        }
+    )
+
+
+def bench_database(ids: list[int], seconds: float, processes: int) -> dict:
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    start_at = time.time() + 6.0  # django.setup, logins
+    workers = [
+        context.Process(target=_database_worker, args=(ids[k::processes], start_at, seconds, out))
+        for k in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    results = [out.get(timeout=seconds + 180) for _ in workers]
+    for worker in workers:
+        worker.join(30)
+    return {
+        "rate": sum(r["polls"] / r["elapsed"] for r in results),
+        "polls": sum(r["polls"] for r in results),
+        "errors": sum(r["errors"] for r in results),
+        "sweep_share": sum(r["sweep_share"] for r in results) / len(results),
+    }
+
+
 # --- 2. redfishtool --------------------------------------------------------------------------
 
 
@@ -436,6 +537,8 @@ def main() -> None:
         memory = bench_memory(endpoints)
         heatsite = bench_heatsite(endpoints, args.seconds, args.threads, args.processes, labs)
         single = bench_heatsite(endpoints, args.seconds, args.threads, 1, labs)
+        ids = setup_database(state, bmcs)
+        database = bench_database(ids, args.seconds, args.processes) if ids else None
         fresh = bench_sushy(bmcs, args.seconds)
         tool = bench_redfishtool(bmcs[: args.tool_count])
         ceiling = bench_ceiling(bmcs, args.seconds, 2, labs)
@@ -454,6 +557,11 @@ def main() -> None:
     rows = [
         (f"**Heatsite: {args.processes} worker processes**", heatsite, "3"),
         ("Heatsite, 1 worker process", single, "3"),
+        (
+            f"Heatsite `bmc_sweep_nodes` with its database (SQLite), {args.processes} processes",
+            database,
+            "3",
+        ),
         ("new sushy client per poll (8 threads)", fresh, "7, a TLS handshake each"),
         ("redfishtool spawned per BMC (8 at a time)", tool, "11 in 3 processes"),
         (f"lab ceiling: raw keep-alive asyncio client, {args.labs} lab processes", ceiling, "3"),
@@ -485,6 +593,11 @@ def main() -> None:
         f"sweeps per worker {heatsite['sweeps']}; sample poll (state, W, sensors) "
         f"{heatsite['sample']}"
     )
+    if database:
+        print(
+            f"bmc_sweep_nodes: the sweep itself took {100 * database['sweep_share']:.0f} % of "
+            "each worker's time, the database writes and bookkeeping the rest"
+        )
     print(
         f"Lab ceiling runs: the labs used {ceiling['lab_cpu']:.2f} cores ({args.labs} processes), "
         f"{ceiling_one['lab_cpu']:.2f} cores (1 process)"
