@@ -32,6 +32,11 @@ def setup_periodic_tasks(sender, **kwargs):
                 "task": "apps.hardware.tasks.bmc_sweep_task",
                 "schedule": settings.BMC_POLL_INTERVAL,
             },
+            # The BMC logs' newest entries: a chassis opened is alarmed within the interval.
+            "bmc-log-sweep": {
+                "task": "apps.hardware.tasks.bmc_log_sweep_task",
+                "schedule": settings.BMC_LOG_INTERVAL,
+            },
             "meter-sweep": {
                 "task": "apps.heat.tasks.meter_sweep_task",
                 "schedule": settings.METER_POLL_INTERVAL,

@@ -168,6 +168,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 BMC_POLL_INTERVAL = float(os.environ.get("BMC_POLL_INTERVAL", "30"))
 METER_POLL_INTERVAL = float(os.environ.get("METER_POLL_INTERVAL", "10"))
 ATTESTATION_INTERVAL = float(os.environ.get("ATTESTATION_INTERVAL", "300"))
+# The BMC log check (newest entries, chassis intrusions) of every node whose log was read.
+BMC_LOG_INTERVAL = float(os.environ.get("BMC_LOG_INTERVAL", "600"))
 # Seconds one BMC call may take before it is reported as a timeout.
 BMC_TIMEOUT = float(os.environ.get("BMC_TIMEOUT", "5"))
 # Nodes per sweep task, and BMCs polled at once per worker and per site.

@@ -33,6 +33,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.core.crypto import CredentialError
 from apps.core.realtime import broadcast
 from apps.hardware import certificates, protocols
 from apps.hardware.drivers.base import BiosSettings, BmcError, BootDevice, LogEntry, driver_for
@@ -47,6 +48,7 @@ FIRST_READ_RETRY = timedelta(minutes=15)
 # read over a few sweeps instead of burying power actions under one burst of tasks.
 FIRST_READS_PER_CALL = 100
 LOG_ENTRIES = 200  # the newest BMC log entries kept per node
+LOG_CHECK_ENTRIES = 20  # the newest entries the periodic check reads (cheap; merged)
 # Causes that end the whole read (the BMC is not there, or will not let us in): raised, not
 # "feature unavailable".
 FATAL_CAUSES = ("unreachable", "timeout", "bad_credentials", "no_session_slot")
@@ -257,3 +259,61 @@ def intrusion_alarm(*, node: Node, facts: BmcFacts, entries: list[dict[str, Any]
         },
     )
     return len(new)
+
+
+# -- the periodic log check ------------------------------------------------------------------
+
+
+def _key(entry: dict[str, Any]) -> tuple[str, str, str]:
+    return (str(entry.get("log", "")), str(entry.get("id", "")), str(entry.get("created") or ""))
+
+
+def _newest_first(entry: dict[str, Any]) -> tuple[float, int]:
+    created = _created(entry)
+    number = str(entry.get("id", ""))
+    return (
+        created.timestamp() if created else float("-inf"),
+        int(number) if number.isdigit() else -1,
+    )
+
+
+def log_merge(stored: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fresh entries and the stored ones they do not repeat, newest first, at most
+    `LOG_ENTRIES` (a check reads only the newest few; the older ones stay)."""
+    seen = {_key(e) for e in fresh}
+    merged = fresh + [e for e in stored if _key(e) not in seen]
+    merged.sort(key=_newest_first, reverse=True)
+    return merged[:LOG_ENTRIES]
+
+
+def bmc_logs_check(*, node_ids: Iterable[int], limit: int = LOG_CHECK_ENTRIES) -> dict[str, int]:
+    """Reads the newest ``limit`` log entries of these nodes (those that answered their last
+    poll and whose log was read before and is available), merges them into the stored log and
+    alarms new chassis intrusions (`intrusion_alarm`): an opened cover is noticed within
+    ``BMC_LOG_INTERVAL``, not only when someone reads the node. A BMC that fails is skipped
+    (the sweep reports it); counts for the task's log."""
+    nodes = list(
+        Node.objects.filter(pk__in=list(node_ids), reachable=True)
+        .exclude(bmc_host="")
+        .filter(bmc_facts__features__bmc_log=True)
+        .select_related("site")
+    )
+    counts = {"checked": 0, "failed": 0, "intrusions": 0}
+    for node in nodes:
+        try:
+            driver = driver_for(endpoint_for(node), timeout=settings.BMC_TIMEOUT)
+            fresh = log_dict(driver.bmc_log(limit=limit), read_at=timezone.now().isoformat())
+        except (BmcError, CredentialError) as error:
+            counts["failed"] += 1
+            logger.info("node %s: log check failed: %s", node.pk, getattr(error, "message", error))
+            continue
+        with transaction.atomic():
+            facts = BmcFacts.objects.select_for_update().get(node=node)
+            stored = (facts.bmc_log or {}).get("entries") or []
+            facts.bmc_log = fresh | {"entries": log_merge(stored, fresh["entries"])}
+            counts["intrusions"] += intrusion_alarm(
+                node=node, facts=facts, entries=fresh["entries"]
+            )
+            facts.save(update_fields=["bmc_log", "intrusion_seen_at", "updated_at"])
+        counts["checked"] += 1
+    return counts

@@ -59,3 +59,25 @@ def bmc_password_rotate_task(self, node_id: int, actor_id: int | None, requested
     if queued.retry_in is not None:
         raise self.retry(countdown=queued.retry_in)
     return queued.result.outcome if queued.result else "skipped"
+
+
+@shared_task(ignore_result=True)
+def bmc_log_sweep_task() -> int:
+    """Beat entry point: the BMC log check (chassis intrusions), one task per batch of nodes."""
+    ids = list(
+        Node.objects.exclude(bmc_host="")
+        .filter(reachable=True, bmc_facts__features__bmc_log=True)
+        .order_by("site_id", "id")
+        .values_list("id", flat=True)
+    )
+    size = settings.BMC_SWEEP_BATCH
+    for start in range(0, len(ids), size):
+        bmc_logs_check_task.delay(ids[start : start + size])
+    return len(ids)
+
+
+@shared_task(ignore_result=True, expires=600)
+def bmc_logs_check_task(node_ids: list[int]) -> dict[str, int]:
+    counts = details.bmc_logs_check(node_ids=node_ids)
+    logger.info("BMC log check of %d nodes: %s", len(node_ids), counts)
+    return counts

@@ -278,3 +278,62 @@ def test_the_site_page_flags_a_node_whose_chassis_was_opened_this_week(
         intrusion_seen_at=opened - datetime.timedelta(days=8)
     )
     assert 'data-testid="intrusion-flag"' not in client.get(site_page).content.decode()
+
+
+# -- the periodic log check ------------------------------------------------------------------
+
+
+def test_the_log_check_alarms_a_new_intrusion_and_keeps_the_older_entries(lab, rf_node):
+    for n in range(30):
+        lab.bmc(0).log_event("Fan", f"Fan event {n}", "Warning")
+    details.bmc_details_refresh(rf_node.pk)
+    Node.objects.filter(pk=rf_node.pk).update(reachable=True)
+    before = BmcFacts.objects.get(node=rf_node).bmc_log["entries"]
+    assert not intrusion_audits(rf_node).exists()
+
+    opened = lab.bmc(0).raise_intrusion()
+    counts = details.bmc_logs_check(node_ids=[rf_node.pk], limit=5)
+    assert counts == {"checked": 1, "failed": 0, "intrusions": 1}
+    (alarm,) = intrusion_audits(rf_node)
+    assert alarm.detail["count"] == 1
+    entries = BmcFacts.objects.get(node=rf_node).bmc_log["entries"]
+    assert entries[0]["id"] == str(opened["id"]) and entries[0]["intrusion"]
+    assert entries[1:] == before  # the older entries stay, none twice
+    # the same intrusion seen again is not a new alarm
+    assert details.bmc_logs_check(node_ids=[rf_node.pk], limit=5)["intrusions"] == 0
+    assert intrusion_audits(rf_node).count() == 1
+
+
+def test_the_log_check_skips_bmcs_without_a_log_and_survives_one_that_fails(lab, site, rf_node):
+    details.bmc_details_refresh(rf_node.pk)
+    ipmi_only = NodeFactory(site=site, bmc_host="127.0.0.1", reachable=True)
+    BmcFacts.objects.create(node=ipmi_only, features={"bmc_log": False})
+    never_read = NodeFactory(site=site, bmc_host="127.0.0.1", reachable=True)
+    Node.objects.filter(pk=rf_node.pk).update(reachable=True)
+    lab.bmc(0).raise_intrusion()
+    Node.objects.filter(pk=rf_node.pk).update(bmc_tls_fingerprint="ab" * 32)  # refused
+    ids = [rf_node.pk, ipmi_only.pk, never_read.pk]
+    assert details.bmc_logs_check(node_ids=ids) == {"checked": 0, "failed": 1, "intrusions": 0}
+    assert not intrusion_audits(rf_node).exists()
+    Node.objects.filter(pk=rf_node.pk).update(
+        bmc_tls_fingerprint=lab.redfish.endpoint(0).fingerprint
+    )
+    assert details.bmc_logs_check(node_ids=ids) == {"checked": 1, "failed": 0, "intrusions": 1}
+
+
+def test_the_beat_task_hands_each_batch_of_logged_nodes_to_the_check(
+    lab, rf_node, monkeypatch, settings
+):
+    from apps.hardware import tasks
+
+    details.bmc_details_refresh(rf_node.pk)
+    Node.objects.filter(pk=rf_node.pk).update(reachable=True)
+    settings.BMC_SWEEP_BATCH = 1
+    other = dual_lab_node(lab, 1, accepted=True, site=rf_node.site, bmc_protocol="redfish")
+    details.bmc_details_refresh(other.pk)
+    Node.objects.filter(pk=other.pk).update(reachable=True)
+    unread = NodeFactory(site=rf_node.site, bmc_host="127.0.0.1", reachable=True)
+    sent = []
+    monkeypatch.setattr(tasks.bmc_logs_check_task, "delay", sent.append)
+    assert tasks.bmc_log_sweep_task() == 2
+    assert sorted(sent) == sorted([[rf_node.pk], [other.pk]]) and [unread.pk] not in sent
