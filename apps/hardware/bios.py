@@ -33,6 +33,7 @@ from apps.sites.models import Node
 logger = logging.getLogger(__name__)
 
 MAX_CHANGES = 64
+MAX_NAME, MAX_REASON = 100, 300
 APPLY_NOTE = "Changes are staged on the BMC and applied by the BIOS at the node's next reset."
 # BMC answers that mean "the BMC refused this" (409), as opposed to "it did not answer" (502).
 REFUSALS = (
@@ -158,11 +159,12 @@ def bios_changes_check(facts: BmcFacts | None, changes: Any) -> dict[str, BiosVa
     for name, value in changes.items():
         attribute = by_name.get(name) if isinstance(name, str) else None
         if attribute is None:
-            errors[str(name)] = "The BIOS has no such attribute."
+            # names come from the request: bounded before they reach a page or the audit
+            errors[str(name)[:MAX_NAME]] = "The BIOS has no such attribute."
             continue
         reason = _check_one(attribute, value)
         if reason:
-            errors[name] = f"{attribute.get('display_name') or name} {reason}"
+            errors[name] = f"{attribute.get('display_name') or name} {reason}"[:MAX_REASON]
             continue
         if value != pending.get(name, attribute.get("value")):
             wanted[name] = value

@@ -212,3 +212,18 @@ def test_an_ipmi_node_has_no_bios_settings(schema, engineer, site):  # noqa: F81
     assert response.status_code == 200
     assert_documented(schema, response, "get", BIOS)
     assert response.json()["available"] is False and response.json()["attributes"] == []
+
+
+def test_a_huge_bad_request_is_refused_with_bounded_reasons(lab, rf_node, engineer):
+    long_name = "X" * 5000
+    body = {"attributes": {long_name: 1, "PowerProfile": "P" * 5000}}
+    response = api_as(engineer).patch(url(rf_node), body, format="json")
+    assert response.status_code == 400
+    reasons = response.json()
+    assert len(max(reasons, key=len)) <= 100 and len(reasons["PowerProfile"][0]) <= 300
+    (event,) = AuditEvent.objects.filter(action="bmc.bios_change", target_id=str(rf_node.pk))
+    assert event.result == AuditEvent.Result.REFUSED and len(str(event.detail)) < 1000
+    too_many = {"attributes": {f"A{n}": 1 for n in range(65)}}
+    response = api_as(engineer).patch(url(rf_node), too_many, format="json")
+    assert response.status_code == 400 and "At most 64" in response.json()["attributes"][0]
+    assert pending_on_the_bmc(lab) == {}
