@@ -533,6 +533,8 @@ JSON_HEADERS = {"Content-Type": "application/json"}
         ("PUT", SYSTEM, b"{}", JSON_HEADERS, 405, "OperationNotAllowed"),
         ("BREW", SYSTEM, None, {}, 501, "OperationNotAllowed"),
         ("GET", f"{SYSTEM}?$select=Name", None, {}, 501, "QueryNotSupported"),
+        ("GET", f"{SYSTEM}?$unknown", None, {}, 501, "QueryNotSupported"),
+        ("GET", SYSTEM, None, {"OData-Version": "4.1"}, 412, "HeaderInvalid"),
         ("PATCH", SYSTEM, b'{"Colour": "red"}', JSON_HEADERS, 400, "PropertyUnknown"),
         ("PATCH", SYSTEM, b'{"SerialNumber": "X"}', JSON_HEADERS, 400, "PropertyNotWritable"),
         ("PATCH", SYSTEM, b"{not json", JSON_HEADERS, 400, "MalformedJSON"),

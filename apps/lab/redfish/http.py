@@ -127,7 +127,9 @@ def parse_head(head: bytes) -> tuple[Request, bool]:
         raise BadRequest(400, "request target must be a path")
     connection = headers.get("connection", "").lower()
     keep_alive = "close" not in connection and (version == "HTTP/1.1" or "keep-alive" in connection)
-    request = Request(method.upper(), unquote(split.path), parse_qs(split.query), headers)
+    request = Request(
+        method.upper(), unquote(split.path), parse_qs(split.query, keep_blank_values=True), headers
+    )
     return request, keep_alive
 
 

@@ -2,6 +2,7 @@
 
 - Methods: an HTTP method the service does not implement at all is 501; one it implements but
   not on this URI stays a 405 with ``Allow`` (dispatch).
+- ``OData-Version``: a request asking for another version than 4.0 is 412.
 - Bodies: a request body sent as anything but ``application/json`` is 415 (the multipart
   firmware push excepted).
 - ETags: every resource carries one (``ETag`` header and ``@odata.etag``), computed from its
@@ -40,12 +41,21 @@ def described_by(odata_type: str) -> str:
 
 
 def check_request(request: Request, multipart_paths: tuple[str, ...] = ()) -> None:
-    """501 for a method the service never implements, 415 for a body that is not JSON."""
+    """501 for a method the service never implements, 412 for an OData version other than
+    4.0, 415 for a body that is not JSON."""
     if request.method not in METHODS:
         raise RedfishError(
             501,
             "OperationNotAllowed",
             f"The HTTP method {request.method} is not implemented by this service.",
+        )
+    odata_version = request.headers.get("odata-version")
+    if odata_version is not None and odata_version.strip() != "4.0":
+        raise RedfishError(
+            412,
+            "HeaderInvalid",
+            f"This service speaks OData 4.0, not {odata_version}.",
+            f"OData-Version: {odata_version}",
         )
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";")[0].strip().lower()

@@ -415,7 +415,7 @@ def account_service(svc) -> dict:
         MinPasswordLength=8,
         MaxPasswordLength=20,
         Accounts=link(ACCOUNTS),
-        Roles=link("/redfish/v1/AccountService/Roles"),
+        Roles=link(ROLES),
         Status=status(),
     )
 
@@ -436,30 +436,37 @@ def account(svc) -> dict:
         Enabled=True,
         Locked=False,
         AccountTypes=["Redfish", "IPMI"],
-        Links={"Role": link("/redfish/v1/AccountService/Roles/Administrator")},
+        Links={"Role": link(f"{ROLES}/Administrator")},
     )
 
 
+ROLES = "/redfish/v1/AccountService/Roles"
+PREDEFINED_ROLES = {  # DSP0266's predefined roles and their privileges
+    "Administrator": (
+        "Login",
+        "ConfigureManager",
+        "ConfigureUsers",
+        "ConfigureSelf",
+        "ConfigureComponents",
+    ),
+    "Operator": ("Login", "ConfigureSelf", "ConfigureComponents"),
+    "ReadOnly": ("Login", "ConfigureSelf"),
+}
+
+
 def roles(svc) -> dict:
-    base = "/redfish/v1/AccountService/Roles"
-    return collection("RoleCollection", base, "Roles", [f"{base}/Administrator"])
+    return collection("RoleCollection", ROLES, "Roles", [f"{ROLES}/{r}" for r in PREDEFINED_ROLES])
 
 
-def role(svc) -> dict:
+def role(svc, role_id: str) -> dict:
     return resource(
         "Role",
-        "/redfish/v1/AccountService/Roles/Administrator",
-        Id="Administrator",
-        Name="Administrator",
-        RoleId="Administrator",
+        f"{ROLES}/{role_id}",
+        Id=role_id,
+        Name=role_id,
+        RoleId=role_id,
         IsPredefined=True,
-        AssignedPrivileges=[
-            "Login",
-            "ConfigureManager",
-            "ConfigureUsers",
-            "ConfigureSelf",
-            "ConfigureComponents",
-        ],
+        AssignedPrivileges=list(PREDEFINED_ROLES[role_id]),
     )
 
 
@@ -539,8 +546,7 @@ def routes(svc) -> dict:
         "/redfish/v1/AccountService": account_service,
         ACCOUNTS: accounts,
         f"{ACCOUNTS}/1": account,
-        "/redfish/v1/AccountService/Roles": roles,
-        "/redfish/v1/AccountService/Roles/Administrator": role,
+        ROLES: roles,
         "/redfish/v1/SessionService": session_service,
         SESSIONS: sessions,
     }
@@ -550,6 +556,8 @@ def routes(svc) -> dict:
         table[f"{SYSTEM}/Memory/DIMM{n}"] = lambda s, _n=n: dimm(s, _n)
     for n in range(1, NICS + 1):
         table[f"{SYSTEM}/EthernetInterfaces/NIC{n}"] = lambda s, _n=n: nic(s, _n)
+    for role_id in PREDEFINED_ROLES:
+        table[f"{ROLES}/{role_id}"] = lambda s, _id=role_id: role(s, _id)
     for name in SOFTWARE:
         table[f"{INVENTORY}/{name}"] = lambda s, _name=name: software(s, _name)
     return table

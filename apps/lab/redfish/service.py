@@ -124,8 +124,8 @@ class RedfishService(updates.UpdateMixin):
             return Response(200, resources.odata_document(self))
         if path == resources.ROOT and method in ("GET", "HEAD"):
             return Response(200, resources.service_root(self))
-        if path == SESSIONS and method == "POST":
-            return self._login(request)
+        if path in (SESSIONS, f"{SESSIONS}/Members") and method == "POST":
+            return self._login(request)  # POST to a collection's Members is POST to it
         if path in PUBLIC:
             raise schema.not_allowed(method, path, "GET, HEAD")
         self._authenticate(request)
