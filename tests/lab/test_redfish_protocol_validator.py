@@ -5,9 +5,12 @@ tool nobody here wrote, on loopback only (`loopback_protocol_validator`)."""
 import csv
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 RUNNER = Path(__file__).parent / "loopback_protocol_validator.py"
 
@@ -45,3 +48,24 @@ def test_dmtfs_protocol_validator_finds_no_failure_in_the_lab(dual_lab, tmp_path
     assert result.returncode == 0, result.stderr[-2000:]
     # the lab was driven through its real stack: sessions made by the validator are gone
     assert dual_lab.redfish.service(0).sessions == {}
+
+
+def test_the_validators_sockets_refuse_anything_but_loopback(monkeypatch):
+    from tests.lab import loopback_protocol_validator as runner
+
+    sent = []  # what reached the real socket methods (replaced: this test sends nothing)
+    monkeypatch.setattr(runner._Socket, "sendto", lambda self, data, *a: sent.append(a[-1]))
+    monkeypatch.setattr(runner._Socket, "connect", lambda self, address: sent.append(address))
+    udp = runner.LoopbackSocket(socket.AF_INET, socket.SOCK_DGRAM)
+    tcp = runner.LoopbackSocket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        with pytest.raises(OSError, match="not a loopback address"):
+            udp.sendto(b"M-SEARCH * HTTP/1.1\r\n\r\n", ("239.255.255.250", 1900))
+        with pytest.raises(OSError, match="not a loopback address"):
+            tcp.connect(("ff02::c", 1900, 0, 0))
+        udp.sendto(b"x", ("127.0.0.1", 9))
+        tcp.connect(("::1", 443, 0, 0))
+    finally:
+        udp.close()
+        tcp.close()
+    assert sent == [("127.0.0.1", 9), ("::1", 443, 0, 0)]
