@@ -291,6 +291,10 @@ def test_measures_differently_set_over_lab_control_names_the_divergent_event(
         # and a flash through lab_control moves what the BMC reports too
         assert f"booted release {OLD}" in lab_control("flash", "--release", OLD)
         assert client.json(SYSTEM)["BiosVersion"] == OLD
+        with pytest.raises(CommandError, match=r"bad BIOS version 'one\.two'"):
+            lab_control("flash", "--release", "one.two")
+        assert client.json(SYSTEM)["BiosVersion"] == OLD  # nothing changed
+        assert tpm_lab.nodes[bmc.name].release.version == OLD
     finally:
         tpm_lab.stop()
 
