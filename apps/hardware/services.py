@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from apps.accounts import access
@@ -550,9 +550,7 @@ def bmc_sweep_nodes(node_ids: list[int], *, now: datetime | None = None) -> dict
         if result.ok or changed:
             seen_nodes.append(node)  # last_seen moves on every answer; pushes only on change
     with transaction.atomic():
-        Node.objects.bulk_update(
-            seen_nodes, ["power_state", "reachable", "last_seen", "power_w"], batch_size=500
-        )
+        _rows_update(Node, seen_nodes, ["power_state", "reachable", "last_seen", "power_w"])
         NodeTelemetry.objects.bulk_create(telemetry, batch_size=1000)
         _facts_bulk(facts)
         electrical_daily_merge(energy.rows())
@@ -573,10 +571,11 @@ def bmc_sweep_nodes(node_ids: list[int], *, now: datetime | None = None) -> dict
 
 
 def _facts_bulk(rows: list[tuple[int, dict[str, Any]]]) -> None:
-    # the BIOS and log blobs are not the sweep's: not loaded for a batch of hundreds of nodes
-    wanted = BmcFacts.objects.filter(node_id__in=[pk for pk, _ in rows]).defer("bios", "bmc_log")
+    # only what the merge needs is read (no inventory, firmware, BIOS or log blobs for a batch
+    # of hundreds of nodes); each row writes only the fields it sets
+    wanted = BmcFacts.objects.filter(node_id__in=[pk for pk, _ in rows]).only("node", "features")
     existing = {f.node_id: f for f in wanted}
-    create, update, fields = [], [], set()
+    create, groups = [], {}
     for node_id, values in rows:
         fact = existing.get(node_id)
         if fact is None:
@@ -586,8 +585,30 @@ def _facts_bulk(rows: list[tuple[int, dict[str, Any]]]) -> None:
             values = {**values, "features": {**fact.features, **values["features"]}}
         for key, value in values.items():
             setattr(fact, key, value)
-        fields.update(values)
-        update.append(fact)
+        groups.setdefault(tuple(sorted(values)), []).append(fact)
     BmcFacts.objects.bulk_create(create, batch_size=500)
-    if update:
-        BmcFacts.objects.bulk_update(update, sorted(fields), batch_size=500)
+    for fields, facts in groups.items():
+        _rows_update(BmcFacts, facts, list(fields))
+
+
+def _rows_update(model, objects: list, fields: list[str]) -> None:
+    """``bulk_update`` for a sweep's batch: one parameterised UPDATE per row, sent with
+    ``executemany``. Django's ``bulk_update`` builds a CASE per field and row, which took 0.3 s
+    of CPU per 100 nodes (measured by benchmarks/redfish_sweep.py): most of a batch's time."""
+    if not objects:
+        return
+    connection = connections[router.db_for_write(model)]
+    columns = [model._meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    # identifiers from the model's metadata, quoted; every value is a parameter
+    sql = (
+        f"UPDATE {quote(model._meta.db_table)} SET "  # noqa: S608
+        + ", ".join(f"{quote(c.column)} = %s" for c in columns)
+        + f" WHERE {quote(model._meta.pk.column)} = %s"
+    )
+    rows = [
+        [c.get_db_prep_save(getattr(obj, c.attname), connection) for c in columns] + [obj.pk]
+        for obj in objects
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)

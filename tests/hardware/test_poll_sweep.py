@@ -256,3 +256,24 @@ def test_details_refresh_of_an_unreachable_bmc_raises_the_transient_error(lab, s
         details.bmc_details_refresh(node.pk)
     assert (caught.value.cause, caught.value.transient) == ("unreachable", True)
     assert not BmcFacts.objects.filter(node=node).exists()
+
+
+def test_a_failed_poll_writes_only_its_error_and_keeps_what_was_read_before(make_lab, site):
+    lab = make_lab(count=2)
+    nodes = nodes_for(lab, site)
+    services.bmc_sweep_nodes([n.pk for n in nodes])
+    before = BmcFacts.objects.get(node=nodes[1])
+    BmcFacts.objects.filter(node=nodes[1]).update(inventory={"product": "kept"})
+    lab.bmc(1).faults.unreachable = True
+    # one batch, one answer and one failure: each row writes what it learnt, nothing else
+    counts = services.bmc_sweep_nodes([n.pk for n in nodes])
+    assert (counts["ok"], counts["failed"]) == (1, 1)
+    failed = BmcFacts.objects.get(node=nodes[1])
+    assert failed.last_error_cause == "unreachable" and failed.backoff_until is not None
+    assert failed.sensors == before.sensors and failed.sensors  # the last known readings
+    assert failed.features == before.features
+    assert failed.inventory == {"product": "kept"}  # a details read's, untouched
+    fine = BmcFacts.objects.get(node=nodes[0])
+    assert (fine.last_error_cause, fine.backoff_until) == ("", None)
+    assert fine.sensors and Node.objects.get(pk=nodes[0].pk).reachable is True
+    assert Node.objects.get(pk=nodes[1].pk).reachable is False
