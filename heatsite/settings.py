@@ -1,5 +1,6 @@
 """Heatsite settings: one module, read from the environment (see .env.example)."""
 
+import json
 import os
 from pathlib import Path
 
@@ -200,6 +201,21 @@ FIRMWARE_VERIFY_MINUTES = float(os.environ.get("FIRMWARE_VERIFY_MINUTES", "5"))
 FIRMWARE_POLL_MAX = float(os.environ.get("FIRMWARE_POLL_MAX", "60"))
 FIRMWARE_RESUME_AFTER = float(os.environ.get("FIRMWARE_RESUME_AFTER", "300"))
 FIRMWARE_RESUME_INTERVAL = float(os.environ.get("FIRMWARE_RESUME_INTERVAL", "120"))
+# Trusted firmware release keys, {key id: public key PEM} (Ed25519 or ECDSA P-256): a bundle is
+# accepted only when one of them signed its manifest. Several may be valid at once (rotation); a
+# key removed here is refused from then on. FIRMWARE_RELEASE_KEYS is that JSON object; unset in
+# development (DEBUG), the lab's demo key (apps/lab/demo_keys/, never for production) is trusted.
+_LAB_DEMO_RELEASE_KEY = (
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MCowBQYDK2VwAyEAecivSlMUOLeo56PdvY+Q+BuMiZ2LXp27JsDcLR9WFZo=\n"
+    "-----END PUBLIC KEY-----\n"
+)
+if os.environ.get("FIRMWARE_RELEASE_KEYS"):
+    FIRMWARE_RELEASE_KEYS: dict[str, str] = json.loads(os.environ["FIRMWARE_RELEASE_KEYS"])
+    if not isinstance(FIRMWARE_RELEASE_KEYS, dict):
+        raise ImproperlyConfigured("FIRMWARE_RELEASE_KEYS must be a JSON object {key id: PEM}.")
+else:
+    FIRMWARE_RELEASE_KEYS = {"heatsite-lab-demo": _LAB_DEMO_RELEASE_KEY} if DEBUG else {}
 
 # Attestation: a node whose last successful check is older than this shows "stale" (a dead
 # verifier never leaves a green badge); nodes per sweep task and quotes in flight; seconds per

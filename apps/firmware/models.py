@@ -151,3 +151,107 @@ class FirmwareUpdate(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in self.ACTIVE
+
+
+class FirmwareBundle(models.Model):
+    """A signed firmware release for one SKU: component images in apply order, dependency
+    constraints and the reference measurements that predict what nodes will measure with it.
+
+    Accepted only when its manifest is signed by a trusted release key (`apps.firmware.signatures`)
+    and every image matches the manifest's digest and size; campaigns reference bundles.
+    """
+
+    class Source(models.TextChoices):
+        ARTEFACTS = "artefacts", "Computed from build artefacts"
+        GOLDEN = "golden", "Harvested from a golden boot"
+
+    profile = models.ForeignKey(
+        "attestation.PlatformProfile", on_delete=models.PROTECT, related_name="firmware_bundles"
+    )
+    version = models.CharField(max_length=64)
+    name = models.CharField(max_length=200, blank=True)
+    # The manifest as signed, and the SHA-256 of its canonical bytes.
+    manifest = models.JSONField()
+    manifest_sha256 = models.CharField(max_length=64, unique=True)
+    # [{"component": "BIOS", "requires": [{"component": "BMC", "min_version": "2.42"}]}]
+    requires = models.JSONField(default=list, blank=True)
+    measurement_source = models.CharField(max_length=16, choices=Source.choices)
+    # The firmware release whose reference measurements predict this bundle's PCRs; the
+    # version is kept even while no such release is recorded (then nothing can be predicted).
+    release_version = models.CharField(max_length=64, blank=True)
+    release = models.ForeignKey(
+        "attestation.FirmwareRelease",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="bundles",
+    )
+    golden_pcrs = models.JSONField(default=dict, blank=True)  # {"0": hex, ...} if given
+    signature_alg = models.CharField(max_length=32)
+    signature_key_id = models.CharField(max_length=64)
+    signature_key_sha256 = models.CharField(max_length=64)
+    signature = models.TextField()  # base64, detached over the canonical manifest
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    predicted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "version"], name="one_bundle_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile.sku} bundle {self.version}"
+
+
+class BundleComponent(models.Model):
+    """One image of a bundle, at its place in the apply order."""
+
+    bundle = models.ForeignKey(FirmwareBundle, on_delete=models.CASCADE, related_name="components")
+    position = models.PositiveSmallIntegerField()  # 0 is applied first
+    component = models.CharField(max_length=16)
+    version = models.CharField(max_length=64)
+    image = models.ForeignKey(FirmwareImage, on_delete=models.PROTECT, related_name="bundles")
+    file_name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["bundle", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["bundle", "position"], name="bundle_position"),
+            models.UniqueConstraint(fields=["bundle", "component"], name="bundle_component"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bundle}: {self.component} {self.version}"
+
+
+class BundlePrediction(models.Model):
+    """What one node of the bundle's SKU will measure once the bundle is applied, or why that
+    cannot be predicted (such a node cannot be in a campaign)."""
+
+    bundle = models.ForeignKey(FirmwareBundle, on_delete=models.CASCADE, related_name="predictions")
+    node = models.ForeignKey(
+        "sites.Node", on_delete=models.CASCADE, related_name="bundle_predictions"
+    )
+    pcrs = models.JSONField(null=True, blank=True)  # {"0": hex, ...} sha256 PCR0-7
+    # Every vector its approved variants may show with the bundle ([{"0": hex, ...}, ...]).
+    acceptable = models.JSONField(default=list, blank=True)
+    reason_code = models.CharField(max_length=32, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["node__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["bundle", "node"], name="one_prediction_per_node")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bundle} on {self.node}"
+
+    @property
+    def predicted(self) -> bool:
+        return self.pcrs is not None
