@@ -321,7 +321,9 @@ def _predict_one(
     return pcrs, acceptable, "", ""
 
 
-def bundle_predict(*, bundle: FirmwareBundle) -> dict[str, int]:
+def bundle_predict(
+    *, bundle: FirmwareBundle, actor: Any = None, audit: bool = False
+) -> dict[str, int]:
     """(Re)computes the bundle's prediction for every node of its SKU; {"predicted", "impossible"}.
 
     Run on upload, and again (``firmware_bundle predict``) once configurations or releases
@@ -353,4 +355,11 @@ def bundle_predict(*, bundle: FirmwareBundle) -> dict[str, int]:
         bundle.predictions.exclude(node__in=nodes).delete()
         bundle.predicted_at = now
         bundle.save(update_fields=["release", "predicted_at"])
+        if audit:  # on upload, the upload's own record says it
+            audit_record(
+                actor=actor,
+                action="firmware.bundle_predict",
+                target=bundle,
+                detail={"bundle_id": bundle.pk, **counts},
+            )
     return counts
