@@ -11,6 +11,8 @@ def navigation(request):
     items = [("fleet", "Sites" if user.is_partner else "Fleet", "bi-grid-3x3-gap")]
     if access.can(user, Action.COMPARE_SITES):
         items.append(("compare", "Compare", "bi-bar-chart"))
+    if access.can(user, Action.MANAGE_FIRMWARE):
+        items.append(("firmware-bundles", "Firmware", "bi-cpu"))
     if access.can(user, Action.VIEW_AUDIT):
         items.append(("audit-log", "Audit log", "bi-journal-text"))
     return {

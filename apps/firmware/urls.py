@@ -1,9 +1,11 @@
 from django.urls import path
 
-from apps.firmware import api, views
+from apps.firmware import api, bundle_api, bundle_views, views
 
 urlpatterns = [
     path("firmware/images/<str:token>/", views.firmware_image, name="firmware-image"),
+    path("firmware/bundles/", bundle_views.bundle_list, name="firmware-bundles"),
+    path("firmware/bundles/<int:pk>/", bundle_views.bundle_detail, name="firmware-bundle"),
     path(
         "nodes/<int:node_id>/firmware/updates/",
         views.node_firmware_updates_fragment,
@@ -16,4 +18,15 @@ API_URLPATTERNS = [
     path("nodes/<int:pk>/firmware/update/", api.node_firmware_update, name="node-firmware-update"),
     path("firmware/updates/", api.firmware_update_list, name="firmware-update-list"),
     path("firmware/updates/<int:pk>/", api.firmware_update_detail, name="firmware-update-detail"),
+    path("firmware/bundles/", bundle_api.firmware_bundle_list, name="firmware-bundle-list"),
+    path(
+        "firmware/bundles/<int:pk>/",
+        bundle_api.firmware_bundle_detail,
+        name="firmware-bundle-detail",
+    ),
+    path(
+        "firmware/bundles/<int:pk>/predictions/",
+        bundle_api.firmware_bundle_predictions,
+        name="firmware-bundle-predictions",
+    ),
 ]

@@ -3,10 +3,11 @@ ends in a power action only engineers may cause; the image link takes a token, n
 
 from django.urls import reverse
 
-from apps.firmware.models import FirmwareImage, FirmwareUpdate
+from apps.attestation.models import PlatformProfile
+from apps.firmware.models import FirmwareBundle, FirmwareImage, FirmwareUpdate
 from apps.sites.models import Node
 from tests.factories import NodeFactory
-from tests.routes.common import API_HARDWARE, API_NODE, LOGIN, Route, own
+from tests.routes.common import API_HARDWARE, API_NODE, HARDWARE, LOGIN, Route, own
 
 
 def extra_objects(objects):
@@ -26,7 +27,24 @@ def extra_objects(objects):
         target_version=image.version,
         state=FirmwareUpdate.State.SUCCEEDED,
     )
-    return {"firmware_image": image, "redfish_node": redfish_node, "firmware_update": update}
+    bundle = FirmwareBundle.objects.create(
+        profile=PlatformProfile.objects.create(sku="HX-500-WC"),
+        version="3.0.7",
+        manifest={},
+        manifest_sha256="cd" * 32,
+        measurement_source="artefacts",
+        release_version="3.0.7",
+        signature_alg="ed25519",
+        signature_key_id="route-matrix",
+        signature_key_sha256="ef" * 32,
+        signature="",
+    )
+    return {
+        "firmware_image": image,
+        "redfish_node": redfish_node,
+        "firmware_update": update,
+        "firmware_bundle": bundle,
+    }
 
 
 def _update_body(role, users):
@@ -56,6 +74,16 @@ ROUTES: dict[str, Route] = {
         data=_update_body,
     ),
     "api:firmware-update-list": Route(lambda o: reverse("api:firmware-update-list"), API_HARDWARE),
+    # Bundles belong to no site: roles without "manage firmware" get 403, partners included.
+    "firmware-bundles": Route(lambda o: reverse("firmware-bundles"), HARDWARE),
+    "firmware-bundle": Route(own("firmware-bundle", "firmware_bundle"), HARDWARE),
+    "api:firmware-bundle-list": Route(lambda o: reverse("api:firmware-bundle-list"), API_HARDWARE),
+    "api:firmware-bundle-detail": Route(
+        own("api:firmware-bundle-detail", "firmware_bundle"), API_HARDWARE
+    ),
+    "api:firmware-bundle-predictions": Route(
+        own("api:firmware-bundle-predictions", "firmware_bundle"), API_HARDWARE
+    ),
     "api:firmware-update-detail": Route(
         own("api:firmware-update-detail", "firmware_update"), API_NODE
     ),
