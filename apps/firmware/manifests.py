@@ -33,7 +33,8 @@ class BundleRefused(ValueError):
     """The bundle is not accepted; ``code`` names the reason, the message says it."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+        # values quoted from an upload are unbounded: the reason reaching pages and the audit is not
+        super().__init__(message if len(message) <= 500 else message[:499] + "…")
         self.code = code
 
 
@@ -203,8 +204,10 @@ def _requires(data: dict[str, Any], components: list[ComponentEntry]) -> list[di
                 raise _bad(f"requires[{i}] ({who}): {exc}.") from None
             other = need["component"]
             text = f"{who} requires {other} {describe_bound(bound)}"
-            if "min_version" in bound and "max_version" in bound and (
-                version_key(bound["min_version"]) > version_key(bound["max_version"])
+            if (
+                "min_version" in bound
+                and "max_version" in bound
+                and (version_key(bound["min_version"]) > version_key(bound["max_version"]))
             ):
                 raise BundleRefused("unsatisfiable", f"Unsatisfiable: {text} (empty range).")
             if other in shipped and other != who:

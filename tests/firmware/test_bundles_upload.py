@@ -316,3 +316,11 @@ def test_the_demo_key_signs_what_development_settings_trust(lab_reference):
 def test_versions_compare_numerically(lower, higher):
     assert version_key(lower) < version_key(higher)
     assert version_key("1.5") == version_key("1.5.0")
+
+
+def test_a_huge_value_in_a_manifest_is_not_echoed_whole(trusted, lab_reference, ed_key):
+    bundle = lab_release_bundle()
+    bundle.manifest["version"] = "x" * 20_000
+    with pytest.raises(BundleRefused) as refused:
+        store(bundle, bundle.signature(ed_key))
+    assert refused.value.code == "bad_manifest" and len(str(refused.value)) <= 500
