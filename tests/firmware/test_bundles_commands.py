@@ -46,6 +46,13 @@ def test_the_lab_bundles_upload_as_the_demo_would(tmp_path, demo_trusted, lab_re
     assert "HS-EDGE-1\t1.5.0\tBMC 2.42, BIOS 1.5.0" in listing
     assert "HS-EDGE-1\t1.4.0\tBMC 2.41, BIOS 1.4.0" in listing
 
+    # re-runnable: the same manifest again is no error with --if-new, a duplicate without
+    bundle_json = str(tmp_path / "1.5.0" / "bundle.json")
+    assert "is already kept" in run("firmware_bundle", "add", bundle_json, "--if-new")
+    with pytest.raises(CommandError, match=r"\(duplicate_version\)"):
+        run("firmware_bundle", "add", bundle_json)
+    assert FirmwareBundle.objects.count() == 2
+
     again = FirmwareBundle.objects.get(version="1.5.0")
     assert "1 nodes predicted" in run("firmware_bundle", "predict", str(again.pk))
 

@@ -1,8 +1,8 @@
 """``manage.py firmware_bundle add|list|sign|predict``: firmware bundles from the command line.
 
-* ``add MANIFEST [--signature FILE] [--user NAME]``: upload a bundle; its images are the files
-  the manifest names, next to it; the signature defaults to ``MANIFEST.sig``. Exit 1 with the
-  reason when it is refused.
+* ``add MANIFEST [--signature FILE] [--user NAME] [--if-new]``: upload a bundle; its images are
+  the files the manifest names, next to it; the signature defaults to ``MANIFEST.sig``. Exit 1
+  with the reason when it is refused (``--if-new``: the same manifest already kept is not).
 * ``list``: the bundles, newest first, with their signing key and predictions.
 * ``sign MANIFEST --key PRIVATE.pem [--key-id ID] [--out FILE]``: a developer's or CI's tool:
   checks the manifest and its images, then writes the detached signature (``MANIFEST.sig``).
@@ -39,6 +39,11 @@ class Command(BaseCommand):
         add.add_argument("manifest")
         add.add_argument("--signature", help="signature file (default: MANIFEST.sig)")
         add.add_argument("--user", help="username recorded as the uploader (an engineer)")
+        add.add_argument(
+            "--if-new",
+            action="store_true",
+            help="the same manifest already kept is not an error (re-runnable, e.g. make demo)",
+        )
         sub.add_parser("list", help="the bundles, newest first")
         sign = sub.add_parser("sign", help="sign a manifest with a release key (PEM)")
         sign.add_argument("manifest")
@@ -62,9 +67,18 @@ class Command(BaseCommand):
                     images[name] = _read(path, "image")
         return images
 
-    def _add(self, *, manifest, signature, user, **options):
+    def _add(self, *, manifest, signature, user, if_new, **options):
         path = Path(manifest)
         raw = _read(path, "manifest")
+        if if_new:
+            try:
+                digest = sha256(canonical_bytes(manifest_load(raw))).hexdigest()
+            except BundleRefused:
+                digest = ""  # add refuses it below, with the reason
+            kept = FirmwareBundle.objects.filter(manifest_sha256=digest).first()
+            if kept is not None:
+                self.stdout.write(f"bundle {kept.pk}: {path.name} is already kept")
+                return
         sig_path = Path(signature) if signature else path.with_name(path.name + ".sig")
         sig = _read(sig_path, "signature") if signature or sig_path.exists() else None
         actor = None
