@@ -35,7 +35,8 @@ class BundleRefusalSerializer(serializers.Serializer):
     code = serializers.CharField(
         help_text="Which check refused it: unsigned, unknown_key, bad_signature, "
         "digest_mismatch, size_mismatch, unknown_sku, duplicate_version, bad_image, "
-        "dependency_cycle, unsatisfiable, missing_file, unexpected_file, bad_manifest."
+        "dependency_cycle, unsatisfiable, missing_file, unexpected_file, bad_manifest, "
+        "conflict (a concurrent upload; retry)."
     )
 
 

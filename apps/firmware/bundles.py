@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -113,15 +113,13 @@ def _verified(
             "unknown_sku", f"SKU {manifest.sku!r} is not a platform profile Heatsite knows."
         )
     if FirmwareBundle.objects.filter(profile=profile, version=manifest.version).exists():
-        raise BundleRefused(
-            "duplicate_version",
-            f"A bundle {manifest.version} for {manifest.sku} was already uploaded; a release "
-            "is never replaced, give the new one its own version.",
-        )
+        raise _duplicate(manifest)
     return manifest, signed, profile, _check_images(manifest, images)
 
 
-def _image_keep(actor: Any, facts: ImageFacts, name: str, data: bytes) -> FirmwareImage:
+def _image_keep(
+    actor: Any, facts: ImageFacts, name: str, data: bytes, saved: list[str]
+) -> FirmwareImage:
     existing = FirmwareImage.objects.filter(sha256=facts.sha256).first()
     if existing is not None:
         return existing
@@ -135,8 +133,71 @@ def _image_keep(actor: Any, facts: ImageFacts, name: str, data: bytes) -> Firmwa
         uploaded_by=actor,
     )
     image.file.save(name, ContentFile(data), save=False)
+    saved.append(image.file.name)
     image.save()
     return image
+
+
+def _duplicate(manifest: Manifest) -> BundleRefused:
+    return BundleRefused(
+        "duplicate_version",
+        f"A bundle {manifest.version} for {manifest.sku} was already uploaded; a release is "
+        "never replaced, give the new one its own version.",
+    )
+
+
+def _write(
+    actor: Any,
+    checked: Manifest,
+    signed: SignatureFacts,
+    profile: PlatformProfile,
+    facts: list[tuple[ImageFacts, bytes]],
+    saved: list[str],
+) -> FirmwareBundle:
+    with transaction.atomic():
+        kept = [_image_keep(actor, fact, entry.file, data, saved)
+                for entry, (fact, data) in zip(checked.components, facts, strict=True)]  # fmt: skip
+        release = FirmwareRelease.objects.filter(profile=profile, version=checked.release).first()
+        bundle = FirmwareBundle.objects.create(
+            profile=profile,
+            version=checked.version,
+            name=checked.name,
+            manifest=checked.data,
+            manifest_sha256=checked.sha256,
+            requires=list(checked.requires),
+            measurement_source=checked.source,
+            release_version=checked.release,
+            release=release,
+            golden_pcrs=checked.pcrs,
+            signature_alg=signed.alg,
+            signature_key_id=signed.key_id,
+            signature_key_sha256=signed.key_sha256,
+            signature=signed.signature,
+            uploaded_by=actor,
+        )
+        for position, (entry, image) in enumerate(zip(checked.components, kept, strict=True)):
+            BundleComponent.objects.create(
+                bundle=bundle,
+                position=position,
+                component=entry.component,
+                version=entry.version,
+                image=image,
+                file_name=entry.file,
+            )
+        audit_record(
+            actor=actor,
+            action="firmware.bundle_upload",
+            target=bundle,
+            detail={
+                "bundle_id": bundle.pk,
+                "sku": profile.sku,
+                "version": bundle.version,
+                "manifest_sha256": bundle.manifest_sha256,
+                "key_id": signed.key_id,
+                "components": [f"{c.component} {c.version}" for c in checked.components],
+            },
+        )
+    return bundle
 
 
 def bundle_store(
@@ -155,51 +216,21 @@ def bundle_store(
     actor_user = actor if getattr(actor, "is_authenticated", False) else None
     try:
         checked, signed, profile, facts = _verified(manifest, signature, images)
-        with transaction.atomic():
-            release = FirmwareRelease.objects.filter(
-                profile=profile, version=checked.release
-            ).first()
-            bundle = FirmwareBundle.objects.create(
-                profile=profile,
-                version=checked.version,
-                name=checked.name,
-                manifest=checked.data,
-                manifest_sha256=checked.sha256,
-                requires=list(checked.requires),
-                measurement_source=checked.source,
-                release_version=checked.release,
-                release=release,
-                golden_pcrs=checked.pcrs,
-                signature_alg=signed.alg,
-                signature_key_id=signed.key_id,
-                signature_key_sha256=signed.key_sha256,
-                signature=signed.signature,
-                uploaded_by=actor_user,
-            )
-            for position, (entry, (fact, data)) in enumerate(
-                zip(checked.components, facts, strict=True)
-            ):
-                BundleComponent.objects.create(
-                    bundle=bundle,
-                    position=position,
-                    component=entry.component,
-                    version=entry.version,
-                    image=_image_keep(actor_user, fact, entry.file, data),
-                    file_name=entry.file,
-                )
-            audit_record(
-                actor=actor_user,
-                action="firmware.bundle_upload",
-                target=bundle,
-                detail={
-                    "bundle_id": bundle.pk,
-                    "sku": profile.sku,
-                    "version": bundle.version,
-                    "manifest_sha256": bundle.manifest_sha256,
-                    "key_id": signed.key_id,
-                    "components": [f"{c.component} {c.version}" for c in checked.components],
-                },
-            )
+        saved: list[str] = []  # image files written, removed again if the transaction fails
+        try:
+            bundle = _write(actor_user, checked, signed, profile, facts, saved)
+        except BaseException as failure:
+            storage = FirmwareImage._meta.get_field("file").storage
+            for name in saved:
+                storage.delete(name)
+            if not isinstance(failure, IntegrityError):
+                raise
+            # a concurrent upload won the race for this version (or for one of the images)
+            if FirmwareBundle.objects.filter(profile=profile, version=checked.version).exists():
+                raise _duplicate(checked) from None
+            raise BundleRefused(
+                "conflict", "Another upload kept one of these images at the same moment; retry."
+            ) from None
     except BundleRefused as refused:
         audit_record(
             actor=actor_user,

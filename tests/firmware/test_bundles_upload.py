@@ -324,3 +324,37 @@ def test_a_huge_value_in_a_manifest_is_not_echoed_whole(trusted, lab_reference, 
     with pytest.raises(BundleRefused) as refused:
         store(bundle, bundle.signature(ed_key))
     assert refused.value.code == "bad_manifest" and len(str(refused.value)) <= 500
+
+
+def test_an_upload_that_loses_the_race_for_its_version_is_a_duplicate_and_leaves_no_file(
+    trusted, lab_reference, ed_key, monkeypatch, settings
+):
+    from apps.firmware import bundles
+
+    checks = bundles._verified
+
+    def racing(*args):
+        result = checks(*args)
+        manifest, _, profile, _ = result
+        # another upload of the same version is committed between the checks and the write
+        FirmwareBundle.objects.create(
+            profile=profile,
+            version=manifest.version,
+            manifest={},
+            manifest_sha256="0" * 64,
+            measurement_source="artefacts",
+            signature_alg="ed25519",
+            signature_key_id="other",
+            signature_key_sha256="0" * 64,
+            signature="",
+        )
+        return result
+
+    monkeypatch.setattr(bundles, "_verified", racing)
+    bundle = lab_release_bundle()
+    with pytest.raises(BundleRefused) as refused:
+        store(bundle, bundle.signature(ed_key))
+    assert refused.value.code == "duplicate_version"
+    assert not FirmwareImage.objects.exists()
+    # the images were written before the bundle row failed: their files are gone again
+    assert not [p for p in settings.FIRMWARE_IMAGE_ROOT.rglob("*") if p.is_file()]
