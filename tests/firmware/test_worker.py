@@ -2,7 +2,7 @@
 while it follows the BMC's task: the step is redelivered (acks_late), the update still ends
 by the version read back, and the node is reset exactly once.
 
-The worker runs as in tests/hardware/test_worker_celery.py (its own queue, the test database);
+The worker runs as tests/celery_worker.py starts it (its own queue, the test database);
 here every task it sends (next steps, the reset's power action) goes to that queue too, and it
 waits at most a second between polls so the run takes seconds, not minutes.
 """
@@ -10,13 +10,8 @@ waits at most a second between polls so the run takes seconds, not minutes.
 import gc
 import os
 import signal
-import subprocess
-import sys
-import tempfile
 import threading
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -24,10 +19,9 @@ from apps.firmware.models import FirmwareUpdate
 from apps.firmware.tasks import firmware_update_advance_task
 from apps.hardware.models import PowerAction
 from apps.lab.redfish.updates import MONITORS
+from tests.celery_worker import WAIT, celery_worker, database_url, pool_children, wait_for
 from tests.firmware.conftest import UPDATE_SECONDS, request, store
-from tests.hardware.test_worker_celery import WAIT, database_url, pool_children, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 QUEUE = f"heatsite-test-firmware-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 WORKER = r"""
@@ -51,43 +45,9 @@ def image_root(tmp_path_factory):
 def worker(django_db_blocker, image_root):
     with django_db_blocker.unblock():
         url = database_url()
-    handle, log_name = tempfile.mkstemp(prefix="heatsite-firmware-worker-", suffix=".log")
-    log = Path(log_name)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "heatsite.settings",
-        "DATABASE_URL": url,
-        "DB_CONN_MAX_AGE": "0",
-        "CHANNELS_IN_MEMORY": "1",
-        "BMC_TIMEOUT": "10",
-        "FIRMWARE_POLL_MAX": "1",
-        "FIRMWARE_IMAGE_ROOT": str(image_root),
-        "PYTHONPATH": str(ROOT),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WORKER, QUEUE],
-        cwd=ROOT,
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its pool children are ours to stop, and only they
-    )
-    try:
-        deadline = time.monotonic() + WAIT
-        while "ready." not in log.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("worker did not start:\n" + log.read_text()[-3000:])
-            time.sleep(0.1)
+    env = {"FIRMWARE_POLL_MAX": "1", "FIRMWARE_IMAGE_ROOT": str(image_root)}
+    with celery_worker(WORKER, QUEUE, database=url, env=env) as proc:
         yield proc
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        os.close(handle)
-        log.unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -8,25 +8,19 @@ rotation lease so that the redelivered task does not wait the production five mi
 
 import os
 import signal
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from apps.audit.models import AuditEvent
 from apps.hardware import rotation
 from apps.hardware.tasks import bmc_password_rotate_task
 from apps.lab.bmc import LabBmcServer
 from apps.sites.models import Node
+from tests.celery_worker import celery_worker, database_url, pool_children, wait_for
 from tests.factories import NodeFactory
-from tests.hardware.test_worker_celery import WAIT, WORKER, database_url, pool_children, wait_for
+from tests.hardware.test_worker_celery import WORKER
 
-ROOT = Path(__file__).resolve().parents[2]
 QUEUE = f"heatsite-test-rotation-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 SET_USER_PASSWORD = (0x06, 0x47)
 LEASE_S = 4  # longer than a run at lab speed; the worker's retry waits for it to lapse
@@ -43,43 +37,9 @@ def worker(lab, django_db_blocker):
     """A prefork worker with one child, consuming only `QUEUE`; yields its main process."""
     with django_db_blocker.unblock():
         url = database_url()
-    assert connection.vendor in ("sqlite", "postgresql")
-    handle, log_name = tempfile.mkstemp(prefix="heatsite-rotation-worker-", suffix=".log")
-    log = Path(log_name)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "heatsite.settings",
-        "DATABASE_URL": url,
-        "DB_CONN_MAX_AGE": "0",
-        "CHANNELS_IN_MEMORY": "1",
-        "BMC_TIMEOUT": "10",
-        "BMC_ROTATION_LEASE": str(LEASE_S),
-        "PYTHONPATH": str(ROOT),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WORKER, QUEUE, str(lab.port(2))],
-        cwd=ROOT,
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its pool children are ours to stop, and only they
-    )
-    try:
-        deadline = time.monotonic() + WAIT
-        while "ready." not in log.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("worker did not start:\n" + log.read_text()[-3000:])
-            time.sleep(0.1)
+    env = {"BMC_ROTATION_LEASE": str(LEASE_S)}
+    with celery_worker(WORKER, QUEUE, str(lab.port(2)), database=url, env=env) as proc:
         yield proc
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        os.close(handle)
-        log.unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -1,34 +1,24 @@
 """Power actions through a real Celery worker (prefork) on the Redis broker.
 
-The worker runs in a subprocess on a queue of its own (other workers on the same Redis never
-see these tasks) and on the test database: PostgreSQL's ``test_<name>`` as it is, SQLite through
-a file-based test database (an in-memory one is invisible to another process), which this module
-selects before the test database is created. Before its pool forks, the worker's parent process
+The worker (tests/celery_worker.py) runs in a subprocess on a queue of its own and on the test
+database. Before its pool forks, the worker's parent process
 talks IPMI itself, so every task here also checks that a forked child can still use pyghmi.
 """
 
 import os
 import signal
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.db import connection
 
 from apps.hardware import services
 from apps.hardware.models import PowerAction
 from apps.hardware.tasks import power_execute_task
 from apps.lab.bmc import LabBmcServer
+from tests.celery_worker import celery_worker, database_url, pool_children, wait_for
 from tests.factories import NodeFactory
 
-ROOT = Path(__file__).resolve().parents[2]
 QUEUE = f"heatsite-test-power-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-WAIT = 60.0  # generous: the CI machine has two cores shared with the lab and the database
 WARM_UP_BMC = 2  # the worker's parent process polls this one before forking its pool
 
 WORKER = r"""
@@ -46,17 +36,6 @@ app.worker_main(["worker", "--pool=prefork", "--concurrency=1", "-Q", sys.argv[1
 """
 
 
-def database_url() -> str:
-    """The URL of the test database this process uses, for the worker's settings."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = quote(db["USER"] or "")
-    if db["PASSWORD"]:
-        auth += ":" + quote(db["PASSWORD"])
-    return f"postgresql://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture(scope="module")
 def lab():
     with LabBmcServer(count=3) as server:
@@ -68,41 +47,8 @@ def worker(lab, django_db_blocker):
     """A prefork worker with one child, consuming only `QUEUE`; yields its main process."""
     with django_db_blocker.unblock():
         url = database_url()
-    handle, log_name = tempfile.mkstemp(prefix="heatsite-worker-", suffix=".log")
-    log = Path(log_name)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "heatsite.settings",
-        "DATABASE_URL": url,
-        "DB_CONN_MAX_AGE": "0",
-        "CHANNELS_IN_MEMORY": "1",
-        "BMC_TIMEOUT": "10",
-        "PYTHONPATH": str(ROOT),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WORKER, QUEUE, str(lab.port(WARM_UP_BMC))],
-        cwd=ROOT,
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its pool children are ours to stop, and only they
-    )
-    try:
-        deadline = time.monotonic() + WAIT
-        while "ready." not in log.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("worker did not start:\n" + log.read_text()[-3000:])
-            time.sleep(0.1)
+    with celery_worker(WORKER, QUEUE, str(lab.port(WARM_UP_BMC)), database=url) as proc:
         yield proc
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        os.close(handle)
-        log.unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -117,28 +63,6 @@ def queued(monkeypatch, worker, lab):
         bmc.set_power("on")
         bmc.chassis_controls.clear()
     return worker
-
-
-def pool_children(parent: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent:
-            children.append(int(stat.parent.name))
-    return children
-
-
-def wait_for(predicate, what: str):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def finished(action_id: int) -> PowerAction:
