@@ -83,6 +83,11 @@ demo: install
 	$(PY) manage.py seed_demo > $(RUN)/logins.txt
 	$(PY) manage.py lab_accept_certificates > $(LOG)/lab-certificates.log
 	$(PY) manage.py seed_attestation > $(LOG)/seed-attestation.log
+	@# The lab's two firmware releases as signed bundles (the DEMO release key, trusted in
+	@# development only), with every lab node's predicted PCRs.
+	@for r in 1.4.0 1.5.0; do $(PY) manage.py lab_firmware_bundle --release $$r --out $(RUN)/bundles/$$r \
+	  && $(PY) manage.py firmware_bundle add $(RUN)/bundles/$$r/bundle.json --if-new || exit 1; \
+	  done > $(LOG)/firmware-bundles.log
 	$(PY) manage.py seed_history --days 400 > $(LOG)/seed-history.log
 	@nohup $(PY) manage.py run_lab > $(LOG)/lab.log 2>&1 & echo $$! > $(RUN)/lab.pid
 	@nohup $(VENV)/bin/celery -A heatsite worker -l info -c 2 > $(LOG)/worker.log 2>&1 & echo $$! > $(RUN)/worker.pid
@@ -99,6 +104,8 @@ demo: install
 	@echo "Heatsite is running at http://$(HOST):$(PORT)/   (logs in $(LOG)/, stop with: make stop)"
 	@echo "Demo logins (username role password):"
 	@grep -v '^#' $(RUN)/logins.txt | sed 's/^/  /'
+	@echo "Firmware bundles 1.4.0 and 1.5.0 (in $(RUN)/bundles/) are signed with the DEMO release key"
+	@echo "  heatsite-lab-demo: apps/lab/demo_keys/DEMO-firmware-release-ed25519.pem (trusted with DEBUG only)"
 
 stop:
 	@for name in web console beat worker lab; do \
