@@ -149,3 +149,28 @@ def firmware_updates_visible_to(user: User, action: Action = Action.VIEW_HARDWAR
     if not can(user, action) or user.role == Role.PARTNER:
         return FirmwareUpdate.objects.none()
     return FirmwareUpdate.objects.all()
+
+
+def campaigns_for_user(user: User, action: Action = Action.MANAGE_FIRMWARE):
+    """Firmware campaigns: partners never learn they exist (404), roles without "manage
+    firmware" get 403, the others see every campaign (a campaign spans sites)."""
+    from apps.firmware.models import Campaign
+
+    if getattr(user, "role", None) == Role.PARTNER:
+        raise Http404("No such page.")
+    require(user, action)
+    return Campaign.objects.all()
+
+
+def campaign_for_user(user: User, campaign_id: int | str, action: Action = Action.MANAGE_FIRMWARE):
+    """One firmware campaign, as `campaigns_for_user` decides."""
+    from apps.firmware.models import Campaign
+
+    try:
+        return (
+            campaigns_for_user(user, action)
+            .select_related("bundle__profile", "created_by", "approved_by")
+            .get(pk=campaign_id)
+        )
+    except (Campaign.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such campaign.") from None

@@ -246,14 +246,14 @@ def _exclusion(node: NodeRow, bundle: BundleRow, current: Mapping[str, str]) -> 
         return "not_in_service", f"The node is {node.status}, not in production."
     if node.in_campaign:
         return "in_campaign", f"Already in campaign {node.in_campaign!r}, which is not finished."
+    if node.versions and all(node.versions.get(c.lower()) == v for c, v in bundle.components):
+        return "up_to_date", f"Up to date: already runs every component of {bundle.version}."
     for component, wanted in current.items():
         running = node.versions.get(component.lower())
         if running != wanted:
             return "filtered", (
                 f"Runs {component} {running or 'unknown'}, the targets ask for {wanted}."
             )
-    if node.versions and all(node.versions.get(c.lower()) == v for c, v in bundle.components):
-        return "up_to_date", f"Up to date: already runs every component of {bundle.version}."
     if node.prediction is None:
         if node.reason_code == "not_predicted" or not node.reason:
             return "not_predicted", (

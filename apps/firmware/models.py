@@ -255,3 +255,24 @@ class BundlePrediction(models.Model):
     @property
     def predicted(self) -> bool:
         return self.pcrs is not None
+
+
+# Campaigns live in their own module; imported here so Django registers them with the app.
+from apps.firmware.campaigns import (  # noqa: E402
+    Campaign,
+    CampaignNode,
+    CampaignWave,
+    MaintenanceWindow,
+)
+
+__all__ = [
+    "BundleComponent",
+    "BundlePrediction",
+    "Campaign",
+    "CampaignNode",
+    "CampaignWave",
+    "FirmwareBundle",
+    "FirmwareImage",
+    "FirmwareUpdate",
+    "MaintenanceWindow",
+]

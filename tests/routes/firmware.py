@@ -4,7 +4,7 @@ ends in a power action only engineers may cause; the image link takes a token, n
 from django.urls import reverse
 
 from apps.attestation.models import PlatformProfile
-from apps.firmware.models import FirmwareBundle, FirmwareImage, FirmwareUpdate
+from apps.firmware.models import Campaign, FirmwareBundle, FirmwareImage, FirmwareUpdate
 from apps.sites.models import Node
 from tests.factories import NodeFactory
 from tests.routes.common import API_HARDWARE, API_NODE, HARDWARE, LOGIN, Route, own
@@ -39,7 +39,9 @@ def extra_objects(objects):
         signature_key_sha256="ef" * 32,
         signature="",
     )
+    campaign = Campaign.objects.create(bundle=bundle, name="route matrix")  # created by the CLI
     return {
+        "firmware_campaign": campaign,
         "firmware_image": image,
         "redfish_node": redfish_node,
         "firmware_update": update,
@@ -50,6 +52,9 @@ def extra_objects(objects):
 def _update_body(role, users):
     return {"image": FirmwareImage.objects.get(sha256="ab" * 32).pk, "method": "push"}
 
+
+CAMPAIGN_PAGE = {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 200, "admin": 200}
+API_CAMPAIGN = {"anonymous": 401, "partner": 404, "planner": 403, "engineer": 200, "admin": 200}
 
 ROUTES: dict[str, Route] = {
     # A BMC has no login: a token that is not a valid signature is 403 for everyone.
@@ -84,7 +89,33 @@ ROUTES: dict[str, Route] = {
     "api:firmware-bundle-predictions": Route(
         own("api:firmware-bundle-predictions", "firmware_bundle"), API_HARDWARE
     ),
+    # Campaigns span sites: partners never learn they exist (404), planners 403. The matrix's
+    # campaign was created from the command line, so any engineer or admin may approve it.
+    "firmware-campaigns": Route(lambda o: reverse("firmware-campaigns"), CAMPAIGN_PAGE),
+    "firmware-campaign-new": Route(lambda o: reverse("firmware-campaign-new"), CAMPAIGN_PAGE),
+    "firmware-campaign": Route(own("firmware-campaign", "firmware_campaign"), CAMPAIGN_PAGE),
+    "api:firmware-campaign-list": Route(
+        lambda o: reverse("api:firmware-campaign-list"), API_CAMPAIGN
+    ),
+    "api:firmware-campaign-detail": Route(
+        own("api:firmware-campaign-detail", "firmware_campaign"), API_CAMPAIGN
+    ),
     "api:firmware-update-detail": Route(
         own("api:firmware-update-detail", "firmware_update"), API_NODE
     ),
 }
+
+# The lifecycle actions, page and API: on the matrix's planned campaign only approve is allowed
+# (the others are 409 in the API, a redirect with the reason on the page).
+for _action in ("approve", "start", "pause", "resume", "abort", "rollback"):
+    _ok = _action in ("approve", "abort")
+    ROUTES[f"firmware-campaign-{_action}"] = Route(
+        own(f"firmware-campaign-{_action}", "firmware_campaign"),
+        CAMPAIGN_PAGE | {"engineer": 302, "admin": 302},
+        method="post",
+    )
+    ROUTES[f"api:firmware-campaign-{_action}"] = Route(
+        own(f"api:firmware-campaign-{_action}", "firmware_campaign"),
+        API_CAMPAIGN | ({} if _ok else {"engineer": 409, "admin": 409}),
+        method="post",
+    )

@@ -1,0 +1,272 @@
+"""Firmware campaigns in the API: create from the campaign file (JSON body or YAML/JSON upload),
+list, read (state, waves, nodes), and the lifecycle actions.
+
+Engineers and admins (manage firmware); planners 403; partners 404 (they never learn campaigns
+exist). Four eyes: the creator's approve is 403 with the reason. An action not allowed from the
+campaign's state is 409 with the reason. Every change and refusal is audited.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from apps.accounts import access
+from apps.core.rest import error
+from apps.firmware.campaign_services import (
+    TRANSITIONS,
+    CampaignConflict,
+    campaign_create,
+    campaign_transition,
+)
+from apps.firmware.campaign_spec import SPEC_MAX_BYTES, CampaignSpecError
+from apps.firmware.campaigns import Campaign, CampaignNode, CampaignWave
+
+_403 = error("Your role may not manage firmware (planners).", "Your role may not manage firmware.")
+_404 = error("No such campaign (partners never see campaigns).", "No such campaign.")
+
+
+def _choices(choices) -> str:
+    return ", ".join(value for value, _ in choices)
+
+
+class CampaignWaveSerializer(serializers.ModelSerializer):
+    kind = serializers.CharField(help_text=_choices(CampaignWave.Kind.choices))
+    state = serializers.CharField(help_text=_choices(CampaignWave.State.choices))
+    succeeded = serializers.IntegerField(read_only=True)
+    failed = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = CampaignWave
+        fields = ["index", "kind", "state", "node_count", "succeeded", "failed", "budget"]
+
+
+class CampaignNodeSerializer(serializers.ModelSerializer):
+    node = serializers.CharField(source="node.name")
+    node_id = serializers.IntegerField()
+    site = serializers.CharField(source="node.site.code")
+    wave = serializers.IntegerField(source="wave.index")
+    step = serializers.CharField(help_text=_choices(CampaignNode.Step.choices))
+    state = serializers.CharField(help_text=_choices(CampaignNode.State.choices))
+
+    class Meta:
+        model = CampaignNode
+        fields = [
+            "node",
+            "node_id",
+            "site",
+            "wave",
+            "step",
+            "state",
+            "reason",
+            "attempts",
+            "started_at",
+            "step_started_at",
+            "finished_at",
+        ]
+
+
+class CampaignSummarySerializer(serializers.ModelSerializer):
+    bundle = serializers.IntegerField(source="bundle_id")
+    created_by = serializers.CharField(source="created_by.username", default=None)
+    approved_by = serializers.CharField(source="approved_by.username", default=None)
+    state = serializers.CharField(help_text=_choices(Campaign.State.choices))
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "bundle",
+            "state",
+            "reason",
+            "created_by",
+            "created_at",
+            "approved_by",
+            "approved_at",
+            "started_at",
+            "finished_at",
+            "state_changed_at",
+        ]
+
+
+class CampaignSerializer(CampaignSummarySerializer):
+    waves = serializers.SerializerMethodField()
+    nodes = serializers.SerializerMethodField()
+
+    class Meta(CampaignSummarySerializer.Meta):
+        fields = [
+            *CampaignSummarySerializer.Meta.fields,
+            "targets",
+            "strategy",
+            "plan",
+            "history",
+            "waves",
+            "nodes",
+        ]
+
+    @extend_schema_field(CampaignWaveSerializer(many=True))
+    def get_waves(self, campaign):
+        from django.db.models import Count, Q
+
+        waves = campaign.waves.annotate(
+            succeeded=Count("nodes", filter=Q(nodes__state=CampaignNode.State.SUCCEEDED)),
+            failed=Count("nodes", filter=Q(nodes__state=CampaignNode.State.FAILED)),
+        )
+        return CampaignWaveSerializer(waves, many=True).data
+
+    @extend_schema_field(CampaignNodeSerializer(many=True))
+    def get_nodes(self, campaign):
+        nodes = campaign.campaign_nodes.select_related("node__site", "wave").order_by(
+            "wave__index", "id"
+        )
+        return CampaignNodeSerializer(nodes, many=True).data
+
+
+class CampaignCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        required=False,
+        help_text="The campaign file (YAML or JSON) as a multipart upload; or send the same "
+        "mapping as a JSON body.",
+    )
+    name = serializers.CharField(required=False)
+    bundle = serializers.JSONField(required=False, help_text="Its id, or {sku, version}.")
+    targets = serializers.JSONField(required=False, help_text="{sites, nodes, current}.")
+    strategy = serializers.JSONField(required=False, help_text="Waves, budget and gates.")
+
+
+class ActionSerializer(serializers.Serializer):
+    note = serializers.CharField(
+        required=False, max_length=300, help_text="Why (recorded with the transition)."
+    )
+
+
+class CampaignList(generics.ListAPIView):
+    serializer_class = CampaignSummarySerializer
+    parser_classes = [JSONParser, MultiPartParser]
+
+    def get_queryset(self):
+        return access.campaigns_for_user(self.request.user).select_related(
+            "created_by", "approved_by"
+        )
+
+    @extend_schema(
+        summary="Firmware campaigns",
+        description="Campaigns, newest first, paginated.",
+        responses={200: CampaignSummarySerializer(many=True), 403: _403, 404: _404},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Create a firmware campaign (a plan awaiting approval)",
+        description=(
+            "The campaign file (bundle, targets, strategy) as a JSON body or as a YAML/JSON "
+            "`file` upload, the format of `manage.py campaign plan`. Created in state "
+            "`planned` with its dry run (`plan`: waves, sites and nodes per wave, worst heat "
+            "loss per site in kW, estimated duration, excluded nodes with why). Another "
+            "engineer must approve it before it can start. Audited, refusals too."
+        ),
+        request={
+            "application/json": CampaignCreateSerializer,
+            "multipart/form-data": CampaignCreateSerializer,
+        },
+        responses={
+            201: OpenApiResponse(CampaignSerializer, description="Created, state planned."),
+            400: error("The campaign file is invalid (`detail` says why).", "bundle: no ..."),
+            403: _403,
+            404: _404,
+            415: error("Neither JSON nor multipart.", 'Unsupported media type "text/plain".'),
+        },
+    )
+    def post(self, request, *args, **kwargs):
+        access.campaigns_for_user(request.user)
+        upload = request.FILES.get("file")
+        if upload is not None:
+            if upload.size > SPEC_MAX_BYTES:
+                return Response(
+                    {"detail": f"The campaign file is larger than {SPEC_MAX_BYTES} bytes."},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
+            raw = upload.read()
+        elif isinstance(request.data, dict) and not hasattr(request.data, "getlist"):
+            raw = dict(request.data)
+        else:
+            return Response(
+                {"detail": "Send the campaign as a JSON body or as a `file` upload."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        try:
+            campaign, _ = campaign_create(spec=raw, actor=request.user)
+        except CampaignSpecError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        campaign = access.campaign_for_user(request.user, campaign.pk)
+        return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    summary="One firmware campaign",
+    description="State, waves (state, node counts), nodes (node, wave, step, state, reason, "
+    "timestamps), the approved plan and the history of transitions.",
+    responses={200: CampaignSerializer, 403: _403, 404: _404},
+)
+class CampaignDetail(generics.RetrieveAPIView):
+    serializer_class = CampaignSerializer
+
+    def get_object(self):
+        return access.campaign_for_user(self.request.user, self.kwargs["pk"])
+
+
+@extend_schema(
+    summary="Approve, start, pause, resume, abort or roll back a campaign",
+    description=(
+        "A validated state transition, recorded (who, when, note) and audited. `approve`: "
+        "planned → approved, by an engineer other than the creator (403 otherwise). `start`: "
+        "approved → running; the campaign executor picks running campaigns up and drives "
+        "their waves (this call does not flash anything itself). `pause`: running → paused; "
+        "`resume`: paused or halted → running (the note acknowledges the failures seen); "
+        "`abort`: any unfinished state → aborted; `rollback`: a campaign that may have "
+        "flashed nodes → rolling_back (the executor applies the previous bundle through the "
+        "same gates). 409 with the reason when not allowed from the current state."
+    ),
+    request=ActionSerializer,
+    responses={
+        200: CampaignSummarySerializer,
+        403: error("Planners; or the creator approving their own campaign.", "Four eyes: ..."),
+        404: _404,
+        409: error("Not allowed from the current state.", "Cannot start a campaign that is ..."),
+    },
+)
+class CampaignAction(generics.GenericAPIView):
+    serializer_class = ActionSerializer
+    action_name = ""  # one route per action (``as_view(action_name=...)``)
+
+    def post(self, request, pk):
+        action = self.action_name
+        campaign = access.campaign_for_user(request.user, pk)
+        serializer = ActionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            campaign = campaign_transition(
+                campaign_id=campaign.pk,
+                action=action,
+                actor=request.user,
+                note=serializer.validated_data.get("note", ""),
+            )
+        except CampaignConflict as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except PermissionDenied as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
+        return Response(CampaignSummarySerializer(campaign).data)
+
+
+firmware_campaign_list = CampaignList.as_view()
+firmware_campaign_detail = CampaignDetail.as_view()
+firmware_campaign_actions = {a: CampaignAction.as_view(action_name=a) for a in TRANSITIONS}

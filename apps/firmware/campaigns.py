@@ -1,0 +1,175 @@
+"""Firmware campaigns: a bundle rolled out to many nodes in waves, planned and approved first.
+
+This module holds the durable state only. The plan (waves, heat budget, exclusions) is computed
+by `apps.firmware.campaign_plan`; lifecycle transitions go through
+`apps.firmware.campaign_services`; an executor (not built yet) drives waves and fills each
+`CampaignNode`'s step. Imported by `apps.firmware.models` so Django registers the models.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Campaign(models.Model):
+    """A bundle + targets + strategy, created as a plan and approved by a second engineer.
+
+    planned → approved → running ⇄ paused; running → halted (the executor's error threshold)
+    → running (resumed, failures acknowledged); running → completed; any not-finished state →
+    aborted; a campaign that flashed something → rolling_back → rolled_back.
+    """
+
+    class State(models.TextChoices):
+        PLANNED = "planned", "Planned (awaiting approval)"
+        APPROVED = "approved", "Approved"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        HALTED = "halted", "Halted"
+        COMPLETED = "completed", "Completed"
+        ABORTED = "aborted", "Aborted"
+        ROLLING_BACK = "rolling_back", "Rolling back"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+
+    bundle = models.ForeignKey(
+        "firmware.FirmwareBundle", on_delete=models.PROTECT, related_name="campaigns"
+    )
+    name = models.CharField(max_length=200)
+    # {"sites": [code|id, ...], "nodes": [name|id, ...], "current": {"BIOS": "1.4.0"}}
+    targets = models.JSONField(default=dict, blank=True)
+    # `campaign_plan.Strategy` as JSON (waves, canary, soak, heat budget, gates).
+    strategy = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PLANNED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    # Why the executor halted it (or the reason given for an abort), for the page and API.
+    reason = models.CharField(max_length=500, blank=True)
+    # Every transition: [{"action", "from", "to", "by", "at", "note"}], oldest first.
+    history = models.JSONField(default=list, blank=True)
+    # The dry run as approved (`CampaignPlan.as_dict()` without the per-node lists).
+    plan = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state"])]
+
+    def __str__(self) -> str:
+        return f"campaign {self.name}"
+
+
+class CampaignWave(models.Model):
+    """One wave of a campaign: the canary (every hardware class, ≤ 1 node per site) or a wave."""
+
+    class Kind(models.TextChoices):
+        CANARY = "canary", "Canary"
+        WAVE = "wave", "Wave"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SOAKING = "soaking", "Soaking"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="waves")
+    index = models.PositiveIntegerField()  # 0 is run first (the canary when there is one)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    node_count = models.PositiveIntegerField(default=0)
+    # Planned per-site concurrency and worst heat loss: {"<site id>": {"concurrency", "loss_w"}}
+    budget = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["campaign", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "index"], name="campaign_wave_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} wave {self.index}"
+
+
+class CampaignNode(models.Model):
+    """One node of a campaign, in its wave; the executor moves ``step`` and ``state``."""
+
+    class Step(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PRE_HOOK = "pre_hook", "Draining (pre-hook)"
+        STAGING = "staging", "Image staged, update task"
+        APPLYING = "applying", "Applying (reset)"
+        VERSIONS = "versions", "BMC stable, versions read back"
+        ATTESTING = "attesting", "Fresh quote against the prediction"
+        THERMAL = "thermal", "Heat back"
+        POST_HOOK = "post_hook", "Undraining (post-hook)"
+        DONE = "done", "Done"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+
+    # Not "nodes": the audit trail takes a target with `nodes` for a site.
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="campaign_nodes")
+    wave = models.ForeignKey(CampaignWave, on_delete=models.CASCADE, related_name="nodes")
+    node = models.ForeignKey("sites.Node", on_delete=models.CASCADE, related_name="+")
+    step = models.CharField(max_length=16, choices=Step.choices, default=Step.QUEUED)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    reason = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # The node's versions before the campaign touched it ({component: version}): rollback target.
+    previous_versions = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    step_started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["campaign", "wave__index", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "node"], name="campaign_node_once")
+        ]
+        indexes = [models.Index(fields=["campaign", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.node} in {self.campaign}"
+
+
+class MaintenanceWindow(models.Model):
+    """A weekly window in the site's local time during which campaigns may take its nodes down.
+
+    A window whose end is not after its start runs past midnight (22:00-02:00). Several per
+    site; a site without any window is not restricted. Times are wall-clock times of the site's
+    timezone, so a window keeps its local hours across DST changes.
+    """
+
+    site = models.ForeignKey(
+        "sites.Site", on_delete=models.CASCADE, related_name="maintenance_windows"
+    )
+    weekday = models.PositiveSmallIntegerField(help_text="0 = Monday … 6 = Sunday (local).")
+    start = models.TimeField(help_text="Local start time.")
+    end = models.TimeField(help_text="Local end time (≤ start: the next day).")
+
+    class Meta:
+        ordering = ["site", "weekday", "start"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(weekday__gte=0, weekday__lte=6), name="window_weekday_range"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site} window {self.weekday} {self.start:%H:%M}-{self.end:%H:%M}"
