@@ -157,43 +157,52 @@ def campaign_transition(*, campaign_id: int, action: str, actor: Any, note: str 
     if action not in TRANSITIONS:
         raise CampaignConflict(f"Unknown action {action!r}.")
     sources, target = TRANSITIONS[action]
+    refusal: Exception | None = None
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
         if campaign.state not in sources:
-            reason = (
+            refusal = CampaignConflict(
                 f"Cannot {action} a campaign that is {campaign.state}; allowed from: "
                 f"{', '.join(sources)}."
             )
-            _refuse(actor, campaign, action, reason)
-            raise CampaignConflict(reason)
-        if action == "approve" and campaign.created_by_id == actor.pk:
-            reason = "Four eyes: the engineer who created a campaign cannot approve it."
-            _refuse(actor, campaign, action, reason)
-            raise PermissionDenied(reason)
-        now = timezone.now()
-        source = campaign.state
-        campaign.state = target
-        campaign.state_changed_at = now
-        fields = ["state", "state_changed_at", "history"]
-        if action == "approve":
-            campaign.approved_by, campaign.approved_at = actor, now
-            fields += ["approved_by", "approved_at"]
-        elif action == "start":
-            campaign.started_at = now
-            fields.append("started_at")
-        elif action == "abort":
-            campaign.finished_at = now
-            campaign.reason = (note or f"Aborted by {actor.get_username()}.")[:500]
-            fields += ["finished_at", "reason"]
-        campaign.history = [
-            *campaign.history,
-            _entry(action, source, target, actor, now, note),
-        ]
-        campaign.save(update_fields=fields)
-        audit_record(
-            actor=actor,
-            action=f"firmware.campaign_{action}",
-            target=campaign,
-            detail={"campaign_id": campaign.pk, "from": source, "to": target, "note": note[:300]},
-        )
+        elif action == "approve" and campaign.created_by_id == actor.pk:
+            refusal = PermissionDenied(
+                "Four eyes: the engineer who created a campaign cannot approve it."
+            )
+        else:
+            _apply(campaign, action, target, actor, note)
+    if refusal is not None:
+        # audited outside the transaction above, so the refusal's record is kept
+        _refuse(actor, campaign, action, str(refusal))
+        raise refusal
     return campaign
+
+
+def _apply(campaign: Campaign, action: str, target: str, actor: Any, note: str) -> None:
+    """Moves the locked campaign to ``target``, records who and when, audits it."""
+    now = timezone.now()
+    source = campaign.state
+    campaign.state = target
+    campaign.state_changed_at = now
+    fields = ["state", "state_changed_at", "history"]
+    if action == "approve":
+        campaign.approved_by, campaign.approved_at = actor, now
+        fields += ["approved_by", "approved_at"]
+    elif action == "start":
+        campaign.started_at = now
+        fields.append("started_at")
+    elif action == "abort":
+        campaign.finished_at = now
+        campaign.reason = (note or f"Aborted by {actor.get_username()}.")[:500]
+        fields += ["finished_at", "reason"]
+    campaign.history = [
+        *campaign.history,
+        _entry(action, source, target, actor, now, note),
+    ]
+    campaign.save(update_fields=fields)
+    audit_record(
+        actor=actor,
+        action=f"firmware.campaign_{action}",
+        target=campaign,
+        detail={"campaign_id": campaign.pk, "from": source, "to": target, "note": note[:300]},
+    )

@@ -15,6 +15,7 @@ from apps.hardware.drivers.redfish import transport
 from apps.hardware.protocols import endpoint_for
 from apps.lab.redfish.updates import build_image
 from tests.firmware.bundle_kit import ec_key, ed_key, lab_reference, trusted  # noqa: F401 (fixtures)
+from tests.firmware.campaign_kit import engineer2, fleet  # noqa: F401 (fixtures)
 from tests.hardware.redfish_nodes import dual_lab_node
 
 UPDATE_SECONDS = 30.0
