@@ -101,3 +101,24 @@ def test_no_eligible_node_refuses_apply(fleet, tmp_path):
     with pytest.raises(CommandError, match="No eligible node"):
         run("apply", str(write(tmp_path, data)))
     assert AuditEvent.objects.get(action="firmware.campaign_create").result == "refused"
+
+
+@pytest.mark.django_db
+def test_planner_inputs_take_the_same_queries_whatever_the_fleet_size(fleet):
+    from apps.firmware.campaign_inputs import campaign_inputs
+    from tests.firmware.campaign_kit import add_node
+
+    def count():
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            inputs = campaign_inputs(bundle=fleet["bundle"], targets={"sites": ["lyon-01"]})
+        return len(queries), len(inputs.nodes)
+
+    before, nodes = count()
+    for i in range(20):
+        add_node(fleet["bundle"], fleet["sites"][0], f"extra-{i}")
+    after, more = count()
+    assert (nodes, more) == (3, 23)
+    assert after == before <= 12
