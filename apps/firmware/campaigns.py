@@ -2,8 +2,9 @@
 
 This module holds the durable state only. The plan (waves, heat budget, exclusions) is computed
 by `apps.firmware.campaign_plan`; lifecycle transitions go through
-`apps.firmware.campaign_services`; an executor (not built yet) drives waves and fills each
-`CampaignNode`'s step. Imported by `apps.firmware.models` so Django registers the models.
+`apps.firmware.campaign_services`; the executor (`apps.firmware.campaign_run`,
+`apps.firmware.campaign_steps`) drives waves and fills each `CampaignNode`'s step. Imported by
+`apps.firmware.models` so Django registers the models.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class Campaign(models.Model):
     history = models.JSONField(default=list, blank=True)
     # The dry run as approved (`CampaignPlan.as_dict()` without the per-node lists).
     plan = models.JSONField(default=dict, blank=True)
+    # The executor's heartbeat (`apps.firmware.campaign_run`): a running campaign whose
+    # heartbeat is older than ``CAMPAIGN_STALLED_SECONDS`` is shown stalled.
+    advanced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -136,6 +140,29 @@ class CampaignNode(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     step_started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The executor's own (`apps.firmware.campaign_steps`): forward to the campaign's bundle, or
+    # rollback to the versions the node had.
+    phase = models.CharField(max_length=8, default="forward")
+    update = models.ForeignKey(
+        "firmware.FirmwareUpdate",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    good_reads = models.PositiveSmallIntegerField(default=0)  # consecutive stable BMC reads
+    # The bundle whose components the node ran before (rollback applies it), if one matches.
+    previous_bundle = models.ForeignKey(
+        "firmware.FirmwareBundle",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reset_at = models.DateTimeField(null=True, blank=True)  # first reset requested: heat lost
+    heat_back_at = models.DateTimeField(null=True, blank=True)  # thermal gate passed
+    # pre-flash draw and supply, warnings, the step timeline, the attestation's divergences
+    detail = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["campaign", "wave__index", "id"]
