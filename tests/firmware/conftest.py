@@ -16,6 +16,7 @@ from apps.hardware.protocols import endpoint_for
 from apps.lab.redfish.updates import build_image
 from tests.firmware.bundle_kit import ec_key, ed_key, lab_reference, trusted  # noqa: F401 (fixtures)
 from tests.firmware.campaign_kit import engineer2, fleet  # noqa: F401 (fixtures)
+from tests.firmware.campaign_run_kit import make_world  # noqa: F401 (fixture)
 from tests.hardware.redfish_nodes import dual_lab_node
 
 UPDATE_SECONDS = 30.0

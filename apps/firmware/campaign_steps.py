@@ -1,0 +1,582 @@
+"""One node of a firmware campaign, one step per call, every step in the database.
+
+`campaign_node_advance` looks at the node's ``step`` and does at most one round of it:
+
+1. ``pre_hook``: POST the node to the strategy's pre-hook URL (drain), until a 2xx answer;
+2. ``staging``/``applying``: each bundle component in order through a `FirmwareUpdate` (image,
+   BMC task, the one reset it needs through the power-action machinery, version read back). A
+   component that already reads the target version is skipped: a worker killed at any point
+   never flashes a component twice, and the update's own reset is requested once (one reset per
+   component, as OpenStack Ironic does: the update machine owns it);
+3. ``versions``: ``stable_reads`` consecutive good BMC reads, each reporting every component at
+   the bundle's version;
+4. ``attesting``: a fresh TPM quote of the booted node equals the bundle's predicted PCRs.
+   During this step the node's recorded configuration accepts old ∪ new (its badge does not
+   flash red while it reboots); a quote of the old release keeps the step waiting, a quote
+   matching neither fails with the attestation's explanation (which PCR, which event); an
+   agent that never answers is a node that never booted: failure at its timeout, never success;
+5. ``thermal``: the node draws again (``power_back_pct`` of its pre-flash draw, or of its
+   nominal power when that was unknown) and the site's supply temperature is back at or above
+   the contract minimum (or the pre-flash level, when that was lower). No fresh meter reading:
+   the supply is *unknown*, never assumed. ``thermal_unknown: "warn"`` (default) passes on the
+   node's draw alone and keeps the warning on the node; ``"wait"`` waits and fails at timeout;
+6. ``post_hook``: POST to the post-hook URL (undrain).
+
+Each step has its own timeout (``step_minutes`` in the strategy, defaults below). Every change
+of step or state is recorded on the `CampaignNode` (timeline in ``detail["steps"]``), audited
+and pushed to the campaign's websocket group. Rollback runs the same steps towards the versions
+the node had (``phase = "rollback"``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from apps.attestation import services as attestation
+from apps.attestation.models import FirmwareRelease, NodeConfiguration
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_record
+from apps.core.crypto import CredentialError
+from apps.core.realtime import broadcast
+from apps.firmware import services as firmware_services
+from apps.firmware import tracking
+from apps.firmware.campaigns import CampaignNode
+from apps.firmware.models import BundlePrediction, FirmwareBundle, FirmwareImage, FirmwareUpdate
+from apps.hardware.drivers.base import BmcError, driver_for
+from apps.hardware.protocols import endpoint_for
+from apps.heat.models import MeterState
+
+logger = logging.getLogger(__name__)
+
+Step = CampaignNode.Step
+NState = CampaignNode.State
+ROLLBACK = "rollback"
+DEFAULT_STEP_MINUTES = {
+    Step.PRE_HOOK: 10,
+    Step.STAGING: 45,  # one component's image and BMC task
+    Step.APPLYING: 20,  # its reset and version read back
+    Step.VERSIONS: 10,
+    Step.ATTESTING: 20,
+    Step.THERMAL: 30,
+    Step.POST_HOOK: 10,
+}
+SUPPLY_FRESH = timedelta(minutes=15)  # an older meter reading says nothing about now
+WAIT = 10.0  # seconds between looks, as a hint to the runner
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """The executor's part of a campaign's strategy (defaults for every key it omits)."""
+
+    step_minutes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_STEP_MINUTES))
+    stable_reads: int = 3
+    power_back_pct: float = 50.0
+    thermal_unknown: str = "warn"  # or "wait"
+    hook_timeout_s: float = 10.0
+    method: str = FirmwareUpdate.Method.PUSH
+    pre_hook: str = ""
+    post_hook: str = ""
+
+    @classmethod
+    def from_strategy(cls, strategy: dict[str, Any]) -> StepSettings:
+        minutes = dict(DEFAULT_STEP_MINUTES)
+        minutes.update({str(k): int(v) for k, v in (strategy.get("step_minutes") or {}).items()})
+        return cls(
+            step_minutes=minutes,
+            stable_reads=max(1, int(strategy.get("stable_reads", 3))),
+            power_back_pct=float(strategy.get("power_back_pct", 50.0)),
+            thermal_unknown="wait" if strategy.get("thermal_unknown") == "wait" else "warn",
+            hook_timeout_s=float(strategy.get("hook_timeout_s", 10.0)),
+            method=strategy.get("method") or FirmwareUpdate.Method.PUSH,
+            pre_hook=strategy.get("pre_hook") or "",
+            post_hook=strategy.get("post_hook") or "",
+        )
+
+
+class NodeFailed(Exception):
+    """The node's current step failed for good: ``reason`` says why (its ``cause`` a code)."""
+
+    def __init__(self, cause: str, reason: str, **detail: Any):
+        super().__init__(reason)
+        self.cause, self.reason, self.detail = cause, reason, detail
+
+
+# --- recording -------------------------------------------------------------------------------
+
+
+def campaign_group(campaign_id: int) -> str:
+    return f"campaign.{campaign_id}.progress"
+
+
+def _record(cn: CampaignNode, now: datetime, **fields: Any) -> CampaignNode:
+    """Saves ``fields``; a change of step or state goes to the timeline, the audit and the
+    campaign's websocket group."""
+    before = (cn.step, cn.state)
+    for name, value in fields.items():
+        setattr(cn, name, value)
+    changed = (cn.step, cn.state) != before
+    if changed:
+        cn.step_started_at = now
+        timeline = list(cn.detail.get("steps", []))
+        timeline.append(
+            {"step": cn.step, "state": cn.state, "at": now.isoformat(), "reason": cn.reason[:300]}
+        )
+        cn.detail = {**cn.detail, "steps": timeline}
+        fields = {**fields, "step_started_at": now, "detail": cn.detail}
+    cn.save(update_fields=list(fields))
+    if changed:
+        result = {
+            NState.SUCCEEDED: AuditEvent.Result.OK,
+            NState.ROLLED_BACK: AuditEvent.Result.OK,
+            NState.FAILED: AuditEvent.Result.FAILED,
+        }.get(cn.state, AuditEvent.Result.PENDING)
+        audit_record(
+            actor=None,
+            action="firmware.campaign_node",
+            target=cn.node,
+            result=result,
+            detail={
+                "campaign_id": cn.campaign_id,
+                "phase": cn.phase,
+                "from": f"{before[0]}/{before[1]}",
+                "to": f"{cn.step}/{cn.state}",
+                "reason": cn.reason[:300],
+            },
+        )
+        broadcast(
+            campaign_group(cn.campaign_id),
+            {
+                "type": "campaign.node",
+                "campaign_id": cn.campaign_id,
+                "node_id": cn.node_id,
+                "node": cn.node.name,
+                "wave": cn.wave_id,
+                "phase": cn.phase,
+                "step": cn.step,
+                "state": cn.state,
+                "reason": cn.reason,
+            },
+        )
+    return cn
+
+
+def _fail(cn: CampaignNode, now: datetime, failed: NodeFailed) -> CampaignNode:
+    detail = {**cn.detail, "cause": failed.cause, **failed.detail}
+    cn.detail = detail
+    return _record(
+        cn,
+        now,
+        state=NState.FAILED,
+        reason=failed.reason[:500],
+        finished_at=now,
+        detail=detail,
+    )
+
+
+# --- reading the node and its site -----------------------------------------------------------
+
+
+def _driver(cn: CampaignNode):
+    return driver_for(endpoint_for(cn.node, "redfish"), timeout=settings.BMC_TIMEOUT)
+
+
+def _inventory(cn: CampaignNode) -> dict[str, str]:
+    """{component (lower): version} as the BMC reports it now (id first, then component)."""
+    found = _driver(cn).firmware()
+    out = {str(f.component).lower(): f.version for f in found}
+    out.update({str(getattr(f, "id", "") or "").lower(): f.version for f in found})
+    out.pop("", None)
+    return out
+
+
+def _live_power(cn: CampaignNode) -> float | None:
+    try:
+        watts = _driver(cn).system_power_watts()
+    except (BmcError, CredentialError):
+        watts = None
+    return watts if watts is not None else None
+
+
+def site_supply_c(site_id: int, now: datetime) -> float | None:
+    """The site's supply temperature now: the warmest fresh meter reading; None: unknown."""
+    fresh = MeterState.objects.filter(
+        meter__site_id=site_id, last_ts__gte=now - SUPPLY_FRESH, last_supply_c__isnull=False
+    ).values_list("last_supply_c", flat=True)
+    return max(fresh, default=None)
+
+
+def _targets(cn: CampaignNode) -> list[tuple[str, str, FirmwareImage | None]]:
+    """(component, version, image) in apply order, for the node's phase."""
+    bundle = cn.campaign.bundle
+    components = list(bundle.components.select_related("image").order_by("position"))
+    if cn.phase != ROLLBACK:
+        return [(c.component, c.version, c.image) for c in components]
+    out = []
+    previous = {k.lower(): v for k, v in cn.previous_versions.items()}
+    kept = {}
+    if cn.previous_bundle_id:
+        kept = {
+            c.component.lower(): c.image
+            for c in cn.previous_bundle.components.select_related("image")
+        }
+    for c in components:
+        version = previous.get(c.component.lower())
+        if version is None:
+            continue  # nothing known to go back to
+        image = kept.get(c.component.lower())
+        if image is None or image.version != version:
+            image = FirmwareImage.objects.filter(
+                component__iexact=c.component, version=version, sku=bundle.profile.sku
+            ).first()
+        out.append((c.component, version, image))
+    return out
+
+
+def _previous_bundle(cn: CampaignNode, versions: dict[str, str]) -> FirmwareBundle | None:
+    """The bundle of the campaign's SKU whose every component the node ran before, if any."""
+    bundle = cn.campaign.bundle
+    for other in FirmwareBundle.objects.filter(profile_id=bundle.profile_id).exclude(pk=bundle.pk):
+        comps = list(other.components.all())
+        if comps and all(versions.get(c.component.lower()) == c.version for c in comps):
+            return other
+    return None
+
+
+# --- the steps -------------------------------------------------------------------------------
+
+
+def campaign_node_start(cn: CampaignNode, now: datetime) -> CampaignNode:
+    """Takes a pending node into its first step: records what it runs, draws and heats."""
+    conf = StepSettings.from_strategy(cn.campaign.strategy)
+    fields: dict[str, Any] = {"attempts": cn.attempts + 1, "update": None, "good_reads": 0}
+    detail = dict(cn.detail)
+    if cn.phase != ROLLBACK:
+        try:
+            versions = _inventory(cn)
+        except (BmcError, CredentialError) as error:
+            versions = {}
+            detail["start_warning"] = f"BMC unreadable at start: {error}"[:300]
+        if not cn.previous_versions and versions:
+            fields["previous_versions"] = versions
+            fields["previous_bundle"] = _previous_bundle(cn, versions)
+        config = NodeConfiguration.objects.filter(node_id=cn.node_id).select_related("release")
+        config = config.first()
+        detail["old_release"] = config.release.version if config else ""
+    detail["pre_power_w"] = cn.node.power_w if cn.node.power_w is not None else _live_power(cn)
+    detail["pre_supply_c"] = site_supply_c(cn.node.site_id, now)
+    first = Step.PRE_HOOK if conf.pre_hook else Step.STAGING
+    return _record(
+        cn,
+        now,
+        state=NState.RUNNING,
+        step=first,
+        started_at=cn.started_at or now,
+        reason="",
+        detail=detail,
+        **fields,
+    )
+
+
+def campaign_node_advance(cn_id: int, *, now: datetime | None = None) -> float | None:
+    """One round of a running node's step; seconds until the next look (None: finished)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        cn = (
+            CampaignNode.objects.select_for_update(of=("self",))
+            .select_related("campaign", "campaign__bundle", "node", "node__site", "update")
+            .filter(pk=cn_id)
+            .first()
+        )
+        if cn is None or cn.state != NState.RUNNING:
+            return None
+        conf = StepSettings.from_strategy(cn.campaign.strategy)
+        handler = {
+            Step.PRE_HOOK: _pre_hook,
+            Step.STAGING: _components,
+            Step.APPLYING: _components,
+            Step.VERSIONS: _versions,
+            Step.ATTESTING: _attesting,
+            Step.THERMAL: _thermal,
+            Step.POST_HOOK: _post_hook,
+        }.get(cn.step)
+        if handler is None:
+            _fail(cn, now, NodeFailed("internal", f"Unknown step {cn.step!r}."))
+            return None
+        try:
+            retry = handler(cn, conf, now)
+        except NodeFailed as failed:
+            _fail(cn, now, failed)
+            return None
+        except (BmcError, CredentialError) as error:
+            if not getattr(error, "transient", False):
+                _fail(cn, now, NodeFailed(getattr(error, "cause", "bmc"), f"BMC: {error}"))
+                return None
+            retry = WAIT  # the BMC may be rebooting: the step's timeout decides
+        if cn.state == NState.RUNNING and cn.step_started_at is not None:
+            limit = conf.step_minutes.get(cn.step, 30)
+            if now - cn.step_started_at >= timedelta(minutes=limit):
+                _fail(cn, now, _timed_out(cn, limit))
+                return None
+        return retry if cn.state == NState.RUNNING else None
+
+
+def _timed_out(cn: CampaignNode, minutes: int) -> NodeFailed:
+    waiting = cn.detail.get("waiting", "")
+    words = {
+        Step.ATTESTING: "the node did not boot into an attestable state"
+        if waiting == "unreachable"
+        else "the quote never matched the bundle's prediction",
+        Step.THERMAL: "the heat did not come back",
+        Step.VERSIONS: "the BMC did not report every component's version stably",
+    }.get(cn.step, "no progress")
+    last = f" ({cn.reason})" if cn.reason else ""
+    return NodeFailed("timeout", f"{cn.get_step_display()}: {words} within {minutes} min{last}.")
+
+
+def _next(cn: CampaignNode, now: datetime, step: str, **fields: Any) -> float:
+    _record(cn, now, step=step, reason="", **fields)
+    return 0.0
+
+
+def _hook(url: str, cn: CampaignNode, which: str, conf: StepSettings) -> tuple[bool, str]:
+    body = json.dumps(
+        {
+            "event": which,
+            "campaign_id": cn.campaign_id,
+            "node": cn.node.name,
+            "node_id": cn.node_id,
+            "site": cn.node.site.code,
+            "phase": cn.phase,
+        }
+    ).encode()
+    if not url.startswith(("http://", "https://")):
+        return False, "not an http(s) URL"
+    request = urllib.request.Request(  # noqa: S310 (http(s) only, checked above)
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=conf.hook_timeout_s) as answer:  # noqa: S310
+            return 200 <= answer.status < 300, f"HTTP {answer.status}"
+    except urllib.error.HTTPError as error:
+        return False, f"HTTP {error.code}"
+    except (urllib.error.URLError, OSError) as error:
+        return False, f"unreachable ({getattr(error, 'reason', error)})"
+
+
+def _pre_hook(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
+    ok, said = _hook(conf.pre_hook, cn, "pre", conf)
+    if ok:
+        return _next(cn, now, Step.STAGING)
+    _record(cn, now, reason=f"Pre-hook answered {said}; asking again.")
+    return WAIT
+
+
+def _post_hook(cn: CampaignNode, conf: StepSettings, now: datetime) -> float | None:
+    ok, said = _hook(conf.post_hook, cn, "post", conf)
+    if ok:
+        _finish(cn, now)
+        return None
+    _record(cn, now, reason=f"Post-hook answered {said}; asking again.")
+    return WAIT
+
+
+def _finish(cn: CampaignNode, now: datetime) -> None:
+    done = NState.ROLLED_BACK if cn.phase == ROLLBACK else NState.SUCCEEDED
+    warning = cn.detail.get("warning", "")
+    _record(cn, now, step=Step.DONE, state=done, finished_at=now, reason=warning)
+
+
+def _components(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
+    """Steps 2-3: the current component's update one step further, or the next component."""
+    update = cn.update
+    if update is not None:
+        if update.is_active:
+            tracking.firmware_update_advance(update.pk, now=now)
+            update.refresh_from_db()
+        fields: dict[str, Any] = {}
+        if update.reset_requested_at and cn.reset_at is None:
+            fields["reset_at"] = update.reset_requested_at
+        resetting = update.state in (FirmwareUpdate.State.APPLYING, FirmwareUpdate.State.VERIFYING)
+        step = Step.APPLYING if resetting else Step.STAGING
+        if update.is_active:
+            pct = f" {update.percent} %" if update.percent is not None else ""
+            what = f"{update.image.component} {update.target_version}: {update.state}{pct}"
+            _record(cn, now, step=step, reason=what, **fields)
+            return WAIT
+        if update.state == FirmwareUpdate.State.FAILED:
+            raise NodeFailed(
+                update.cause or "update",
+                f"{update.image.component} {update.target_version}: {update.reason}",
+                update_id=update.pk,
+            )
+        _record(cn, now, update=None, **fields)
+    targets = _targets(cn)
+    running = _inventory(cn)
+    for component, version, image in targets:
+        if running.get(component.lower()) == version:
+            continue  # already there: never flashed twice
+        if image is None:
+            raise NodeFailed(
+                "no_image",
+                f"No stored image of {component} {version} to apply.",
+                component=component,
+            )
+        actor = cn.campaign.approved_by
+        try:
+            update = firmware_services.firmware_update_request(
+                actor=actor, node=cn.node, image=image, method=conf.method
+            )
+        except firmware_services.UpdateConflict as conflict:
+            _record(cn, now, reason=str(conflict)[:500])
+            return WAIT
+        except (firmware_services.UpdateRefused, PermissionDenied) as refused:
+            raise NodeFailed("refused", str(refused)) from None
+        _record(cn, now, step=Step.STAGING, update=update, reason=f"{component} {version}")
+        tracking.firmware_update_advance(update.pk, now=now)
+        return WAIT
+    return _next(cn, now, Step.VERSIONS, good_reads=0)
+
+
+def _versions(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
+    """Step 4: ``stable_reads`` consecutive reads, each with every component as wanted."""
+    try:
+        running = _inventory(cn)
+    except (BmcError, CredentialError) as error:
+        _record(cn, now, good_reads=0, reason=f"BMC read failed: {error}"[:500])
+        return WAIT
+    wrong = [
+        f"{c} {running.get(c.lower()) or 'unknown'} (expected {v})"
+        for c, v, _ in _targets(cn)
+        if running.get(c.lower()) != v
+    ]
+    if wrong:
+        _record(cn, now, good_reads=0, reason="BMC reports " + ", ".join(wrong))
+        return WAIT
+    reads = cn.good_reads + 1
+    if reads >= conf.stable_reads:
+        return _next(cn, now, Step.ATTESTING, good_reads=reads)
+    _record(cn, now, good_reads=reads, reason=f"{reads}/{conf.stable_reads} good reads")
+    return WAIT
+
+
+def _expected(cn: CampaignNode) -> tuple[BundlePrediction | None, str, str]:
+    """(prediction, release to record, the other release accepted meanwhile)."""
+    bundle = cn.campaign.bundle
+    old = cn.detail.get("old_release", "")
+    if cn.phase == ROLLBACK:
+        target = cn.previous_bundle
+        new_release, other = old, bundle.release_version
+    else:
+        target = bundle
+        new_release, other = bundle.release_version, old
+    prediction = (
+        BundlePrediction.objects.filter(bundle=target, node_id=cn.node_id).first()
+        if target is not None
+        else None
+    )
+    return prediction, new_release, other
+
+
+def _configure(cn: CampaignNode, release_version: str, also: str) -> None:
+    """Records the release the node should now run, accepting ``also`` beside it (old ∪ new
+    during the step; only the new one once it passed: ``also`` empty)."""
+    config = NodeConfiguration.objects.filter(node_id=cn.node_id).select_related("release").first()
+    if config is None or not release_version:
+        return
+    release = FirmwareRelease.objects.filter(
+        profile_id=config.release.profile_id, version=release_version
+    ).first()
+    if release is None:
+        return
+    variants = {k: v for k, v in (config.variants or {}).items() if k != "release_versions"}
+    if also and also != release_version:
+        variants["release_versions"] = [also]
+    if config.release_id != release.pk or variants != config.variants:
+        attestation.configuration_set(
+            node=cn.node, release=release, config=config.to_config(), variants=variants
+        )
+
+
+def _attesting(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
+    """Step 5: a fresh quote equals the prediction of what the node should now run."""
+    prediction, release, other = _expected(cn)
+    if prediction is None or not prediction.predicted:
+        if cn.phase == ROLLBACK:
+            cn.detail = {**cn.detail, "warning": "No prediction of the previous bundle: rollback "
+                         "not attested."}  # fmt: skip
+            return _next(cn, now, Step.THERMAL, detail=cn.detail)
+        raise NodeFailed("no_prediction", "No PCR prediction of the bundle for this node.")
+    _configure(cn, release, other)
+    try:
+        result = attestation.attest(node_id=cn.node_id)
+    except attestation.AttestationError as error:
+        raise NodeFailed("no_agent", f"Cannot attest: {error}") from None
+    if result.verdict == "unreachable":
+        cn.detail = {**cn.detail, "waiting": "unreachable"}
+        _record(cn, now, reason=f"Agent unreachable: {result.reason}"[:500], detail=cn.detail)
+        return WAIT
+    quoted = {str(p): v for p, v in (result.pcrs or {}).get("sha256", {}).items()}
+    expected = {str(p): v for p, v in prediction.pcrs.items()}
+    wanted = [expected, *({str(p): v for p, v in a.items()} for a in prediction.acceptable)]
+    if any(all(quoted.get(p) == v for p, v in w.items()) for w in wanted):
+        _configure(cn, release, "")
+        return _next(cn, now, Step.THERMAL, detail={**cn.detail, "attestation_id": result.pk})
+    if result.verdict == "trusted":  # still the other release: not booted into the new one yet
+        cn.detail = {**cn.detail, "waiting": "old_release"}
+        _record(cn, now, reason=f"Still measures release {other}.", detail=cn.detail)
+        return WAIT
+    where = [
+        {"pcr": d.get("pcr"), "index": d.get("index"), "expected": d.get("expected"),
+         "actual": d.get("actual")}
+        for d in result.divergences or []
+    ]  # fmt: skip
+    raise NodeFailed(
+        "attestation",
+        f"Attestation {result.verdict}: {result.reason or result.reason_code}",
+        divergences=where,
+        attestation_id=result.pk,
+    )
+
+
+def _thermal(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
+    """Step 6: the node draws again and the site's supply is back (unknown stays unknown)."""
+    power = _live_power(cn)
+    pre = cn.detail.get("pre_power_w") or cn.node.nominal_power_w
+    need = (pre or 0) * conf.power_back_pct / 100
+    power_ok = power is not None and power > 0 and power >= need
+    supply = site_supply_c(cn.node.site_id, now)
+    contract = float(cn.node.site.contract_min_supply_c)
+    pre_supply = cn.detail.get("pre_supply_c")
+    floor = min(contract, pre_supply) if pre_supply is not None else contract
+    said = f"draw {power if power is not None else 'unknown'} W (needs {need:.0f} W)"
+    detail = dict(cn.detail)
+    if supply is None:
+        said += ", supply temperature unknown"
+        supply_ok = conf.thermal_unknown == "warn"
+        if supply_ok and power_ok:
+            detail["warning"] = "Supply temperature unknown (no fresh meter reading): heat gate "
+            detail["warning"] += "passed on the node's draw alone."
+    else:
+        said += f", supply {supply:.1f} °C (needs {floor:.1f} °C)"
+        supply_ok = supply >= floor
+    if power_ok and supply_ok:
+        cn.detail = detail
+        nxt = Step.POST_HOOK if conf.post_hook else Step.DONE
+        if nxt == Step.DONE:
+            _record(cn, now, heat_back_at=now, detail=detail)
+            _finish(cn, now)
+            return 0.0
+        return _next(cn, now, nxt, heat_back_at=now, detail=detail)
+    _record(cn, now, reason=said[:500])
+    return WAIT
