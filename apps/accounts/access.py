@@ -174,3 +174,12 @@ def campaign_for_user(user: User, campaign_id: int | str, action: Action = Actio
         )
     except (Campaign.DoesNotExist, ValueError, TypeError):
         raise Http404("No such campaign.") from None
+
+
+def compliance_nodes_for_user(user: User, action: Action = Action.MANAGE_FIRMWARE):
+    """Nodes in the firmware compliance view (page, CSV, API): like campaigns, partners never
+    learn it exists (404), roles without "manage firmware" get 403, the others see every node."""
+    if getattr(user, "role", None) == Role.PARTNER:
+        raise Http404("No such page.")
+    require(user, action)
+    return Node.objects.all()

@@ -51,7 +51,13 @@ from apps.sites.models import Node
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BundleRefused", "bundle_predict", "bundle_store"]
+__all__ = [
+    "BundleRefused",
+    "bundle_predict",
+    "bundle_store",
+    "nodes_of_sku_q",
+    "sku_of_node",
+]
 
 
 def _check_images(
@@ -247,13 +253,21 @@ def bundle_store(
 # --- predictions ------------------------------------------------------------------------------
 
 
+def nodes_of_sku_q(profile: PlatformProfile) -> Q:
+    """Nodes of a SKU: configured on one of its releases, or whose model says so."""
+    return Q(attestation_config__release__profile=profile) | Q(model__iexact=profile.sku)
+
+
+def sku_of_node(*, configured: str | None, model: str, skus: Mapping[str, str]) -> str | None:
+    """One node's SKU by the same rule, from plain values: the profile of its recorded
+    configuration, else its model when that names a profile (``skus``: lower-case SKU → SKU)."""
+    return configured or skus.get((model or "").lower())
+
+
 def _targets(bundle: FirmwareBundle) -> list[Node]:
-    """Nodes of the bundle's SKU: configured on one of its releases, or whose model says so."""
+    """Nodes of the bundle's SKU (`nodes_of_sku_q`)."""
     return list(
-        Node.objects.filter(
-            Q(attestation_config__release__profile=bundle.profile)
-            | Q(model__iexact=bundle.profile.sku)
-        )
+        Node.objects.filter(nodes_of_sku_q(bundle.profile))
         .select_related("site", "attestation_config__release__profile")
         .order_by("name")
     )

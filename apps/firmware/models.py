@@ -228,6 +228,23 @@ class BundleComponent(models.Model):
         return f"{self.bundle}: {self.component} {self.version}"
 
 
+class DesiredBundle(models.Model):
+    """The bundle every node of a SKU should run: what the compliance view compares each
+    node's component versions with. One per SKU, set by an engineer (audited)."""
+
+    profile = models.OneToOneField(
+        "attestation.PlatformProfile", on_delete=models.CASCADE, related_name="desired_bundle"
+    )
+    bundle = models.ForeignKey(FirmwareBundle, on_delete=models.PROTECT, related_name="+")
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    set_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"desired {self.bundle}"
+
+
 class BundlePrediction(models.Model):
     """What one node of the bundle's SKU will measure once the bundle is applied, or why that
     cannot be predicted (such a node cannot be in a campaign)."""
