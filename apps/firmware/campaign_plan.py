@@ -23,6 +23,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import zip_longest
+from operator import attrgetter
 from typing import Any
 
 WAVE_REST = "rest"
@@ -238,18 +239,29 @@ def _load_dict(load: SiteLoad) -> dict[str, Any]:
 # --- eligibility ------------------------------------------------------------------------------
 
 
-def _exclusion(node: NodeRow, bundle: BundleRow, current: Mapping[str, str]) -> tuple[str, str]:
-    """(code, reason) why the node cannot be in the campaign; ("", "") when it can."""
+def _exclusion(
+    node: NodeRow,
+    bundle: BundleRow,
+    components: tuple[tuple[str, str], ...],
+    current: Mapping[str, str],
+) -> tuple[str, str]:
+    """(code, reason) why the node cannot be in the campaign; ("", "") when it can.
+    ``components``: the bundle's (component lowercased, version)."""
     if node.other_sku:
         return "other_sku", f"Of SKU {node.other_sku}, not the bundle's {bundle.sku}."
     if node.status != "production":
         return "not_in_service", f"The node is {node.status}, not in production."
     if node.in_campaign:
         return "in_campaign", f"Already in campaign {node.in_campaign!r}, which is not finished."
-    if node.versions and all(node.versions.get(c.lower()) == v for c, v in bundle.components):
-        return "up_to_date", f"Up to date: already runs every component of {bundle.version}."
+    versions = node.versions
+    if versions:
+        for component, version in components:
+            if versions.get(component) != version:
+                break
+        else:
+            return "up_to_date", f"Up to date: already runs every component of {bundle.version}."
     for component, wanted in current.items():
-        running = node.versions.get(component.lower())
+        running = versions.get(component.lower())
         if running != wanted:
             return "filtered", (
                 f"Runs {component} {running or 'unknown'}, the targets ask for {wanted}."
@@ -420,14 +432,16 @@ def campaign_plan(inputs: PlanInputs, strategy: Strategy) -> CampaignPlan:
     bundle = inputs.bundle
     excluded: list[Excluded] = []
     eligible: list[NodeRow] = []
-    for node in sorted(inputs.nodes, key=lambda n: n.name):
-        site = inputs.sites[node.site_id]
-        code, reason = _exclusion(node, bundle, inputs.current)
-        if not code:
-            reason = _over_budget(node, site, strategy)
+    components = tuple((c.lower(), v) for c, v in bundle.components)
+    budget = strategy.max_site_loss_pct is not None
+    sites = inputs.sites
+    for node in sorted(inputs.nodes, key=attrgetter("name")):
+        code, reason = _exclusion(node, bundle, components, inputs.current)
+        if not code and budget:
+            reason = _over_budget(node, sites[node.site_id], strategy)
             code = "heat_budget" if reason else ""
         if code:
-            excluded.append(Excluded(node.id, node.name, site.code, code, reason))
+            excluded.append(Excluded(node.id, node.name, sites[node.site_id].code, code, reason))
         else:
             eligible.append(node)
 
