@@ -3,7 +3,7 @@
 import pytest
 
 from apps.hardware.drivers import BmcEndpoint, BmcError, driver_for
-from apps.hardware.drivers.redfish import probe, transport
+from apps.hardware.drivers.redfish import probe, transport, wire
 
 
 @pytest.fixture
@@ -238,3 +238,20 @@ def test_a_bmc_that_stops_answering_a_kept_alive_connection_is_a_transient_timeo
     with pytest.raises(BmcError) as caught:
         driver_for(endpoint(lab), timeout=1.0).sensors()
     assert (caught.value.cause, caught.value.transient) == ("timeout", True)
+
+
+@pytest.mark.parametrize("idle_check", [0.0, 3600.0])
+def test_a_kept_alive_connection_the_bmc_dropped_is_replaced_without_logging_in_again(
+    lab, monkeypatch, idle_check
+):
+    # idle_check 0: the dropped connection is found before reuse (as after a long idle);
+    # 3600: it is reused at once and the empty answer sends the read through sushy instead
+    monkeypatch.setattr(wire, "IDLE_CHECK", idle_check)
+    driver = driver_for(endpoint(lab))
+    first = driver.sensors()
+    sessions = set(lab.redfish.service(0).sessions)
+    assert lab.redfish.drop_connections() >= 1
+    again = driver.sensors()
+    assert [(s.name, s.kind) for s in again] == [(s.name, s.kind) for s in first]
+    assert driver.power_state().state == "on"
+    assert set(lab.redfish.service(0).sessions) == sessions  # the same session, no new login

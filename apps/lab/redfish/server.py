@@ -199,6 +199,18 @@ class LabRedfishServer:
         """Fault: BMC ``index`` restarts and forgets its tasks, staged images and sessions."""
         self.services[index].reboot_bmc()
 
+    def drop_connections(self) -> int:
+        """Fault: every BMC drops its kept-alive connections (as after an idle timeout or a
+        restart of its web server); returns how many were open."""
+
+        async def drop() -> int:
+            writers = list(self._writers)
+            for writer in writers:
+                writer.transport.abort()
+            return len(writers)
+
+        return asyncio.run_coroutine_threadsafe(drop(), self._loop).result(timeout=30)
+
     def endpoints(self) -> list[RedfishEndpoint]:
         return [self.endpoint(i) for i in range(len(self.bmcs))]
 
