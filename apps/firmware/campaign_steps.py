@@ -432,6 +432,13 @@ def _components(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
                 f"No stored image of {component} {version} to apply.",
                 component=component,
             )
+        active = FirmwareUpdate.objects.filter(
+            node_id=cn.node_id, state__in=FirmwareUpdate.ACTIVE
+        ).first()
+        if active is not None and active.image_id == image.pk:
+            # ours, from a round whose record of it was lost: follow it, never request again
+            _record(cn, now, step=Step.STAGING, update=active, reason=f"{component} {version}")
+            return 0.0
         actor = cn.campaign.approved_by
         try:
             update = firmware_services.firmware_update_request(
@@ -520,11 +527,16 @@ def _attesting(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
     _configure(cn, release, other)
     try:
         result = attestation.attest(node_id=cn.node_id)
+    except attestation.EnrolmentFailed as error:
+        # not enrolled yet and its agent does not answer: as good as unreachable
+        result, unreachable = None, str(error)
     except attestation.AttestationError as error:
         raise NodeFailed("no_agent", f"Cannot attest: {error}") from None
-    if result.verdict == "unreachable":
+    else:
+        unreachable = result.reason if result.verdict == "unreachable" else ""
+    if result is None or result.verdict == "unreachable":
         cn.detail = {**cn.detail, "waiting": "unreachable"}
-        _record(cn, now, reason=f"Agent unreachable: {result.reason}"[:500], detail=cn.detail)
+        _record(cn, now, reason=f"Agent unreachable: {unreachable}"[:500], detail=cn.detail)
         return WAIT
     quoted = {str(p): v for p, v in (result.pcrs or {}).get("sha256", {}).items()}
     expected = {str(p): v for p, v in prediction.pcrs.items()}

@@ -58,6 +58,7 @@ class World:
     lab_clock: object
     rounds: int = 0
     resets: list = field(default_factory=list)
+    hold_power: bool = False  # the power worker is down (tests of a killed worker)
 
     def campaign(self, **strategy) -> Campaign:
         base = {
@@ -90,6 +91,8 @@ class World:
     def step(self, campaign: Campaign, extra: dict | None = None) -> str | None:
         """One executor round, then the power worker, then both clocks move on."""
         state = campaign_advance(campaign.pk, now=self.clock.now)
+        if self.hold_power:
+            return state
         self.power_worker()
         self.clock.advance(seconds=ROUND.total_seconds())
         self.lab_clock.advance(ROUND.total_seconds())

@@ -6,6 +6,7 @@ from apps.audit.models import AuditEvent
 from apps.firmware.campaign_run import campaign_advance
 from apps.firmware.campaigns import Campaign, CampaignNode, CampaignWave
 from apps.firmware.models import FirmwareUpdate
+from apps.hardware.models import PowerAction
 from tests.firmware.campaign_run_kit import OLD, versions
 
 Step = CampaignNode.Step
@@ -41,3 +42,83 @@ def test_update_task_failing_on_a_wave_halts_at_the_error_threshold_next_wave_un
     # a halted campaign starts nothing more on later rounds
     campaign_advance(campaign.pk, now=world.clock.now)
     assert all(cn.state == "pending" for cn in second.nodes.all())
+
+
+def test_advance_again_after_a_partial_step_never_flashes_or_resets_twice(make_world):
+    world = make_world(per_site=1, sites=1)
+    campaign = world.campaign(waves=["rest"])
+    (cn,) = campaign.campaign_nodes.all()
+
+    def resetting(c):
+        cn.refresh_from_db()
+        return cn.update is not None and cn.update.reset_requested_at is not None
+
+    world.drive(campaign, until=resetting)
+    first = cn.update
+    actions = PowerAction.objects.filter(node=cn.node)
+    assert actions.count() == 1
+    # the worker dies and the beat hands the campaign to another, several times, before the
+    # power worker ran the reset: nothing is asked twice
+    for _ in range(3):
+        campaign_advance(campaign.pk, now=world.clock.now)
+    world.hold_power = False
+    updates = FirmwareUpdate.objects.filter(node=cn.node)
+    assert updates.filter(image__component=first.image.component).count() == 1
+    assert actions.count() == updates.filter(reset_requested_at__isnull=False).count() == 1
+
+    def component_done(c):
+        first.refresh_from_db()
+        return first.state == FirmwareUpdate.State.SUCCEEDED
+
+    world.drive(campaign, until=component_done)
+    # killed after the update succeeded but before the node recorded it: rewound to staging
+    # with no update in hand, the next round reads the BMC and skips the component
+    CampaignNode.objects.filter(pk=cn.pk).update(step=Step.STAGING, update=None)
+    world.drive(campaign, until=lambda c: CampaignNode.objects.get(pk=cn.pk).step != "staging"
+                and CampaignNode.objects.get(pk=cn.pk).step != "applying")  # fmt: skip
+    per_component = {}
+    for update in FirmwareUpdate.objects.filter(node=cn.node):
+        per_component.setdefault(update.image.component, []).append(update.state)
+    assert all(states == ["succeeded"] for states in per_component.values()), per_component
+    assert actions.count() == len(per_component)  # one reset per flashed component
+    assert len(world.resets) == actions.count()
+    cn.refresh_from_db()
+    assert cn.step in (Step.VERSIONS, Step.ATTESTING)
+
+
+def test_stalled_paused_and_windows(make_world):
+    from datetime import timedelta
+
+    from apps.firmware.campaign_run import campaign_stalled
+    from apps.firmware.campaign_services import campaign_transition
+    from apps.firmware.campaigns import MaintenanceWindow
+
+    world = make_world(per_site=1, sites=1)
+    site = world.sites[0]
+    now = world.clock.now
+    # a window that is not open now: nothing starts, the campaign says why
+    opens = (now + timedelta(hours=2)).astimezone(site.tzinfo)
+    MaintenanceWindow.objects.create(
+        site=site,
+        weekday=opens.weekday(),
+        start=opens.time().replace(second=0, microsecond=0),
+        end=(opens + timedelta(hours=1)).time().replace(second=0, microsecond=0),
+    )
+    campaign = world.campaign(waves=["rest"])
+    assert campaign_advance(campaign.pk, now=now) == "running"
+    campaign.refresh_from_db()
+    (cn,) = campaign.campaign_nodes.all()
+    assert cn.state == "pending" and "outside its maintenance windows" in campaign.reason
+    assert not campaign_stalled(campaign, now + timedelta(seconds=60))
+    assert campaign_stalled(campaign, now + timedelta(minutes=10))  # no round since: stalled
+    # paused: even inside the window nothing new starts
+    campaign_transition(campaign_id=campaign.pk, action="pause", actor=world.engineer)
+    campaign_advance(campaign.pk, now=now + timedelta(hours=2, minutes=5))
+    cn.refresh_from_db()
+    assert cn.state == "pending"
+    campaign.refresh_from_db()
+    assert not campaign_stalled(campaign, now + timedelta(hours=5))  # paused is not stalled
+    campaign_transition(campaign_id=campaign.pk, action="resume", actor=world.engineer)
+    campaign_advance(campaign.pk, now=now + timedelta(hours=2, minutes=6))
+    cn.refresh_from_db()
+    assert cn.state == "running" and cn.step == Step.STAGING
