@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from apps.attestation.urls import API_URLPATTERNS as attestation_api_urlpatterns
 from apps.core.api import TokenView
+from apps.firmware.compliance_urls import API_URLPATTERNS as compliance_api_urlpatterns
 from apps.firmware.urls import API_URLPATTERNS as firmware_api_urlpatterns
 from apps.hardware import api as hardware_api
 from apps.hardware import api_bios as hardware_bios_api
@@ -45,6 +46,7 @@ api_urlpatterns = [
     *planning_api_urlpatterns,
     *attestation_api_urlpatterns,
     *firmware_api_urlpatterns,
+    *compliance_api_urlpatterns,
     path("", include(router.urls)),
 ]
 
@@ -58,6 +60,7 @@ urlpatterns = [
     path("", include("apps.attestation.urls")),
     path("", include("apps.planning.urls")),
     path("", include("apps.firmware.urls")),
+    path("", include("apps.firmware.compliance_urls")),
     path("api/v1/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -32,6 +32,7 @@ NO_BODY = {
     ("post", "/api/v1/nodes/{id}/attestation/"),
     ("post", "/api/v1/nodes/{id}/refresh/"),  # "read the BMC again" needs nothing either
     ("post", "/api/v1/nodes/{id}/bmc-password/rotate/"),  # nor "rotate its password"
+    ("post", "/api/v1/firmware/bundles/{id}/desired/"),  # nor "make this bundle desired"
 }
 WRITE_METHODS = {"post", "put", "patch"}
 

@@ -13,6 +13,7 @@ def navigation(request):
         items.append(("compare", "Compare", "bi-bar-chart"))
     if access.can(user, Action.MANAGE_FIRMWARE):
         items.append(("firmware-bundles", "Firmware", "bi-cpu"))
+        items.append(("firmware-compliance", "Compliance", "bi-check2-square"))
         items.append(("firmware-campaigns", "Campaigns", "bi-diagram-3"))
     if access.can(user, Action.VIEW_AUDIT):
         items.append(("audit-log", "Audit log", "bi-journal-text"))
