@@ -50,6 +50,11 @@ def setup_periodic_tasks(sender, **kwargs):
                 "task": "apps.firmware.tasks.firmware_updates_resume_task",
                 "schedule": settings.FIRMWARE_RESUME_INTERVAL,
             },
+            # Running firmware campaigns (and those with nodes in flight) get their next round.
+            "campaigns-advance-all": {
+                "task": "apps.firmware.tasks.campaigns_advance_all",
+                "schedule": settings.CAMPAIGN_ADVANCE_INTERVAL,
+            },
             # The planners' monthly cache of settled days (comparisons stay right without it,
             # only slower).
             "site-months-refresh": {

@@ -201,6 +201,11 @@ FIRMWARE_VERIFY_MINUTES = float(os.environ.get("FIRMWARE_VERIFY_MINUTES", "5"))
 FIRMWARE_POLL_MAX = float(os.environ.get("FIRMWARE_POLL_MAX", "60"))
 FIRMWARE_RESUME_AFTER = float(os.environ.get("FIRMWARE_RESUME_AFTER", "300"))
 FIRMWARE_RESUME_INTERVAL = float(os.environ.get("FIRMWARE_RESUME_INTERVAL", "120"))
+# Campaign executor (apps.firmware.campaign_run): the beat hands every live campaign to a worker
+# every CAMPAIGN_ADVANCE_INTERVAL s; a running campaign no round touched for
+# CAMPAIGN_STALLED_SECONDS is shown stalled (its worker is gone), never silently "running".
+CAMPAIGN_ADVANCE_INTERVAL = float(os.environ.get("CAMPAIGN_ADVANCE_INTERVAL", "15"))
+CAMPAIGN_STALLED_SECONDS = float(os.environ.get("CAMPAIGN_STALLED_SECONDS", "300"))
 # Trusted firmware release keys, {key id: public key PEM} (Ed25519 or ECDSA P-256): a bundle is
 # accepted only when one of them signed its manifest. Several may be valid at once (rotation); a
 # key removed here is refused from then on. FIRMWARE_RELEASE_KEYS is that JSON object; unset in

@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from apps.firmware import services, tracking
+from apps.firmware import campaign_run, services, tracking
 
 logger = logging.getLogger(__name__)
 
@@ -32,4 +32,21 @@ def firmware_updates_resume_task() -> int:
         services.firmware_update_enqueue(update_id)
     if ids:
         logger.info("firmware updates resumed: %s", ids)
+    return len(ids)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def campaign_advance(campaign_id: int) -> str | None:
+    """One executor round of a campaign (`campaign_run.campaign_advance`), acknowledged once
+    done: a killed worker's round is redelivered, and every step it runs is idempotent."""
+    return campaign_run.campaign_advance(campaign_id)
+
+
+@shared_task(ignore_result=True)
+def campaigns_advance_all() -> int:
+    """Beat entry point: every live campaign gets a round. The state is in the database, so a
+    restarted beat or worker resumes running campaigns where they were."""
+    ids = campaign_run.campaigns_live()
+    for campaign_id in ids:
+        campaign_advance.delay(campaign_id)
     return len(ids)

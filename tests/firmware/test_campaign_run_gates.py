@@ -122,3 +122,28 @@ def test_stalled_paused_and_windows(make_world):
     campaign_advance(campaign.pk, now=now + timedelta(hours=2, minutes=6))
     cn.refresh_from_db()
     assert cn.state == "running" and cn.step == Step.STAGING
+
+
+def test_the_beat_hands_live_campaigns_to_workers(make_world, monkeypatch):
+    from apps.firmware import tasks
+    from apps.firmware.campaign_services import campaign_transition
+    from heatsite.celery import app
+
+    app.loader.import_default_modules()
+    app.finalize()
+    entry = app.conf.beat_schedule["campaigns-advance-all"]
+    assert entry["task"] == "apps.firmware.tasks.campaigns_advance_all"
+    assert entry["task"] in app.tasks and tasks.campaign_advance.acks_late
+
+    world = make_world(per_site=1, sites=1)
+    campaign = world.campaign(waves=["rest"])
+    queued = []
+    monkeypatch.setattr(tasks.campaign_advance, "delay", queued.append)
+    assert tasks.campaigns_advance_all() == 1 and queued == [campaign.pk]
+    world.step(campaign)  # a node in flight
+    campaign_transition(campaign_id=campaign.pk, action="pause", actor=world.engineer)
+    queued.clear()
+    assert tasks.campaigns_advance_all() == 1  # paused with a node in flight: it finishes
+    CampaignNode.objects.filter(campaign=campaign).update(state="failed")
+    queued.clear()
+    assert tasks.campaigns_advance_all() == 0 and queued == []  # paused, nothing in flight
