@@ -78,6 +78,11 @@ class CampaignSummarySerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", default=None)
     approved_by = serializers.CharField(source="approved_by.username", default=None)
     state = serializers.CharField(help_text=_choices(Campaign.State.choices))
+    stalled = serializers.BooleanField(
+        source="is_stalled",
+        read_only=True,
+        help_text="Running, but no executor round for CAMPAIGN_STALLED_SECONDS: worker gone.",
+    )
 
     class Meta:
         model = Campaign
@@ -86,6 +91,8 @@ class CampaignSummarySerializer(serializers.ModelSerializer):
             "name",
             "bundle",
             "state",
+            "stalled",
+            "advanced_at",
             "reason",
             "created_by",
             "created_at",

@@ -29,7 +29,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -55,17 +54,9 @@ N = CampaignNode.State
 LIVE = (S.RUNNING, S.PAUSED, S.HALTED, S.ABORTED, S.ROLLING_BACK)
 
 
-def stalled_after() -> timedelta:
-    return timedelta(seconds=getattr(settings, "CAMPAIGN_STALLED_SECONDS", 300))
-
-
 def campaign_stalled(campaign: Campaign, now: datetime | None = None) -> bool:
     """A running (or rolling back) campaign no executor round has touched for the bound."""
-    if campaign.state not in (S.RUNNING, S.ROLLING_BACK):
-        return False
-    now = now or timezone.now()
-    last = campaign.advanced_at or campaign.state_changed_at or campaign.started_at
-    return last is not None and now - last > stalled_after()
+    return campaign.stalled_at(now or timezone.now())
 
 
 def campaigns_live() -> list[int]:

@@ -9,8 +9,11 @@ by `apps.firmware.campaign_plan`; lifecycle transitions go through
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Campaign(models.Model):
@@ -68,6 +71,19 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return f"campaign {self.name}"
+
+    def stalled_at(self, now: datetime) -> bool:
+        """Running (or rolling back) but no executor round for ``CAMPAIGN_STALLED_SECONDS``:
+        its worker is gone. Shown as stalled, never silently "running"."""
+        if self.state not in (self.State.RUNNING, self.State.ROLLING_BACK):
+            return False
+        last = self.advanced_at or self.state_changed_at or self.started_at
+        bound = timedelta(seconds=getattr(settings, "CAMPAIGN_STALLED_SECONDS", 300))
+        return last is not None and now - last > bound
+
+    @property
+    def is_stalled(self) -> bool:
+        return self.stalled_at(timezone.now())
 
 
 class CampaignWave(models.Model):

@@ -147,3 +147,24 @@ def test_the_beat_hands_live_campaigns_to_workers(make_world, monkeypatch):
     CampaignNode.objects.filter(campaign=campaign).update(state="failed")
     queued.clear()
     assert tasks.campaigns_advance_all() == 0 and queued == []  # paused, nothing in flight
+
+
+def test_a_campaign_whose_worker_is_gone_shows_stalled_in_the_api_and_page(make_world, client):
+    from datetime import timedelta
+
+    from django.urls import reverse
+
+    world = make_world(per_site=1, sites=1)
+    campaign = world.campaign(waves=["rest"])
+    client.force_login(world.engineer)
+    api = reverse("api:firmware-campaign-detail", args=[campaign.pk])
+    page = reverse("firmware-campaign", args=[campaign.pk])
+    campaign_advance(campaign.pk)  # a round just now
+    assert client.get(api).json()["stalled"] is False
+    assert 'data-testid="campaign-stalled"' not in client.get(page).content.decode()
+    Campaign.objects.filter(pk=campaign.pk).update(
+        advanced_at=campaign.started_at - timedelta(minutes=10)
+    )
+    body = client.get(api).json()
+    assert (body["state"], body["stalled"]) == ("running", True)
+    assert 'data-testid="campaign-stalled"' in client.get(page).content.decode()
