@@ -64,6 +64,17 @@ def values(bmc) -> dict[str, float | None]:
     return out
 
 
+def request_values(svc) -> dict[str, float | None]:
+    """`values` once per request the service handles: an expanded Sensors collection inlines
+    every Sensor, and all of them (and the excerpts naming them) read the same instant."""
+    cached = svc.__dict__.get("_request_values")
+    if cached is not None and cached[0] == svc.requests:
+        return cached[1]
+    readings = values(svc.bmc)
+    svc._request_values = (svc.requests, readings)
+    return readings
+
+
 def health(sensor: RedfishSensor, value: float | None) -> str | None:
     if value is None:
         return None
@@ -138,7 +149,7 @@ def sensors(svc) -> dict:
 
 def sensor(svc, sensor_id: str) -> dict:
     spec = SENSOR_BY_ID[sensor_id]
-    value = values(svc.bmc)[sensor_id]
+    value = request_values(svc)[sensor_id]
     return resource(
         "Sensor",
         sensor_uri(sensor_id),
@@ -154,7 +165,7 @@ def sensor(svc, sensor_id: str) -> dict:
 
 
 def environment_metrics(svc) -> dict:
-    readings = values(svc.bmc)
+    readings = request_values(svc)
     return resource(
         "EnvironmentMetrics",
         f"{CHASSIS}/EnvironmentMetrics",
@@ -183,7 +194,7 @@ def fans(svc) -> dict:
 
 
 def fan(svc) -> dict:
-    rpm = values(svc.bmc)["Fan1Speed"]
+    rpm = request_values(svc)["Fan1Speed"]
     spec = SENSOR_BY_ID["Fan1Speed"]
     percent = None if rpm is None else round(100.0 * rpm / FAN_MAX_RPM, 1)
     return resource(
@@ -203,7 +214,7 @@ def coolant_connectors(svc) -> dict:
 
 
 def coolant_connector(svc) -> dict:
-    readings = values(svc.bmc)
+    readings = request_values(svc)
     supply, back = readings["WaterInletTemp"], readings["WaterOutletTemp"]
     delta = None if supply is None or back is None else round(back - supply, 3)
     return resource(
@@ -235,7 +246,7 @@ def power_subsystem(svc) -> dict:
 def power(svc) -> dict:
     """The deprecated Power resource (clients from before 2020 read only this)."""
     base = f"{CHASSIS}/Power"
-    readings = values(svc.bmc)
+    readings = request_values(svc)
     volts = SENSOR_BY_ID["Voltage12V"]
     spec = SPEC_BY_NUMBER[6]
     return resource(
@@ -274,7 +285,7 @@ def power(svc) -> dict:
 def thermal(svc) -> dict:
     """The deprecated Thermal resource."""
     base = f"{CHASSIS}/Thermal"
-    readings = values(svc.bmc)
+    readings = request_values(svc)
     temperatures = []
     for sensor in REDFISH_SENSORS:
         if sensor.reading_type != "Temperature":

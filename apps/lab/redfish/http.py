@@ -77,9 +77,12 @@ class Response:
     body: dict | str | None = None
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     content_type: str = "application/json; charset=utf-8"
+    payload: bytes | None = None  # ``body`` already serialised (`protocol.decorate`)
 
     def encode(self, keep_alive: bool, head_only: bool = False) -> bytes:
-        if self.body is None:
+        if self.payload is not None:
+            payload = self.payload
+        elif self.body is None:
             payload = b""
         elif isinstance(self.body, str):
             payload = self.body.encode()
@@ -150,7 +153,8 @@ async def serve_connection(
     try:
         while True:
             try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
+                async with asyncio.timeout(IDLE_TIMEOUT):  # no task per request (wait_for's)
+                    head = await reader.readuntil(b"\r\n\r\n")
             except (asyncio.IncompleteReadError, TimeoutError):
                 return
             except asyncio.LimitOverrunError:

@@ -28,8 +28,17 @@ def etag_of(body: dict) -> str:
     """A resource's ETag: its own ``@odata.etag`` when it keeps one, else a digest of it."""
     if isinstance(body.get("@odata.etag"), str):
         return body["@odata.etag"]
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-    return f'W/"{digest[:16]}"'
+    return _digest_tag(serialise(body))
+
+
+def serialise(body: dict) -> str:
+    """The JSON a body is sent as (compact; the lab builds its resources' keys in one order, so
+    the same representation always serialises alike)."""
+    return json.dumps(body, separators=(",", ":"))
+
+
+def _digest_tag(text: str) -> str:
+    return f'W/"{hashlib.sha256(text.encode()).hexdigest()[:16]}"'
 
 
 def described_by(odata_type: str) -> str:
@@ -90,9 +99,13 @@ def decorate(response: Response, allow: str) -> Response:
     body = response.body
     if response.status != 200 or not isinstance(body, dict) or "@odata.id" not in body:
         return response
-    tag = etag_of(body)
-    if "@odata.etag" not in body:
-        body["@odata.etag"] = tag
+    tag = body.get("@odata.etag")
+    if not isinstance(tag, str):
+        # serialised once: the digest of the text is the ETag, and the text (with the ETag
+        # added last, where it goes in the body) is what is sent
+        text = serialise(body)
+        tag = body["@odata.etag"] = _digest_tag(text)
+        response.payload = f'{text[:-1]},"@odata.etag":{json.dumps(tag)}}}'.encode()
     response.headers.setdefault("ETag", tag)
     response.headers.setdefault("Allow", allow)
     if isinstance(body.get("@odata.type"), str):
