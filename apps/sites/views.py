@@ -10,6 +10,7 @@ from django.utils import timezone
 from apps.accounts import access
 from apps.accounts.policy import Action
 from apps.attestation import selectors as attestation_selectors
+from apps.firmware import notices as firmware_notices
 from apps.hardware import certificates as hardware_certificates
 from apps.hardware import protocols as hardware_protocols
 from apps.hardware import selectors as hardware_selectors
@@ -40,6 +41,7 @@ def fleet(request: HttpRequest) -> HttpResponse:
         if can_heat
         else None,
         "alarm_counts": heat_pages.fleet_alarm_counts(site_ids, request.user),
+        "maintenance_notices": firmware_notices.site_maintenance_notices(page),
         "certificate_changed": hardware_certificates.nodes_with_changed_certificate(request.user),
         "statuses": selectors.Site.Status.choices,
         "status_counts": selectors.fleet_status_counts(user=request.user),
@@ -78,6 +80,7 @@ def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
         ],
         **attestation_selectors.site_trust_for_user(request.user, [site.pk]),
         **attestation_selectors.node_badges_for_user(request.user, [n.pk for n in nodes]),
+        "maintenance_notice": firmware_notices.site_maintenance_notice(site),
     }
     return render(request, "sites/site_detail.html", context)
 
