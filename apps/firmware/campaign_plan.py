@@ -93,10 +93,18 @@ class Strategy:
     error_min_sample: int = 5
     pre_hook: str = ""
     post_hook: str = ""
+    # The executor's gates (`apps.firmware.campaign_steps.StepSettings`).
+    step_minutes: Mapping[str, int] = field(default_factory=dict)  # per step; defaults there
+    stable_reads: int = 3  # consecutive good BMC reads with every version right
+    power_back_pct: float = 50.0  # of the pre-flash draw (or nominal) for the heat gate
+    thermal_unknown: str = "warn"  # no fresh supply reading: "warn" (pass, said) or "wait"
+    hook_timeout_s: int = 10
+    method: str = "push"  # how images reach the BMC: push | simple
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["waves"] = list(self.waves)
+        data["step_minutes"] = dict(self.step_minutes)
         return data
 
 

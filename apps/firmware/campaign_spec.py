@@ -105,6 +105,25 @@ def _waves(value: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+_CHOICES = {"thermal_unknown": ("warn", "wait"), "method": ("push", "simple")}
+_STEPS = ("pre_hook", "staging", "applying", "versions", "attesting", "thermal", "post_hook")
+
+
+def _step_minutes(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise CampaignSpecError(
+            f"strategy.step_minutes must map steps ({', '.join(_STEPS)}) to minutes."
+        )
+    out = {}
+    for step, minutes in value.items():
+        if step not in _STEPS:
+            raise CampaignSpecError(f"strategy.step_minutes: unknown step {step!r}.")
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 1:
+            raise CampaignSpecError(f"strategy.step_minutes.{step} must be a whole number ≥ 1.")
+        out[step] = minutes
+    return out
+
+
 def strategy_from(data: Any) -> Strategy:
     """A `Strategy` from a mapping: unknown keys, wrong types and out-of-range values refused."""
     if data is None:
@@ -123,6 +142,14 @@ def strategy_from(data: Any) -> Strategy:
             if not isinstance(value, bool):
                 raise CampaignSpecError("strategy.canary must be true or false.")
             values[key] = value
+        elif key in _CHOICES:
+            if value not in _CHOICES[key]:
+                raise CampaignSpecError(
+                    f"strategy.{key} must be one of {', '.join(_CHOICES[key])}."
+                )
+            values[key] = value
+        elif key == "step_minutes":
+            values[key] = _step_minutes(value)
         elif key in ("pre_hook", "post_hook"):
             if not isinstance(value, str) or (
                 value and not value.startswith(("http://", "https://"))
