@@ -8,10 +8,12 @@ A site is in maintenance when one of its campaign nodes has started and not fini
 a paused campaign), or when a wave of a running campaign still has nodes of the site pending
 while the site may be worked on (no maintenance windows, or one open now).
 
-The dip is the worst the heat budget allows at once, per wave: the nodes running now plus the
-largest-drawing pending ones up to the wave's planned concurrency for the site. A node's draw is
-its live ``power_w``; a node already down reads 0 W or nothing, so its nominal power stands in;
-with neither the dip has no number (``max_dip_kw`` None, "may dip"), never 0.
+The dip is the worst the heat budget allows at once at the site: the nodes running now (every
+campaign's, as the executor counts them) plus the largest-drawing pending ones up to the planned
+concurrency for the site (the wave's budget, else the strategy's ``max_down_per_site``). A
+node's draw is its live ``power_w``; a node already down reads 0 W or nothing, so the draw the
+executor recorded before flashing it (``detail["pre_power_w"]``), else its nominal power,
+stands in; with none of them the dip has no number (``max_dip_kw`` None, "may dip"), never 0.
 
 ``until`` is the wave's estimated end (its start + the plan's minutes for it; past that, the
 site's remaining rounds × the expected minutes per node from now), or the current maintenance
@@ -42,6 +44,17 @@ def _draw(power_w: float | None, nominal_w: int | None) -> float | None:
     return float(nominal_w) if nominal_w else None
 
 
+def _concurrency(budget: Any, strategy: Any, site_id: int) -> int:
+    """The wave's planned nodes down at once for the site, else the strategy's limit."""
+    planned = budget.get(str(site_id)) if isinstance(budget, dict) else None
+    limit = strategy.get("max_down_per_site") if isinstance(strategy, dict) else None
+    value = (planned or {}).get("concurrency") if isinstance(planned, dict) else None
+    try:
+        return max(int(value or limit or 1), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
 def _wave_minutes(plan: dict[str, Any], index: int) -> int | None:
     for wave in plan.get("waves") or []:
         if isinstance(wave, dict) and wave.get("index") == index:
@@ -52,8 +65,7 @@ def _wave_minutes(plan: dict[str, Any], index: int) -> int | None:
 
 def _estimate(group: dict[str, Any], concurrency: int, now: datetime) -> datetime:
     """When the wave is expected to be done with the site."""
-    strategy = group["strategy"] if isinstance(group["strategy"], dict) else {}
-    node_minutes = strategy.get("node_minutes") or _NODE_MINUTES
+    node_minutes = group["strategy"].get("node_minutes") or _NODE_MINUTES
     remaining = len(group["running"]) + len(group["pending"])
     by_site = now + timedelta(minutes=math.ceil(remaining / concurrency) * node_minutes)
     started, minutes = group["started_at"], _wave_minutes(group["plan"], group["index"])
@@ -89,6 +101,7 @@ def site_maintenance_notices(
         "node__site_id",
         "node__power_w",
         "node__nominal_power_w",
+        "detail",
         "wave_id",
         "wave__index",
         "wave__state",
@@ -98,12 +111,13 @@ def site_maintenance_notices(
         "campaign__strategy",
         "campaign__plan",
     )
-    groups: dict[tuple[int, int], dict[str, Any]] = {}
+    sites_in: dict[int, dict[str, Any]] = {}
     for (
         state,
         site_id,
         power_w,
         nominal_w,
+        detail,
         wave_id,
         index,
         wave_state,
@@ -117,50 +131,55 @@ def site_maintenance_notices(
             campaign_state in _ADVANCING and wave_state == CampaignWave.State.RUNNING
         ):
             continue
-        group = groups.setdefault(
-            (site_id, wave_id),
+        site = sites_in.setdefault(site_id, {"running": [], "pending": [], "waves": {}})
+        wave = site["waves"].setdefault(
+            wave_id,
             {
                 "index": index,
                 "started_at": started_at,
-                "budget": budget,
-                "strategy": strategy,
+                "strategy": strategy if isinstance(strategy, dict) else {},
                 "plan": plan if isinstance(plan, dict) else {},
+                "concurrency": _concurrency(budget, strategy, site_id),
                 "running": [],
                 "pending": [],
             },
         )
-        group[state].append(_draw(power_w, nominal_w))
+        # A node already down reads 0 W: the draw the executor saw before it flashed it.
+        before = detail.get("pre_power_w") if isinstance(detail, dict) else None
+        draw = _draw(power_w or before, nominal_w)
+        site[state].append(draw)
+        wave[state].append(draw)
     notices: dict[int, dict[str, Any]] = {}
-    windows = _windows({site_id for site_id, _ in groups}) if groups else {}
-    for (site_id, _), group in groups.items():
+    windows = _windows(sites_in) if sites_in else {}
+    for site_id, found in sites_in.items():
         site = by_id[site_id]
         window = None
         if windows.get(site_id):
             window = window_next(windows[site_id], site.timezone, now)
             if window is not None and window[0] > now:
                 window = None  # outside its windows: only the nodes already down count
-                group["pending"] = []
-        if not group["running"] and not group["pending"]:
+                found["pending"] = []
+                for wave in found["waves"].values():
+                    wave["pending"] = []
+        if not found["running"] and not found["pending"]:
             continue
-        planned = (group["budget"] or {}).get(str(site_id)) or {}
-        strategy = group["strategy"] if isinstance(group["strategy"], dict) else {}
-        concurrency = max(
-            int(planned.get("concurrency") or strategy.get("max_down_per_site") or 1), 1
-        )
-        slots = max(concurrency - len(group["running"]), 0)
+        # Every campaign's nodes at a site share its budget (as the executor counts them).
+        concurrency = max(w["concurrency"] for w in found["waves"].values())
+        slots = max(concurrency - len(found["running"]), 0)
         # Unknown draws first: they may be the largest.
-        pending = sorted(group["pending"], key=lambda w: (w is not None, -(w or 0)))
-        down = group["running"] + pending[:slots]
-        dip = None if any(w is None for w in down) else sum(down)
-        until = _estimate(group, concurrency, now)
+        pending = sorted(found["pending"], key=lambda w: (w is not None, -(w or 0)))
+        down = found["running"] + pending[:slots]
+        until = max(
+            _estimate(w, w["concurrency"], now)
+            for w in found["waves"].values()
+            if w["running"] or w["pending"]
+        )
         if window is not None:
             until = min(until, window[1])
-        seen = notices.get(site_id)
-        if seen is None:
-            notices[site_id] = {"until": until, "dip_w": dip}
-        else:
-            seen["until"] = max(seen["until"], until)
-            seen["dip_w"] = None if dip is None or seen["dip_w"] is None else seen["dip_w"] + dip
+        notices[site_id] = {
+            "until": until,
+            "dip_w": None if any(w is None for w in down) else sum(down),
+        }
     out = {}
     for site_id, notice in notices.items():
         tz = by_id[site_id].tzinfo

@@ -92,6 +92,22 @@ def test_a_node_already_down_counts_with_its_nominal_power(site):
     assert site_maintenance_notice(site, now=NOW)["max_dip_kw"] == 0.9
 
 
+def test_a_node_already_down_counts_with_the_draw_recorded_before_its_flash(site):
+    node = add_node(site, "lyo-n1", {"BMC": "2.42"}, power_w=0.0, nominal_power_w=900)
+    campaign_with(site, [(node, "running")])
+    CampaignNode.objects.filter(node=node).update(detail={"pre_power_w": 640.0})
+    assert site_maintenance_notice(site, now=NOW)["max_dip_kw"] == 0.7  # 0.64 rounded up
+
+
+def test_two_campaigns_at_a_site_share_its_budget(site):
+    a = add_node(site, "lyo-a", {"BMC": "2.42"}, power_w=500.0)
+    b = add_node(site, "lyo-b", {"BMC": "2.42"}, power_w=800.0)
+    campaign_with(site, [(a, "pending")], concurrency=1)
+    campaign_with(site, [(b, "pending")], concurrency=1)
+    # One node of the site down at a time, whichever campaign takes it: the larger draw.
+    assert site_maintenance_notice(site, now=NOW)["max_dip_kw"] == 0.8
+
+
 def test_an_unknown_draw_gives_no_number_never_zero(site, client, partner):
     node = add_node(site, "lyo-n1", {"BMC": "2.42"}, power_w=None, nominal_power_w=0)
     campaign_with(site, [(node, "running")])
