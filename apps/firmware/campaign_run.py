@@ -166,7 +166,7 @@ def _since_resume(campaign: Campaign) -> datetime | None:
 
 def _requeue_retries(campaign: Campaign, now: datetime) -> None:
     retries = int(campaign.strategy.get("retries", 1))
-    failed = campaign.campaign_nodes.filter(state=N.FAILED, attempts__lte=retries)
+    failed = campaign.campaign_nodes.filter(state=N.FAILED, attempts__range=(1, retries))
     for cn in failed.exclude(phase=ROLLBACK).select_related("node"):
         from apps.firmware.campaign_steps import _record
 

@@ -168,3 +168,50 @@ def test_a_campaign_whose_worker_is_gone_shows_stalled_in_the_api_and_page(make_
     body = client.get(api).json()
     assert (body["state"], body["stalled"]) == ("running", True)
     assert 'data-testid="campaign-stalled"' in client.get(page).content.decode()
+
+
+def test_percentage_error_threshold_waits_for_its_minimum_sample_and_resume_acknowledges(
+    make_world,
+):
+    from apps.firmware.campaign_run import _error_gate
+    from apps.firmware.campaign_services import campaign_transition
+
+    world = make_world(per_site=2, sites=2)
+    campaign = world.campaign(
+        waves=["rest"], error_threshold_count=None, error_threshold_pct=50, error_min_sample=3
+    )
+    a, b, c, _ = campaign.campaign_nodes.order_by("id")
+    now = world.clock.now
+    CampaignNode.objects.filter(pk=a.pk).update(
+        state="failed", reason="boom", finished_at=now, attempts=1
+    )
+    CampaignNode.objects.filter(pk=b.pk).update(state="succeeded", finished_at=now)
+    assert _error_gate(campaign) == ""  # 1 of 2: below the minimum sample of 3
+    CampaignNode.objects.filter(pk=c.pk).update(
+        state="failed", reason="bang", finished_at=now, attempts=1
+    )
+    why = _error_gate(campaign)
+    assert why.startswith("Halted: 2/3 nodes failed (67 % ≥ 50 %).")
+    assert f"{a.node.name}: boom" in why
+    campaign_advance(campaign.pk, now=now)
+    campaign.refresh_from_db()
+    assert campaign.state == "halted" and campaign.reason == why
+    campaign_transition(
+        campaign_id=campaign.pk, action="resume", actor=world.engineer, note="known flaky"
+    )
+    campaign.refresh_from_db()
+    assert _error_gate(campaign) == ""  # the failures seen were acknowledged
+
+
+def test_the_heat_percentage_caps_how_many_nodes_of_a_site_go_down(make_world):
+    world = make_world(per_site=3, sites=1)
+    campaign = world.campaign(waves=["rest"], max_down_per_site=3, max_site_loss_pct=40)
+    campaign_advance(campaign.pk, now=world.clock.now)
+    running = campaign.campaign_nodes.filter(state="running")
+    assert running.count() == 1  # 300 W of 900 W is 33 %; two would be 67 %
+    # the running node's draw counts for every campaign at the site: raising the cap to 70 %
+    # lets exactly one more start
+    strategy = {**campaign.strategy, "max_site_loss_pct": 70}
+    Campaign.objects.filter(pk=campaign.pk).update(strategy=strategy)
+    campaign_advance(campaign.pk, now=world.clock.now)
+    assert running.count() == 2
