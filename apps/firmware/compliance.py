@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -114,6 +115,7 @@ class ComplianceResult:
     desired: dict[str, DesiredBundle]
 
 
+@lru_cache(maxsize=4096)  # a fleet runs few distinct versions: compared once per pair
 def _compare(current: str, desired: str) -> str | None:
     if current == desired:
         return UP_TO_DATE
