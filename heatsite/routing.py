@@ -3,6 +3,7 @@
 from django.urls import path
 
 from apps.console import consumers as console_consumers
+from apps.firmware import consumers as firmware_consumers
 from apps.sites import consumers as sites_consumers
 
 websocket_urlpatterns = [
@@ -12,5 +13,10 @@ websocket_urlpatterns = [
         "ws/nodes/<int:node_id>/console/",
         console_consumers.NodeConsoleConsumer.as_asgi(),
         name="ws-node-console",
+    ),
+    path(
+        "ws/campaigns/<int:campaign_id>/",
+        firmware_consumers.CampaignLiveConsumer.as_asgi(),
+        name="ws-campaign",
     ),
 ]

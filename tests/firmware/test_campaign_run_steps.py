@@ -167,3 +167,24 @@ def test_executor_settings_reach_the_step_machine():
     conf = StepSettings.from_strategy(json.loads(json.dumps(stored)))  # as kept in the database
     assert (conf.thermal_unknown, conf.stable_reads) == ("wait", 5)
     assert conf.step_minutes["attesting"] == 7 and conf.step_minutes["thermal"] == 30
+
+
+def test_each_transition_is_audited_and_pushed_to_the_campaigns_group(make_world, monkeypatch):
+    from apps.audit.models import AuditEvent
+    from apps.firmware import campaign_run, campaign_steps
+
+    pushed = []
+    monkeypatch.setattr(campaign_steps, "broadcast", lambda g, e: pushed.append((g, e)))
+    monkeypatch.setattr(campaign_run, "broadcast", lambda g, e: pushed.append((g, e)))
+    world = make_world(per_site=1, sites=1)
+    campaign = world.campaign(waves=["rest"])
+    campaign_run.campaign_advance(campaign.pk, now=world.clock.now)
+    group = f"campaign.{campaign.pk}.progress"
+    assert {g for g, _ in pushed} == {group}
+    wave = [e for _, e in pushed if e["type"] == "campaign.state"]
+    assert wave[0]["wave_state"] == "running"
+    node = [e for _, e in pushed if e["type"] == "campaign.node"]
+    assert (node[0]["step"], node[0]["state"]) == ("staging", "running")
+    audited = AuditEvent.objects.filter(action="firmware.campaign_node")
+    assert audited.first().detail["to"] in ("staging/running", "applying/running")
+    assert audited.count() == len(node)

@@ -119,3 +119,12 @@ for _action in ("approve", "start", "pause", "resume", "abort", "rollback"):
         API_CAMPAIGN | ({} if _ok else {"engineer": 409, "admin": 409}),
         method="post",
     )
+
+# The executor's live progress of a campaign: as its page (partners 404, planners 403).
+WS_ROUTES = {
+    "ws-campaign": (
+        lambda o: f"/ws/campaigns/{o['firmware_campaign'].pk}/",
+        {"anonymous": 4401, "partner": 4404, "planner": 4403, "engineer": "ok", "admin": "ok"},
+        None,
+    ),
+}
