@@ -270,11 +270,16 @@ def campaign_node_start(cn: CampaignNode, now: datetime) -> CampaignNode:
         if not cn.previous_versions and versions:
             fields["previous_versions"] = versions
             fields["previous_bundle"] = _previous_bundle(cn, versions)
-        config = NodeConfiguration.objects.filter(node_id=cn.node_id).select_related("release")
-        config = config.first()
-        detail["old_release"] = config.release.version if config else ""
-    detail["pre_power_w"] = cn.node.power_w if cn.node.power_w is not None else _live_power(cn)
-    detail["pre_supply_c"] = site_supply_c(cn.node.site_id, now)
+    if cn.phase == ROLLBACK or "old_release" not in detail:
+        # A retry keeps the first attempt's baseline: by then the node may already run (and
+        # be recorded on) the new release, and draw less.
+        if cn.phase != ROLLBACK:
+            config = NodeConfiguration.objects.filter(node_id=cn.node_id).select_related("release")
+            config = config.first()
+            detail["old_release"] = config.release.version if config else ""
+        draw = cn.node.power_w
+        detail["pre_power_w"] = draw if draw is not None else _live_power(cn)
+        detail["pre_supply_c"] = site_supply_c(cn.node.site_id, now)
     first = Step.PRE_HOOK if conf.pre_hook else Step.STAGING
     return _record(
         cn,

@@ -188,3 +188,25 @@ def test_each_transition_is_audited_and_pushed_to_the_campaigns_group(make_world
     audited = AuditEvent.objects.filter(action="firmware.campaign_node")
     assert audited.first().detail["to"] in ("staging/running", "applying/running")
     assert audited.count() == len(node)
+
+
+def test_a_retry_keeps_the_first_attempts_baseline(make_world):
+    from apps.attestation import services as attestation
+    from apps.attestation.models import FirmwareRelease
+    from tests.firmware.campaign_run_kit import NEW, OLD
+
+    world = make_world(per_site=1, sites=1)
+    campaign = world.campaign(waves=["rest"])
+    cn = campaign.campaign_nodes.select_related("node", "campaign").get()
+    campaign_node_start(cn, world.clock.now)
+    assert (cn.detail["old_release"], cn.detail["pre_power_w"], cn.attempts) == (OLD, 300.0, 1)
+    # the first attempt got as far as recording the new release, and the node draws less
+    config = cn.node.attestation_config
+    new = FirmwareRelease.objects.get(profile=config.release.profile, version=NEW)
+    attestation.configuration_set(node=cn.node, release=new, config=config.to_config())
+    cn.node.power_w = 20.0
+    cn.node.save()
+    CampaignNode.objects.filter(pk=cn.pk).update(state="pending", step="queued")
+    cn = CampaignNode.objects.select_related("node", "campaign").get(pk=cn.pk)
+    campaign_node_start(cn, world.clock.now)
+    assert (cn.detail["old_release"], cn.detail["pre_power_w"], cn.attempts) == (OLD, 300.0, 2)
