@@ -329,7 +329,8 @@ class Client:
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     cache: dict[str, Any] = dataclasses.field(default_factory=dict)  # stable paths → JSON
     pool: Any = None  # the pinned urllib3 pool `get_json` uses (the one requests uses too)
-    sent: dict[tuple, bytes] = dataclasses.field(default_factory=dict)  # fast GETs, as bytes
+    sent: dict[str, bytes] = dataclasses.field(default_factory=dict)  # fast GETs, as bytes
+    sent_headers: dict[str, str] | None = None  # the headers `sent` was built with
 
     @property
     def connector(self) -> sushy_connector.Connector:
@@ -354,13 +355,15 @@ class Client:
         headers = {**session.headers, **FAST_HEADERS}
         if session.auth:  # basic auth (a BMC without sessions)
             headers.update(urllib3.util.make_headers(basic_auth=":".join(session.auth)))
-        key = (path, tuple(headers.items()))  # a new token after a re-login: new bytes
-        request = self.sent.get(key)
+        if headers != self.sent_headers:  # a new token after a re-login: new bytes
+            self.sent.clear()
+            self.sent_headers = headers
+        request = self.sent.get(path)
         if request is None:
             if len(self.sent) > 64:
                 self.sent.clear()
             netloc = connector._url.split("://", 1)[1].rstrip("/")
-            request = self.sent[key] = wire.request_bytes(path, netloc, headers)
+            request = self.sent[path] = wire.request_bytes(path, netloc, headers)
         try:
             body = wire.get(
                 self.pool,
