@@ -84,6 +84,7 @@ class StepSettings:
     power_back_pct: float = 50.0
     thermal_unknown: str = "warn"  # or "wait"
     hook_timeout_s: float = 10.0
+    node_timeout_minutes: int = 0  # per attempt, all steps; 0: only the steps' own
     method: str = FirmwareUpdate.Method.PUSH
     pre_hook: str = ""
     post_hook: str = ""
@@ -98,6 +99,7 @@ class StepSettings:
             power_back_pct=float(strategy.get("power_back_pct", 50.0)),
             thermal_unknown="wait" if strategy.get("thermal_unknown") == "wait" else "warn",
             hook_timeout_s=float(strategy.get("hook_timeout_s", 10.0)),
+            node_timeout_minutes=int(strategy.get("node_timeout_minutes") or 0),
             method=strategy.get("method") or FirmwareUpdate.Method.PUSH,
             pre_hook=strategy.get("pre_hook") or "",
             post_hook=strategy.get("post_hook") or "",
@@ -280,6 +282,7 @@ def campaign_node_start(cn: CampaignNode, now: datetime) -> CampaignNode:
         draw = cn.node.power_w
         detail["pre_power_w"] = draw if draw is not None else _live_power(cn)
         detail["pre_supply_c"] = site_supply_c(cn.node.site_id, now)
+    detail["attempt_started_at"] = now.isoformat()
     first = Step.PRE_HOOK if conf.pre_hook else Step.STAGING
     return _record(
         cn,
@@ -333,10 +336,16 @@ def campaign_node_advance(cn_id: int, *, now: datetime | None = None) -> float |
             if now - cn.step_started_at >= timedelta(minutes=limit):
                 _fail(cn, now, _timed_out(cn, limit))
                 return None
+        began = cn.detail.get("attempt_started_at")
+        if cn.state == NState.RUNNING and began and conf.node_timeout_minutes:
+            limit = conf.node_timeout_minutes
+            if now - datetime.fromisoformat(began) >= timedelta(minutes=limit):
+                _fail(cn, now, _timed_out(cn, limit, "the node's timeout"))
+                return None
         return retry if cn.state == NState.RUNNING else None
 
 
-def _timed_out(cn: CampaignNode, minutes: int) -> NodeFailed:
+def _timed_out(cn: CampaignNode, minutes: int, bound: str = "") -> NodeFailed:
     waiting = cn.detail.get("waiting", "")
     words = {
         Step.ATTESTING: "the node did not boot into an attestable state"
@@ -346,7 +355,8 @@ def _timed_out(cn: CampaignNode, minutes: int) -> NodeFailed:
         Step.VERSIONS: "the BMC did not report every component's version stably",
     }.get(cn.step, "no progress")
     last = f" ({cn.reason})" if cn.reason else ""
-    return NodeFailed("timeout", f"{cn.get_step_display()}: {words} within {minutes} min{last}.")
+    within = f"within {minutes} min" + (f" ({bound})" if bound else "")
+    return NodeFailed("timeout", f"{cn.get_step_display()}: {words} {within}{last}.")
 
 
 def _next(cn: CampaignNode, now: datetime, step: str, **fields: Any) -> float:

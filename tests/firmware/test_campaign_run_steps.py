@@ -210,3 +210,19 @@ def test_a_retry_keeps_the_first_attempts_baseline(make_world):
     cn = CampaignNode.objects.select_related("node", "campaign").get(pk=cn.pk)
     campaign_node_start(cn, world.clock.now)
     assert (cn.detail["old_release"], cn.detail["pre_power_w"], cn.attempts) == (OLD, 300.0, 2)
+
+
+def test_the_node_timeout_bounds_an_attempt_across_its_steps(make_world):
+    world = make_world(per_site=1, sites=1)
+    cn = at_step(world, Step.VERSIONS, node_timeout_minutes=5)
+    began = (world.clock.now - timedelta(minutes=3)).isoformat()
+    CampaignNode.objects.filter(pk=cn.pk).update(detail={**cn.detail, "attempt_started_at": began})
+    campaign_node_advance(cn.pk, now=world.clock.now)  # the BMC still runs the old versions
+    cn.refresh_from_db()
+    assert cn.state == "running" and "BMC reports" in cn.reason
+    world.clock.advance(minutes=2)  # 5 min into the attempt, 2 into the step (10 allowed)
+    campaign_node_advance(cn.pk, now=world.clock.now)
+    cn.refresh_from_db()
+    assert (cn.state, cn.step, cn.detail["cause"]) == ("failed", Step.VERSIONS, "timeout")
+    assert "did not report every component's version stably" in cn.reason
+    assert "within 5 min (the node's timeout)" in cn.reason
