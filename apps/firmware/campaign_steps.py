@@ -30,10 +30,7 @@ the node had (``phase = "rollback"``).
 
 from __future__ import annotations
 
-import json
 import logging
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,11 +48,11 @@ from apps.core.crypto import CredentialError
 from apps.core.realtime import broadcast
 from apps.firmware import services as firmware_services
 from apps.firmware import tracking
+from apps.firmware.campaign_checks import hook_post, site_supply_c
 from apps.firmware.campaigns import CampaignNode
 from apps.firmware.models import BundlePrediction, FirmwareBundle, FirmwareImage, FirmwareUpdate
 from apps.hardware.drivers.base import BmcError, driver_for
 from apps.hardware.protocols import endpoint_for
-from apps.heat.models import MeterState
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +68,6 @@ DEFAULT_STEP_MINUTES = {
     Step.THERMAL: 30,
     Step.POST_HOOK: 10,
 }
-SUPPLY_FRESH = timedelta(minutes=15)  # an older meter reading says nothing about now
 WAIT = 10.0  # seconds between looks, as a hint to the runner
 
 
@@ -208,14 +204,6 @@ def _live_power(cn: CampaignNode) -> float | None:
     except (BmcError, CredentialError):
         watts = None
     return watts if watts is not None else None
-
-
-def site_supply_c(site_id: int, now: datetime) -> float | None:
-    """The site's supply temperature now: the warmest fresh meter reading; None: unknown."""
-    fresh = MeterState.objects.filter(
-        meter__site_id=site_id, last_ts__gte=now - SUPPLY_FRESH, last_supply_c__isnull=False
-    ).values_list("last_supply_c", flat=True)
-    return max(fresh, default=None)
 
 
 def _targets(cn: CampaignNode) -> list[tuple[str, str, FirmwareImage | None]]:
@@ -364,33 +352,19 @@ def _next(cn: CampaignNode, now: datetime, step: str, **fields: Any) -> float:
     return 0.0
 
 
-def _hook(url: str, cn: CampaignNode, which: str, conf: StepSettings) -> tuple[bool, str]:
-    body = json.dumps(
-        {
-            "event": which,
-            "campaign_id": cn.campaign_id,
-            "node": cn.node.name,
-            "node_id": cn.node_id,
-            "site": cn.node.site.code,
-            "phase": cn.phase,
-        }
-    ).encode()
-    if not url.startswith(("http://", "https://")):
-        return False, "not an http(s) URL"
-    request = urllib.request.Request(  # noqa: S310 (http(s) only, checked above)
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=conf.hook_timeout_s) as answer:  # noqa: S310
-            return 200 <= answer.status < 300, f"HTTP {answer.status}"
-    except urllib.error.HTTPError as error:
-        return False, f"HTTP {error.code}"
-    except (urllib.error.URLError, OSError) as error:
-        return False, f"unreachable ({getattr(error, 'reason', error)})"
+def _hook_body(cn: CampaignNode, which: str) -> dict[str, Any]:
+    return {
+        "event": which,
+        "campaign_id": cn.campaign_id,
+        "node": cn.node.name,
+        "node_id": cn.node_id,
+        "site": cn.node.site.code,
+        "phase": cn.phase,
+    }
 
 
 def _pre_hook(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
-    ok, said = _hook(conf.pre_hook, cn, "pre", conf)
+    ok, said = hook_post(conf.pre_hook, _hook_body(cn, "pre"), conf.hook_timeout_s)
     if ok:
         return _next(cn, now, Step.STAGING)
     _record(cn, now, reason=f"Pre-hook answered {said}; asking again.")
@@ -398,7 +372,7 @@ def _pre_hook(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
 
 
 def _post_hook(cn: CampaignNode, conf: StepSettings, now: datetime) -> float | None:
-    ok, said = _hook(conf.post_hook, cn, "post", conf)
+    ok, said = hook_post(conf.post_hook, _hook_body(cn, "post"), conf.hook_timeout_s)
     if ok:
         _finish(cn, now)
         return None
