@@ -41,7 +41,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.attestation import services as attestation
-from apps.attestation.models import FirmwareRelease, NodeConfiguration
+from apps.attestation.models import AgentEndpoint, FirmwareRelease, NodeConfiguration
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.crypto import CredentialError
@@ -251,6 +251,18 @@ def campaign_node_start(cn: CampaignNode, now: datetime) -> CampaignNode:
     conf = StepSettings.from_strategy(cn.campaign.strategy)
     fields: dict[str, Any] = {"attempts": cn.attempts + 1, "update": None, "good_reads": 0}
     detail = dict(cn.detail)
+    if cn.phase != ROLLBACK and not AgentEndpoint.objects.filter(node_id=cn.node_id).exists():
+        # Step 5 could never pass: refuse before anything is flashed.
+        return _record(
+            cn,
+            now,
+            attempts=fields["attempts"],
+            state=NState.FAILED,
+            reason="No attestation agent is registered for this node: its boot could never be "
+            "attested, so nothing was flashed.",
+            finished_at=now,
+            detail={**detail, "cause": "no_agent"},
+        )
     if cn.phase != ROLLBACK:
         try:
             versions = _inventory(cn)

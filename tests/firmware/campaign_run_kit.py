@@ -5,6 +5,7 @@ both clocks (Heatsite's and the lab BMCs'), never sleeping."""
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -30,6 +31,13 @@ from tests.hardware.redfish_nodes import dual_lab_node
 OLD, NEW = LAB_FIRMWARE_VERSIONS[:2]
 UPDATE_SECONDS = 30.0
 ROUND = timedelta(seconds=20)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def versions(node) -> dict[str, str]:
@@ -158,6 +166,14 @@ def make_world(make_dual_lab, lab_redfish_clock, engineer, trusted, ed_key, sett
             for i in range(per_site * sites)
         ]
         seed_lab_nodes(nodes, OLD)
+        for node in nodes:  # an agent that does not answer (with_tpms ties real ones)
+            attestation.endpoint_register(
+                node=node,
+                host="127.0.0.1",
+                port=closed_port(),
+                cert_fingerprint="ab" * 32,
+                token=b"not-a-real-agent-token",
+            )
         for node in nodes:
             facts_refresh(node)
         bundles = store_lab_bundles(engineer, ed_key)

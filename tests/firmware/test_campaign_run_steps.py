@@ -226,3 +226,18 @@ def test_the_node_timeout_bounds_an_attempt_across_its_steps(make_world):
     assert (cn.state, cn.step, cn.detail["cause"]) == ("failed", Step.VERSIONS, "timeout")
     assert "did not report every component's version stably" in cn.reason
     assert "within 5 min (the node's timeout)" in cn.reason
+
+
+def test_a_node_without_an_attestation_agent_is_failed_before_anything_is_flashed(make_world):
+    from apps.attestation.models import AgentEndpoint
+    from apps.firmware.models import FirmwareUpdate
+
+    world = make_world(per_site=1, sites=1)
+    campaign = world.campaign(waves=["rest"])
+    cn = campaign.campaign_nodes.select_related("node", "campaign").get()
+    AgentEndpoint.objects.filter(node=cn.node).delete()
+    campaign_node_start(cn, world.clock.now)
+    cn.refresh_from_db()
+    assert (cn.state, cn.detail["cause"], cn.attempts) == ("failed", "no_agent", 1)
+    assert cn.started_at is None  # nothing to roll back
+    assert not FirmwareUpdate.objects.filter(node=cn.node).exists()
