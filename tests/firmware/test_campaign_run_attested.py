@@ -56,10 +56,14 @@ def test_two_sites_two_nodes_complete_attested_within_the_heat_budget_then_roll_
 ):
     world = make_world(per_site=2, sites=2)
     with_tpms(world, tpm_fleet(4))
-    campaign = world.campaign(max_down_per_site=1)
+    campaign = world.campaign(max_down_per_site=1, soak_minutes=15)
     campaign = world.drive(campaign)
 
     assert campaign.state == Campaign.State.COMPLETED, campaign.reason
+    first, second = campaign.waves.order_by("index")
+    assert first.state == second.state == "succeeded"
+    assert (second.started_at - first.finished_at).total_seconds() >= 15 * 60  # the soak
+    assert first.nodes.order_by("-finished_at").first().finished_at == first.finished_at
     for cn in campaign.campaign_nodes.select_related("node"):
         assert (cn.state, cn.step) == ("succeeded", Step.DONE), cn.reason
         bios = world.bundles[NEW].components.get(component="BIOS").version

@@ -215,3 +215,21 @@ def test_the_heat_percentage_caps_how_many_nodes_of_a_site_go_down(make_world):
     Campaign.objects.filter(pk=campaign.pk).update(strategy=strategy)
     campaign_advance(campaign.pk, now=world.clock.now)
     assert running.count() == 2
+
+
+def test_an_aborted_campaign_starts_nothing_more_and_lets_its_node_in_flight_finish(make_world):
+    from apps.firmware.campaign_services import campaign_transition
+
+    world = make_world(per_site=2, sites=1)
+    campaign = world.campaign(waves=["rest"], max_down_per_site=1)
+    world.step(campaign)
+    in_flight = campaign.campaign_nodes.get(state="running")
+    waiting = campaign.campaign_nodes.get(state="pending")
+    campaign_transition(campaign_id=campaign.pk, action="abort", actor=world.engineer)
+    campaign = world.drive(campaign)
+    assert campaign.state == "aborted"
+    in_flight.refresh_from_db()
+    waiting.refresh_from_db()
+    assert in_flight.state in ("failed", "succeeded") and in_flight.finished_at is not None
+    assert waiting.state == "pending" and waiting.started_at is None
+    assert not FirmwareUpdate.objects.filter(node=waiting.node).exists()
