@@ -123,7 +123,7 @@ def campaign_advance(campaign_id: int, *, now: datetime | None = None) -> str | 
     now = now or timezone.now()
     with transaction.atomic():
         campaign = (
-            Campaign.objects.select_for_update(skip_locked=True)
+            Campaign.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("bundle", "bundle__profile", "approved_by")
             .filter(pk=campaign_id, state__in=LIVE)
             .first()
