@@ -114,7 +114,10 @@ def _announce(campaign: Campaign, wave: CampaignWave | None = None) -> None:
         "reason": campaign.reason,
     }
     if wave is not None:
-        event.update(wave=wave.index, wave_state=wave.state)
+        counts = dict.fromkeys(("pending", "running", "succeeded", "failed"), 0)
+        for state in wave.nodes.exclude(phase=ROLLBACK).values_list("state", flat=True):
+            counts[state] = counts.get(state, 0) + 1
+        event.update(wave=wave.index, wave_state=wave.state, nodes=counts)  # progress bars
     broadcast(campaign_group(campaign.pk), event)
 
 

@@ -183,6 +183,7 @@ def test_each_transition_is_audited_and_pushed_to_the_campaigns_group(make_world
     assert {g for g, _ in pushed} == {group}
     wave = [e for _, e in pushed if e["type"] == "campaign.state"]
     assert wave[0]["wave_state"] == "running"
+    assert wave[0]["nodes"] == {"pending": 1, "running": 0, "succeeded": 0, "failed": 0}
     node = [e for _, e in pushed if e["type"] == "campaign.node"]
     assert (node[0]["step"], node[0]["state"]) == ("staging", "running")
     audited = AuditEvent.objects.filter(action="firmware.campaign_node")
