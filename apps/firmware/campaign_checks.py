@@ -14,6 +14,18 @@ from apps.heat.models import MeterState
 SUPPLY_FRESH = timedelta(minutes=15)  # an older meter reading says nothing about now
 
 
+def hook_body(cn: Any, which: str) -> dict[str, Any]:
+    """What a hook is told: which event, for which node of which campaign."""
+    return {
+        "event": which,
+        "campaign_id": cn.campaign_id,
+        "node": cn.node.name,
+        "node_id": cn.node_id,
+        "site": cn.node.site.code,
+        "phase": cn.phase,
+    }
+
+
 def hook_post(url: str, body: dict[str, Any], timeout: float) -> tuple[bool, str]:
     """POSTs ``body`` as JSON to ``url``: (a 2xx answer, what was answered). Never raises."""
     if not url.startswith(("http://", "https://")):

@@ -37,8 +37,11 @@ from apps.audit.services import audit_record
 from apps.core.realtime import broadcast
 from apps.firmware.campaign_steps import (
     ROLLBACK,
+    NodeFailed,
     campaign_group,
     campaign_node_advance,
+    campaign_node_fail,
+    campaign_node_record,
     campaign_node_start,
 )
 from apps.firmware.campaign_windows import Window, window_next, window_open
@@ -151,9 +154,10 @@ def _advance_node(cn_id: int, now: datetime) -> None:
     except Exception as error:  # one node's bug must not stop the others' rounds
         logger.exception("campaign node %s failed unexpectedly", cn_id)
         cn = CampaignNode.objects.select_related("node").get(pk=cn_id)
-        from apps.firmware.campaign_steps import NodeFailed, _fail
 
-        _fail(cn, now, NodeFailed("internal", f"Heatsite failed ({type(error).__name__})."))
+        campaign_node_fail(
+            cn, now, NodeFailed("internal", f"Heatsite failed ({type(error).__name__}).")
+        )
 
 
 # --- forward ---------------------------------------------------------------------------------
@@ -171,9 +175,7 @@ def _requeue_retries(campaign: Campaign, now: datetime) -> None:
     retries = int(campaign.strategy.get("retries", 1))
     failed = campaign.campaign_nodes.filter(state=N.FAILED, attempts__range=(1, retries))
     for cn in failed.exclude(phase=ROLLBACK).select_related("node"):
-        from apps.firmware.campaign_steps import _record
-
-        _record(
+        campaign_node_record(
             cn,
             now,
             state=N.PENDING,
@@ -337,15 +339,16 @@ def _rollback(campaign: Campaign, now: datetime) -> None:
     skipped. Done when every such node rolled back; a failed rollback halts with reasons."""
     if campaign.campaign_nodes.filter(state=N.RUNNING).exclude(phase=ROLLBACK).exists():
         return  # let forward steps finish first: a node is never switched mid-flash
-    from apps.firmware.campaign_steps import _record
 
     taken = campaign.campaign_nodes.exclude(phase=ROLLBACK).select_related("node")
     for cn in taken:
         if cn.started_at is None:
             if cn.state == N.PENDING:
-                _record(cn, now, state=N.SKIPPED, reason="Not started: campaign rolled back.")
+                campaign_node_record(
+                    cn, now, state=N.SKIPPED, reason="Not started: campaign rolled back."
+                )
             continue
-        _record(
+        campaign_node_record(
             cn,
             now,
             phase=ROLLBACK,

@@ -48,7 +48,7 @@ from apps.core.crypto import CredentialError
 from apps.core.realtime import broadcast
 from apps.firmware import services as firmware_services
 from apps.firmware import tracking
-from apps.firmware.campaign_checks import hook_post, site_supply_c
+from apps.firmware.campaign_checks import hook_body, hook_post, site_supply_c
 from apps.firmware.campaigns import CampaignNode
 from apps.firmware.models import BundlePrediction, FirmwareBundle, FirmwareImage, FirmwareUpdate
 from apps.hardware.drivers.base import BmcError, driver_for
@@ -117,7 +117,7 @@ def campaign_group(campaign_id: int) -> str:
     return f"campaign.{campaign_id}.progress"
 
 
-def _record(cn: CampaignNode, now: datetime, **fields: Any) -> CampaignNode:
+def campaign_node_record(cn: CampaignNode, now: datetime, **fields: Any) -> CampaignNode:
     """Saves ``fields``; a change of step or state goes to the timeline, the audit and the
     campaign's websocket group."""
     before = (cn.step, cn.state)
@@ -169,10 +169,10 @@ def _record(cn: CampaignNode, now: datetime, **fields: Any) -> CampaignNode:
     return cn
 
 
-def _fail(cn: CampaignNode, now: datetime, failed: NodeFailed) -> CampaignNode:
+def campaign_node_fail(cn: CampaignNode, now: datetime, failed: NodeFailed) -> CampaignNode:
     detail = {**cn.detail, "cause": failed.cause, **failed.detail}
     cn.detail = detail
-    return _record(
+    return campaign_node_record(
         cn,
         now,
         state=NState.FAILED,
@@ -253,7 +253,7 @@ def campaign_node_start(cn: CampaignNode, now: datetime) -> CampaignNode:
     detail = dict(cn.detail)
     if cn.phase != ROLLBACK and not AgentEndpoint.objects.filter(node_id=cn.node_id).exists():
         # Step 5 could never pass: refuse before anything is flashed.
-        return _record(
+        return campaign_node_record(
             cn,
             now,
             attempts=fields["attempts"],
@@ -284,7 +284,7 @@ def campaign_node_start(cn: CampaignNode, now: datetime) -> CampaignNode:
         detail["pre_supply_c"] = site_supply_c(cn.node.site_id, now)
     detail["attempt_started_at"] = now.isoformat()
     first = Step.PRE_HOOK if conf.pre_hook else Step.STAGING
-    return _record(
+    return campaign_node_record(
         cn,
         now,
         state=NState.RUNNING,
@@ -319,28 +319,30 @@ def campaign_node_advance(cn_id: int, *, now: datetime | None = None) -> float |
             Step.POST_HOOK: _post_hook,
         }.get(cn.step)
         if handler is None:
-            _fail(cn, now, NodeFailed("internal", f"Unknown step {cn.step!r}."))
+            campaign_node_fail(cn, now, NodeFailed("internal", f"Unknown step {cn.step!r}."))
             return None
         try:
             retry = handler(cn, conf, now)
         except NodeFailed as failed:
-            _fail(cn, now, failed)
+            campaign_node_fail(cn, now, failed)
             return None
         except (BmcError, CredentialError) as error:
             if not getattr(error, "transient", False):
-                _fail(cn, now, NodeFailed(getattr(error, "cause", "bmc"), f"BMC: {error}"))
+                campaign_node_fail(
+                    cn, now, NodeFailed(getattr(error, "cause", "bmc"), f"BMC: {error}")
+                )
                 return None
             retry = WAIT  # the BMC may be rebooting: the step's timeout decides
         if cn.state == NState.RUNNING and cn.step_started_at is not None:
             limit = conf.step_minutes.get(cn.step, 30)
             if now - cn.step_started_at >= timedelta(minutes=limit):
-                _fail(cn, now, _timed_out(cn, limit))
+                campaign_node_fail(cn, now, _timed_out(cn, limit))
                 return None
         began = cn.detail.get("attempt_started_at")
         if cn.state == NState.RUNNING and began and conf.node_timeout_minutes:
             limit = conf.node_timeout_minutes
             if now - datetime.fromisoformat(began) >= timedelta(minutes=limit):
-                _fail(cn, now, _timed_out(cn, limit, "the node's timeout"))
+                campaign_node_fail(cn, now, _timed_out(cn, limit, "the node's timeout"))
                 return None
         return retry if cn.state == NState.RUNNING else None
 
@@ -360,42 +362,31 @@ def _timed_out(cn: CampaignNode, minutes: int, bound: str = "") -> NodeFailed:
 
 
 def _next(cn: CampaignNode, now: datetime, step: str, **fields: Any) -> float:
-    _record(cn, now, step=step, reason="", **fields)
+    campaign_node_record(cn, now, step=step, reason="", **fields)
     return 0.0
 
 
-def _hook_body(cn: CampaignNode, which: str) -> dict[str, Any]:
-    return {
-        "event": which,
-        "campaign_id": cn.campaign_id,
-        "node": cn.node.name,
-        "node_id": cn.node_id,
-        "site": cn.node.site.code,
-        "phase": cn.phase,
-    }
-
-
 def _pre_hook(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
-    ok, said = hook_post(conf.pre_hook, _hook_body(cn, "pre"), conf.hook_timeout_s)
+    ok, said = hook_post(conf.pre_hook, hook_body(cn, "pre"), conf.hook_timeout_s)
     if ok:
         return _next(cn, now, Step.STAGING)
-    _record(cn, now, reason=f"Pre-hook answered {said}; asking again.")
+    campaign_node_record(cn, now, reason=f"Pre-hook answered {said}; asking again.")
     return WAIT
 
 
 def _post_hook(cn: CampaignNode, conf: StepSettings, now: datetime) -> float | None:
-    ok, said = hook_post(conf.post_hook, _hook_body(cn, "post"), conf.hook_timeout_s)
+    ok, said = hook_post(conf.post_hook, hook_body(cn, "post"), conf.hook_timeout_s)
     if ok:
         _finish(cn, now)
         return None
-    _record(cn, now, reason=f"Post-hook answered {said}; asking again.")
+    campaign_node_record(cn, now, reason=f"Post-hook answered {said}; asking again.")
     return WAIT
 
 
 def _finish(cn: CampaignNode, now: datetime) -> None:
     done = NState.ROLLED_BACK if cn.phase == ROLLBACK else NState.SUCCEEDED
     warning = cn.detail.get("warning", "")
-    _record(cn, now, step=Step.DONE, state=done, finished_at=now, reason=warning)
+    campaign_node_record(cn, now, step=Step.DONE, state=done, finished_at=now, reason=warning)
 
 
 def _components(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
@@ -413,7 +404,7 @@ def _components(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
         if update.is_active:
             pct = f" {update.percent} %" if update.percent is not None else ""
             what = f"{update.image.component} {update.target_version}: {update.state}{pct}"
-            _record(cn, now, step=step, reason=what, **fields)
+            campaign_node_record(cn, now, step=step, reason=what, **fields)
             return WAIT
         if update.state == FirmwareUpdate.State.FAILED:
             raise NodeFailed(
@@ -421,7 +412,7 @@ def _components(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
                 f"{update.image.component} {update.target_version}: {update.reason}",
                 update_id=update.pk,
             )
-        _record(cn, now, update=None, **fields)
+        campaign_node_record(cn, now, update=None, **fields)
     targets = _targets(cn)
     running = _inventory(cn)
     for component, version, image in targets:
@@ -438,7 +429,9 @@ def _components(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
         ).first()
         if active is not None and active.image_id == image.pk:
             # ours, from a round whose record of it was lost: follow it, never request again
-            _record(cn, now, step=Step.STAGING, update=active, reason=f"{component} {version}")
+            campaign_node_record(
+                cn, now, step=Step.STAGING, update=active, reason=f"{component} {version}"
+            )
             return 0.0
         actor = cn.campaign.approved_by
         try:
@@ -446,11 +439,13 @@ def _components(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
                 actor=actor, node=cn.node, image=image, method=conf.method
             )
         except firmware_services.UpdateConflict as conflict:
-            _record(cn, now, reason=str(conflict)[:500])
+            campaign_node_record(cn, now, reason=str(conflict)[:500])
             return WAIT
         except (firmware_services.UpdateRefused, PermissionDenied) as refused:
             raise NodeFailed("refused", str(refused)) from None
-        _record(cn, now, step=Step.STAGING, update=update, reason=f"{component} {version}")
+        campaign_node_record(
+            cn, now, step=Step.STAGING, update=update, reason=f"{component} {version}"
+        )
         tracking.firmware_update_advance(update.pk, now=now)
         return WAIT
     return _next(cn, now, Step.VERSIONS, good_reads=0)
@@ -461,7 +456,7 @@ def _versions(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
     try:
         running = _inventory(cn)
     except (BmcError, CredentialError) as error:
-        _record(cn, now, good_reads=0, reason=f"BMC read failed: {error}"[:500])
+        campaign_node_record(cn, now, good_reads=0, reason=f"BMC read failed: {error}"[:500])
         return WAIT
     wrong = [
         f"{c} {running.get(c.lower()) or 'unknown'} (expected {v})"
@@ -469,12 +464,14 @@ def _versions(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
         if running.get(c.lower()) != v
     ]
     if wrong:
-        _record(cn, now, good_reads=0, reason="BMC reports " + ", ".join(wrong))
+        campaign_node_record(cn, now, good_reads=0, reason="BMC reports " + ", ".join(wrong))
         return WAIT
     reads = cn.good_reads + 1
     if reads >= conf.stable_reads:
         return _next(cn, now, Step.ATTESTING, good_reads=reads)
-    _record(cn, now, good_reads=reads, reason=f"{reads}/{conf.stable_reads} good reads")
+    campaign_node_record(
+        cn, now, good_reads=reads, reason=f"{reads}/{conf.stable_reads} good reads"
+    )
     return WAIT
 
 
@@ -537,7 +534,9 @@ def _attesting(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
         unreachable = result.reason if result.verdict == "unreachable" else ""
     if result is None or result.verdict == "unreachable":
         cn.detail = {**cn.detail, "waiting": "unreachable"}
-        _record(cn, now, reason=f"Agent unreachable: {unreachable}"[:500], detail=cn.detail)
+        campaign_node_record(
+            cn, now, reason=f"Agent unreachable: {unreachable}"[:500], detail=cn.detail
+        )
         return WAIT
     quoted = {str(p): v for p, v in (result.pcrs or {}).get("sha256", {}).items()}
     expected = {str(p): v for p, v in prediction.pcrs.items()}
@@ -547,7 +546,7 @@ def _attesting(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
         return _next(cn, now, Step.THERMAL, detail={**cn.detail, "attestation_id": result.pk})
     if result.verdict == "trusted":  # still the other release: not booted into the new one yet
         cn.detail = {**cn.detail, "waiting": "old_release"}
-        _record(cn, now, reason=f"Still measures release {other}.", detail=cn.detail)
+        campaign_node_record(cn, now, reason=f"Still measures release {other}.", detail=cn.detail)
         return WAIT
     where = [
         {"pcr": d.get("pcr"), "index": d.get("index"), "expected": d.get("expected"),
@@ -587,9 +586,9 @@ def _thermal(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
         cn.detail = detail
         nxt = Step.POST_HOOK if conf.post_hook else Step.DONE
         if nxt == Step.DONE:
-            _record(cn, now, heat_back_at=now, detail=detail)
+            campaign_node_record(cn, now, heat_back_at=now, detail=detail)
             _finish(cn, now)
             return 0.0
         return _next(cn, now, nxt, heat_back_at=now, detail=detail)
-    _record(cn, now, reason=said[:500])
+    campaign_node_record(cn, now, reason=said[:500])
     return WAIT
