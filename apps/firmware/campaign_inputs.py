@@ -19,6 +19,7 @@ from apps.accounts.policy import Action
 from apps.attestation.models import NodeConfiguration
 from apps.firmware.campaign_plan import BundleRow, NodeRow, PlanInputs, SiteRow
 from apps.firmware.campaign_spec import CampaignSpec, CampaignSpecError
+from apps.firmware.campaign_windows import Window
 from apps.firmware.campaigns import Campaign, CampaignNode, MaintenanceWindow
 from apps.firmware.models import BundlePrediction, FirmwareBundle
 from apps.hardware.models import BmcFacts
@@ -214,3 +215,14 @@ def campaign_inputs(
         sites=site_rows,
         current=targets.get("current") or {},
     )
+
+
+def site_windows(*, site_ids: list[int]) -> dict[int, list[Window]]:
+    """Each site's maintenance windows (local wall-clock times) for `campaign_windows`; a site
+    without any is absent (not restricted)."""
+    out: dict[int, list[Window]] = {}
+    for site_id, weekday, start, end in MaintenanceWindow.objects.filter(
+        site_id__in=site_ids
+    ).values_list("site_id", "weekday", "start", "end"):
+        out.setdefault(site_id, []).append(Window(weekday, start, end))
+    return out

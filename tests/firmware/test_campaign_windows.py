@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime, time
 
+import pytest
+
 from apps.firmware.campaign_windows import Window, window_next, window_open
 
 PARIS = "Europe/Paris"
@@ -65,3 +67,19 @@ def test_windows_are_local_to_each_site():
     assert window_next([SUNDAY_NIGHT], "America/New_York", utc(2026, 1, 7))[0] == utc(
         2026, 1, 11, 7
     )
+
+
+@pytest.mark.django_db
+def test_stored_windows_are_read_in_the_sites_local_time(site):
+    from apps.firmware.campaign_inputs import site_windows
+    from apps.firmware.models import MaintenanceWindow
+
+    site.timezone = "Europe/Paris"
+    site.save()
+    MaintenanceWindow.objects.create(site=site, weekday=6, start=time(2), end=time(5))
+    windows = site_windows(site_ids=[site.pk])[site.pk]
+    # the same stored row opens at 01:00 UTC in winter and 00:00 UTC in summer
+    assert window_next(windows, site.timezone, utc(2026, 1, 7))[0] == utc(2026, 1, 11, 1)
+    assert window_next(windows, site.timezone, utc(2026, 7, 1))[0] == utc(2026, 7, 5, 0)
+    assert window_open(windows, site.timezone, utc(2026, 7, 5, 2, 59))
+    assert not window_open(windows, site.timezone, utc(2026, 7, 5, 3, 0))
