@@ -17,8 +17,8 @@ BMC presents on first contact (`fetch_certificate`), checked against the lab's o
 3. A new ``sushy.Sushy`` client per poll (8 threads): log in, system power state, chassis
    Power and Thermal, log out; TLS verified with the BMC's own certificate as CA bundle (sushy
    cannot pin a fingerprint); sushy's defaults otherwise (``Connection: close``).
-4. Raw asyncio keep-alive clients (2 processes, one connection per BMC, Basic auth; once the
-   lab's ceiling, now slower than Heatsite's own poll path: asyncio's TLS costs more per request)
+4. Raw asyncio keep-alive clients (2 processes, one connection per BMC, Basic auth): once the
+   lab's ceiling; Heatsite's own poll path is now about as fast (asyncio's TLS costs CPU too)
    sending the same 3 GETs as a Heatsite poll.
 
 Memory per cached session: one worker process logs in to every BMC; its RSS growth and the
