@@ -35,6 +35,7 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.realtime import broadcast
+from apps.firmware.campaign_inputs import site_windows
 from apps.firmware.campaign_steps import (
     ROLLBACK,
     NodeFailed,
@@ -44,8 +45,8 @@ from apps.firmware.campaign_steps import (
     campaign_node_record,
     campaign_node_start,
 )
-from apps.firmware.campaign_windows import Window, window_next, window_open
-from apps.firmware.campaigns import Campaign, CampaignNode, CampaignWave, MaintenanceWindow
+from apps.firmware.campaign_windows import window_next, window_open
+from apps.firmware.campaigns import Campaign, CampaignNode, CampaignWave
 from apps.sites.models import Node
 
 logger = logging.getLogger(__name__)
@@ -266,13 +267,6 @@ def _forward(campaign: Campaign, now: datetime) -> None:
 # --- the heat budget and windows -------------------------------------------------------------
 
 
-def _site_windows(site_ids: set[int]) -> dict[int, list[Window]]:
-    out: dict[int, list[Window]] = defaultdict(list)
-    for w in MaintenanceWindow.objects.filter(site_id__in=site_ids):
-        out[w.site_id].append(Window(w.weekday, w.start, w.end))
-    return out
-
-
 def _start_nodes(campaign: Campaign, pending, now: datetime) -> list[int]:
     """Starts the pending nodes that fit the budget and the windows now; their ids."""
     strategy = campaign.strategy
@@ -295,7 +289,7 @@ def _start_nodes(campaign: Campaign, pending, now: datetime) -> list[int]:
     ).values_list("site_id", "power_w"):
         output[site_id] += draw
     in_flight = campaign.campaign_nodes.filter(state=N.RUNNING).count()
-    windows = _site_windows(site_ids)
+    windows = site_windows(site_ids=sorted(site_ids))
     started, waiting = [], {}
     for cn in pending:
         site = cn.node.site
