@@ -127,10 +127,11 @@ def test_stalled_paused_and_windows(make_world):
 def test_the_beat_hands_live_campaigns_to_workers(make_world, monkeypatch):
     from apps.firmware import tasks
     from apps.firmware.campaign_services import campaign_transition
-    from heatsite.celery import app
+    from heatsite.celery import app, setup_periodic_tasks
 
-    app.loader.import_default_modules()
-    app.finalize()
+    # The schedule lists only tasks registered when the app was finalised: whether this process
+    # had imported the firmware tasks by then depends on test order, so build it again now.
+    setup_periodic_tasks(app)
     entry = app.conf.beat_schedule["campaigns-advance-all"]
     assert entry["task"] == "apps.firmware.tasks.campaigns_advance_all"
     assert entry["task"] in app.tasks and tasks.campaign_advance.acks_late
