@@ -9,11 +9,11 @@ import pytest
 import yaml
 from django.utils import timezone
 
-from apps.attestation.models import PlatformProfile
-from apps.firmware.models import BundleComponent, BundlePrediction, FirmwareBundle, FirmwareImage
+from apps.firmware.models import BundlePrediction, FirmwareBundle
 from apps.hardware.models import BmcFacts
 from apps.sites.models import Node
 from tests.factories import NodeFactory, SiteFactory, UserFactory
+from tests.firmware import compliance_kit
 
 SKU = "HS-EDGE-1"
 OLD = [{"component": "BMC", "version": "2.42"}, {"component": "BIOS", "version": "1.4.0"}]
@@ -21,37 +21,9 @@ NEW = [{"component": "BMC", "version": "2.50"}, {"component": "BIOS", "version":
 
 
 def make_bundle(version: str = "1.5.0") -> FirmwareBundle:
-    profile, _ = PlatformProfile.objects.get_or_create(sku=SKU)
-    bundle = FirmwareBundle.objects.create(
-        profile=profile,
-        version=version,
-        manifest={},
-        manifest_sha256=f"{version}".encode().hex().ljust(64, "0"),
-        measurement_source="artefacts",
-        release_version=version,
-        signature_alg="ed25519",
-        signature_key_id="test",
-        signature_key_sha256="ef" * 32,
-        signature="",
+    return compliance_kit.make_bundle(
+        version, {"BMC": "2.50", "BIOS": version}, release_version=version
     )
-    for position, (component, comp_version) in enumerate((("BMC", "2.50"), ("BIOS", version))):
-        image = FirmwareImage.objects.create(
-            component=component,
-            version=comp_version,
-            sku=SKU,
-            sha256=f"{component}{comp_version}".encode().hex().ljust(64, "0")[:64],
-            size=1,
-            file=f"{component.lower()}/{comp_version}.bin",
-        )
-        BundleComponent.objects.create(
-            bundle=bundle,
-            position=position,
-            component=component,
-            version=comp_version,
-            image=image,
-            file_name=f"{component.lower()}.hsfw",
-        )
-    return bundle
 
 
 def add_node(bundle, site, name, *, power_w=400.0, firmware=OLD, predicted=True, **kw) -> Node:

@@ -16,11 +16,16 @@ SKU = "HS-EDGE-1"
 READ_AT = datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
 
 
-def make_bundle(version: str, components: dict[str, str], sku: str = SKU) -> FirmwareBundle:
+def make_bundle(
+    version: str, components: dict[str, str], sku: str = SKU, release_version: str = ""
+) -> FirmwareBundle:
+    """A bundle row of ``sku`` with ``components`` (name -> version) in that order, each with an
+    image row; ``release_version`` is the firmware release its predictions come from."""
     profile, _ = PlatformProfile.objects.get_or_create(sku=sku)
     bundle = FirmwareBundle.objects.create(
         profile=profile,
         version=version,
+        release_version=release_version,
         manifest={},
         manifest_sha256=f"{sku}/{version}".encode().hex().ljust(64, "0")[:64],
         measurement_source="artefacts",
