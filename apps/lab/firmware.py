@@ -12,6 +12,8 @@ Plain data only: the BMC side imports this without pulling in the TPM or attesta
 
 from __future__ import annotations
 
+from pathlib import Path
+
 LAB_SKU = "HS-EDGE-1"
 # release version -> component versions, oldest first; the first is what a new lab node runs
 LAB_RELEASES: dict[str, dict[str, str]] = {
@@ -37,3 +39,13 @@ def release_images(version: str) -> dict[str, bytes]:
         f"{name.lower()}-{components[name]}.hsfw": build_image(name, components[name])
         for name in ("BMC", "BIOS")
     }
+
+
+def files_write(folder: Path, files: dict[str, bytes]) -> None:
+    """Writes ``files`` (name -> bytes) into ``folder`` (created if missing), each atomically
+    (a reader never sees half an image); raises OSError."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        tmp = folder / f".{name}.tmp"
+        tmp.write_bytes(data)
+        tmp.replace(folder / name)

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.lab.bundles import lab_bundle
-from apps.lab.firmware import LAB_FIRMWARE_VERSIONS
+from apps.lab.firmware import LAB_FIRMWARE_VERSIONS, files_write
 
 
 class Command(BaseCommand):
@@ -30,11 +30,7 @@ class Command(BaseCommand):
         folder = Path(out)
         files = {**images, "bundle.json": manifest, "bundle.json.sig": signature}
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            for name, data in files.items():
-                tmp = folder / f".{name}.tmp"
-                tmp.write_bytes(data)
-                tmp.replace(folder / name)
+            files_write(folder, files)
         except OSError as exc:
             raise CommandError(f"cannot write the bundle into {folder}: {exc}") from None
         self.stdout.write(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.lab.firmware import LAB_FIRMWARE_VERSIONS, LAB_SKU, release_images
+from apps.lab.firmware import LAB_FIRMWARE_VERSIONS, LAB_SKU, files_write, release_images
 
 
 class Command(BaseCommand):
@@ -30,11 +30,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         folder = Path(out)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            for name, data in images.items():
-                tmp = folder / f".{name}.tmp"
-                tmp.write_bytes(data)
-                tmp.replace(folder / name)
+            files_write(folder, images)
         except OSError as exc:
             raise CommandError(f"cannot write the images into {folder}: {exc}") from None
         self.stdout.write(f"lab firmware release {release} for SKU {LAB_SKU}:")
