@@ -21,6 +21,19 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 60.0  # generous: the CI machine has two cores shared with the lab and the database
 
+# A prefork worker with one child on the queue ``argv[1]``; what it sends (next steps, power
+# actions) stays on that queue too.
+WORKER_OWN_QUEUE = r"""
+import sys
+import django
+django.setup()
+from heatsite.celery import app
+app.conf.task_default_queue = sys.argv[1]  # what this worker sends stays on its queue
+app.worker_main(["worker", "--pool=prefork", "--concurrency=1", "-Q", sys.argv[1],
+                 "-n", sys.argv[1] + "@%h", "--without-heartbeat", "--without-mingle",
+                 "--without-gossip", "--loglevel=INFO"])
+"""
+
 
 def database_url() -> str:
     """The URL of the test database this process uses, for the worker's settings."""

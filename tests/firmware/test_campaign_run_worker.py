@@ -16,21 +16,11 @@ from apps.firmware.models import FirmwareUpdate
 from apps.firmware.tasks import campaign_advance
 from apps.hardware.models import PowerAction
 from apps.lab.tpm.node import start_fleet
+from tests.celery_worker import WORKER_OWN_QUEUE as WORKER
 from tests.celery_worker import celery_worker, database_url, pool_children, wait_for
 from tests.firmware.campaign_run_kit import NEW, versions, with_tpms
 
 QUEUE = f"heatsite-test-campaign-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-WORKER = r"""
-import sys
-import django
-django.setup()
-from heatsite.celery import app
-app.conf.task_default_queue = sys.argv[1]  # what this worker sends stays on its queue
-app.worker_main(["worker", "--pool=prefork", "--concurrency=1", "-Q", sys.argv[1],
-                 "-n", sys.argv[1] + "@%h", "--without-heartbeat", "--without-mingle",
-                 "--without-gossip", "--loglevel=INFO"])
-"""
 
 
 @pytest.fixture

@@ -20,20 +20,10 @@ from apps.firmware.tasks import firmware_update_advance_task
 from apps.hardware.models import PowerAction
 from apps.lab.redfish.updates import MONITORS
 from tests.celery_worker import WAIT, celery_worker, database_url, pool_children, wait_for
+from tests.celery_worker import WORKER_OWN_QUEUE as WORKER
 from tests.firmware.conftest import UPDATE_SECONDS, request, store
 
 QUEUE = f"heatsite-test-firmware-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-WORKER = r"""
-import sys
-import django
-django.setup()
-from heatsite.celery import app
-app.conf.task_default_queue = sys.argv[1]  # what this worker sends stays on its queue
-app.worker_main(["worker", "--pool=prefork", "--concurrency=1", "-Q", sys.argv[1],
-                 "-n", sys.argv[1] + "@%h", "--without-heartbeat", "--without-mingle",
-                 "--without-gossip", "--loglevel=INFO"])
-"""
 
 
 @pytest.fixture(scope="module")

@@ -57,3 +57,17 @@ def extended_info(response: requests.Response) -> dict:
 
 def message_id(response: requests.Response) -> str:
     return extended_info(response)["MessageId"].rsplit(".", 1)[1]
+
+
+def links(body):
+    """Every resource reference in a body (``@odata.id`` without fragments, ActionInfo)."""
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if key in ("@odata.id", "@Redfish.ActionInfo") and isinstance(value, str):
+                if "#" not in value:
+                    yield value
+            else:
+                yield from links(value)
+    elif isinstance(body, list):
+        for item in body:
+            yield from links(item)

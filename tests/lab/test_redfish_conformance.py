@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from apps.lab.redfish.updates import build_image
-from tests.lab.redfish_client import Client
+from tests.lab.redfish_client import Client, links
 
 INDEX = Path(__file__).parent / "dmtf" / "redfish_index.json.gz"
 ROOT = "/redfish/v1/"
@@ -79,20 +79,6 @@ class Page:
         return bool(COLLECTION.match(self.odata_type))
 
 
-def references(body):
-    """Every resource a body refers to (``@odata.id`` without fragment, ActionInfo)."""
-    if isinstance(body, dict):
-        for key, value in body.items():
-            if key in ("@odata.id", "@Redfish.ActionInfo") and isinstance(value, str):
-                if "#" not in value:
-                    yield value
-            else:
-                yield from references(value)
-    elif isinstance(body, list):
-        for item in body:
-            yield from references(item)
-
-
 def walk(value, path=""):
     """(path, key, value) for every property at every depth of a body."""
     if isinstance(value, dict):
@@ -114,7 +100,7 @@ def crawl(client: Client) -> dict[str, Page]:
         response = client.get(path)
         assert response.status_code == 200, (path, response.status_code, response.text)
         pages[path] = Page(path, dict(response.headers), response.json())
-        todo.extend(ref for ref in references(pages[path].body) if ref not in pages)
+        todo.extend(ref for ref in links(pages[path].body) if ref not in pages)
     return pages
 
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from apps.lab.redfish.fleet import DualFaceLab
-from tests.lab.redfish_client import Client, extended_info, message_id
+from tests.lab.redfish_client import Client, extended_info, links, message_id
 
 SESSIONS = "/redfish/v1/SessionService/Sessions"
 SYSTEM = "/redfish/v1/Systems/1"
@@ -180,20 +180,6 @@ def test_bad_requests_get_the_standard_error_body(dual_lab, client, method, path
 
 
 # --- the tree ------------------------------------------------------------------------------------
-
-
-def links(body):
-    """Every resource reference in a body (``@odata.id`` without fragments, ActionInfo)."""
-    if isinstance(body, dict):
-        for key, value in body.items():
-            if key in ("@odata.id", "@Redfish.ActionInfo") and isinstance(value, str):
-                if "#" not in value:
-                    yield value
-            else:
-                yield from links(value)
-    elif isinstance(body, list):
-        for item in body:
-            yield from links(item)
 
 
 def walk(client):
