@@ -15,14 +15,14 @@ export REDIS_URL
 
 APT_PACKAGES := redis-server chromium ipmitool swtpm swtpm-tools tpm2-tools libtss2-dev \
 	pkg-config qemu-system-x86 ovmf mtools dosfstools fonts-dejavu-core pesign \
-	systemd-boot-efi sbsigntool ipxe-qemu poppler-utils redfishtool
+	systemd-boot-efi sbsigntool ipxe-qemu poppler-utils redfishtool gettext
 # Executables or files that prove each package is there (same order as APT_PACKAGES).
 APT_PROBES := /usr/bin/redis-server /usr/bin/chromium /usr/bin/ipmitool /usr/bin/swtpm \
 	/usr/bin/swtpm_setup /usr/bin/tpm2_quote /usr/include/tss2/tss2_esys.h \
 	/usr/bin/pkg-config /usr/bin/qemu-system-x86_64 /usr/share/OVMF/OVMF_CODE_4M.fd \
 	/usr/bin/mcopy /usr/sbin/mkfs.vfat /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
 	/usr/bin/pesign /usr/lib/systemd/boot/efi /usr/bin/sbsign /usr/lib/ipxe/qemu \
-	/usr/bin/pdftotext /usr/bin/redfishtool
+	/usr/bin/pdftotext /usr/bin/redfishtool /usr/bin/msgfmt
 
 .PHONY: help install system-packages venv lock demo test lint stop vendor vendor-redfish-schema \
 	benchmarks

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "apps.planning",
     "apps.firmware",
     "apps.lab",
+    "apps.identity",
 ]
 
 MIDDLEWARE = [
