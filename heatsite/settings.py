@@ -74,9 +74,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions, before common (Django's documented order): the browser's Accept-Language
+    # or the language cookie; UserLanguageMiddleware below applies a signed-in user's choice.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -130,6 +134,13 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-gb"
 USE_I18N = True
+# English stays the default; a user's own choice (accounts.User.language) beats Accept-Language.
+LANGUAGES = [("en-gb", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Our own date formats per language (heatsite/formats/<locale>/formats.py): ISO-like in English
+# as before, dd/mm/yyyy and 24-hour times in French.
+FORMAT_MODULE_PATH = ["heatsite.formats"]
+LANGUAGE_COOKIE_NAME = "heatsite_language"
 USE_TZ = True
 # Storage is always UTC; this is only the fallback display zone for pages without a site.
 TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Paris")

@@ -3,13 +3,22 @@
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    PARTNER = "partner", "Heat-network partner"
-    ENGINEER = "engineer", "Remote engineer"
-    PLANNER = "planner", "Planner"
-    ADMIN = "admin", "Administrator"
+    PARTNER = "partner", _("Heat-network partner")
+    ENGINEER = "engineer", _("Remote engineer")
+    PLANNER = "planner", _("Planner")
+    ADMIN = "admin", _("Administrator")
+
+
+class Language(models.TextChoices):
+    """The languages of settings.LANGUAGES; empty means "the browser's" (Accept-Language)."""
+
+    BROWSER = "", _("As my browser asks")
+    ENGLISH = "en-gb", "English"
+    FRENCH = "fr", "Français"
 
 
 class User(AbstractUser):
@@ -24,6 +33,10 @@ class User(AbstractUser):
         related_name="users",
         help_text="Required for partners, empty for everyone else.",
     )
+    # Pages, e-mails and documents for this user; "" follows the browser's Accept-Language.
+    language = models.CharField(
+        _("language"), max_length=8, choices=Language.choices, blank=True, default=""
+    )
 
     class Meta:
         constraints = [
@@ -36,9 +49,13 @@ class User(AbstractUser):
     def clean(self) -> None:
         super().clean()
         if self.role == Role.PARTNER and self.organisation_id is None:
-            raise ValidationError({"organisation": "A partner user belongs to one organisation."})
+            raise ValidationError(
+                {"organisation": _("A partner user belongs to one organisation.")}
+            )
         if self.role != Role.PARTNER and self.organisation_id is not None:
-            raise ValidationError({"organisation": "Only partner users belong to an organisation."})
+            raise ValidationError(
+                {"organisation": _("Only partner users belong to an organisation.")}
+            )
 
     @property
     def is_partner(self) -> bool:
