@@ -37,6 +37,13 @@ if not CREDENTIAL_KEYS:
         raise ImproperlyConfigured("CREDENTIAL_KEYS must be set when DEBUG is off.")
     CREDENTIAL_KEYS = ["ZGV2LW9ubHktY3JlZGVudGlhbC1rZXktMzJieXRlcyE="]
 
+# API-token peppers, "id:secret" pairs: the first signs new tokens, all verify. Rotate by
+# prepending a new pair; drop an old one to invalidate the tokens made with it. Unset: one
+# pepper derived from SECRET_KEY (server-side either way; never stored in the database).
+HEATSITE_TOKEN_PEPPERS = [
+    tuple(item.split(":", 1)) for item in env_list("HEATSITE_TOKEN_PEPPERS", "") if ":" in item
+] or [("k1", "heatsite-token-pepper:" + SECRET_KEY)]
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -68,6 +75,7 @@ INSTALLED_APPS = [
     "apps.firmware",
     "apps.lab",
     "apps.identity",
+    "apps.tokens",
 ]
 
 MIDDLEWARE = [

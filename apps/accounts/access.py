@@ -13,20 +13,38 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from apps.accounts.models import Role
-from apps.accounts.policy import Action, allows
+from apps.accounts.policy import Action, allows, scope_needed
 from apps.sites.models import HeatMeter, Node, Site
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
 
 
+def _token_allows(user: User, action: Action) -> bool:
+    # A user authenticated by an API token (apps.tokens.auth) carries it: its scopes bound
+    # what the role allows. Sessions, tasks and the shell carry none.
+    token = getattr(user, "api_token", None)
+    return token is None or token.has_scope(scope_needed(action))
+
+
 def can(user: User, action: Action) -> bool:
-    return bool(user and user.is_authenticated and user.is_active and allows(user.role, action))
+    return bool(
+        user
+        and user.is_authenticated
+        and user.is_active
+        and allows(user.role, action)
+        and _token_allows(user, action)
+    )
 
 
 def require(user: User, action: Action) -> None:
-    """Raises PermissionDenied (403) unless the user's role allows `action`."""
+    """Raises PermissionDenied (403) unless the user's role (and token) allows `action`."""
     if not can(user, action):
+        if user and user.is_authenticated and allows(user.role, action):
+            raise PermissionDenied(
+                f"This API token lacks the {scope_needed(action)} scope needed to "
+                f"{action.value.replace('_', ' ')}."
+            )
         raise PermissionDenied(f"Your role may not {action.value.replace('_', ' ')}.")
 
 

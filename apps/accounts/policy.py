@@ -81,6 +81,37 @@ PARTNER_SITE_FIELDS = frozenset(
 )
 
 
+# The API-token scope an action needs (a token's scopes nest: operate ⊃ write ⊃ read). Anything
+# that touches a machine (power, console, BIOS/BMC, firmware) needs operate.
+SCOPES = ("read", "write", "operate")
+_OPERATE = {
+    Action.POWER_CONTROL,
+    Action.OPEN_CONSOLE,
+    Action.MANAGE_FIRMWARE,
+    Action.CONFIGURE_BMC,
+}
+_WRITE = {Action.MANAGE_INVENTORY, Action.MANAGE_USERS}
+
+
+def scope_needed(action: Action) -> str:
+    """The token scope `action` needs: read, write or operate."""
+    if action in _OPERATE:
+        return "operate"
+    if action in _WRITE:
+        return "write"
+    return "read"
+
+
+def grantable_scopes(role: str) -> tuple[str, ...]:
+    """The scopes a token of `role` may carry: up to the highest any of its actions needs.
+    Partners and planners: read only, whatever else their role may do in the console."""
+    if role in (Role.PARTNER, Role.PLANNER):
+        return ("read",)
+    needed = {scope_needed(a) for a in POLICY.get(role, frozenset())} | {"read"}
+    top = max(SCOPES.index(s) for s in needed)
+    return SCOPES[: top + 1]
+
+
 def allows(role: str, action: Action) -> bool:
     """True when `role` may perform `action` (on objects it can reach)."""
     return action in POLICY.get(role, frozenset())

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class TokensConfig(AppConfig):
+    """API tokens: hashed with a server-side pepper, scoped, expiring, revocable."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "apps.tokens"
+    label = "tokens"
