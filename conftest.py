@@ -7,6 +7,9 @@ os.environ.setdefault("CHANNELS_IN_MEMORY", "1")
 # Connections opened in worker threads (websocket consumers, live servers) must close when
 # their work ends, or PostgreSQL refuses to drop the test database at teardown.
 os.environ.setdefault("DB_CONN_MAX_AGE", "0")
+# A per-process cache, emptied before each test (tests/conftest.py): lockout counts and rate
+# limits never leak from one test to the next. Cross-process tests configure Redis themselves.
+os.environ.setdefault("CACHE_URL", "locmem://")
 
 
 def pytest_configure(config):

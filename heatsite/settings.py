@@ -176,6 +176,45 @@ else:
         }
     }
 
+# The shared cache (decision 23): sign-in lockout counts, allauth's rate limits and its
+# single-use TOTP codes must be the same for every process (web, API, admin), so it is Redis
+# (CACHE_URL, default REDIS_URL; keys prefixed "heatsite"). "locmem://" is a per-process cache
+# for the test suite only: `manage.py check` refuses it when DEBUG is off (apps.identity.checks).
+CACHE_URL = os.environ.get("CACHE_URL", REDIS_URL)
+if CACHE_URL.startswith("locmem://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "heatsite",
+        }
+    }
+
+# Lockout (apps.identity.lockout): failures per username / per address within the window (s).
+HEATSITE_LOCKOUT_WINDOW = int(os.environ.get("HEATSITE_LOCKOUT_WINDOW", "900"))
+HEATSITE_LOCKOUT_USER_LIMIT = int(os.environ.get("HEATSITE_LOCKOUT_USER_LIMIT", "5"))
+HEATSITE_LOCKOUT_IP_LIMIT = int(os.environ.get("HEATSITE_LOCKOUT_IP_LIMIT", "20"))
+# Dangerous acts need a second factor used within this many seconds (apps.identity.recent).
+HEATSITE_REAUTH_SECONDS = int(os.environ.get("HEATSITE_REAUTH_SECONDS", "300"))
+# Session limits per role, seconds: idle (no request) and absolute (since login)
+# (apps.identity.middleware_sessions). JSON {"role": [idle, absolute]} overrides some or all.
+HEATSITE_SESSION_LIMITS = {
+    "engineer": (30 * 60, 12 * 3600),
+    "admin": (30 * 60, 12 * 3600),
+    "partner": (8 * 3600, 7 * 24 * 3600),
+    "planner": (8 * 3600, 7 * 24 * 3600),
+}
+HEATSITE_SESSION_LIMITS.update(
+    (role, tuple(limits))
+    for role, limits in json.loads(os.environ.get("HEATSITE_SESSION_LIMITS") or "{}").items()
+)
+# The browser cookie never outlives the longest absolute limit (Django's default: two weeks).
+SESSION_COOKIE_AGE = max(absolute for _idle, absolute in HEATSITE_SESSION_LIMITS.values())
+# allauth's session list ("my sessions") keeps each session's last address and time.
+USERSESSIONS_TRACK_ACTIVITY = True
+
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

@@ -72,6 +72,45 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # Sign-in lockout counts (per username and per address, 127.0.0.1 for every test client)
+    # and allauth's rate limits live in the cache: each test starts with none.
+    # Only a per-process cache is emptied: clear() on Redis would flush a whole database.
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+
+
+@pytest.fixture(autouse=True)
+def _staff_logged_in_through_the_factor(request, monkeypatch):
+    """TEST-ONLY SHORTCUT: `client.force_login(user)` / `client.login(...)` of a Django test
+    client also records in the session that the second factor was passed (and starts the
+    re-authentication window), as the real login (password, then TOTP/passkey) does. Without
+    it every engineer/admin test would meet the enrolment redirect. Tests of the factor itself
+    opt out with `@pytest.mark.real_factor`. Playwright tests log in through the real form and
+    TOTP step instead (tests/e2e/login.py)."""
+    if request.node.get_closest_marker("real_factor"):
+        return
+    from django.http import HttpRequest
+    from django.test.client import ClientMixin
+
+    from apps.identity import factors
+
+    original = ClientMixin._login
+
+    def _login(self, user, backend=None):
+        original(self, user, backend)
+        fake = HttpRequest()
+        fake.session, fake.user = self.session, user
+        factors.record_factor(fake, user, factors.TOTP, test_shortcut=True)
+        fake.session.save()
+
+    monkeypatch.setattr(ClientMixin, "_login", _login)
+
+
 @pytest.fixture
 def partner_org(db):
     return OrganisationFactory(name="Réseau Chaleur Urbaine")
@@ -137,6 +176,9 @@ def users(partner, other_partner, engineer, planner, admin_user):
 
 
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "real_factor: no second-factor shortcut for test clients' force_login"
+    )
     public_vectors.load()  # a HEATSITE_VECTORS naming no vectors stops the run here
 
 
