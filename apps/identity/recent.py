@@ -37,11 +37,13 @@ def detail() -> str:
     return REAUTH_DETAIL.format(minutes=max(1, max_age() // 60))
 
 
-def mark(request: Any, method: str) -> None:
-    """Records a factor use (`method`: "totp", "webauthn", "recovery_code", ...) on the session
-    and gives the session a new id (ASVS 7.2.4: a new id at login and at re-authentication)."""
+def mark(request: Any, method: str, *, new_session_id: bool = False) -> None:
+    """Records a factor use (`method`: "password+totp", "totp", "webauthn", ...) on the session.
+
+    `new_session_id`: also give the session a new id (ASVS 7.2.4), as the re-auth views do; a
+    login gets its new id from `django.contrib.auth.login` already."""
     session = request.session
-    if session.session_key:
+    if new_session_id and session.session_key:
         session.cycle_key()
     user = getattr(request, "user", None)
     session[SESSION_KEY] = {
