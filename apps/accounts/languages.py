@@ -27,3 +27,23 @@ def language_of(user: Any) -> Iterator[str]:
     code = language_for(user)
     with translation.override(code):
         yield code
+
+
+def user_language_set(*, user: Any, language: str) -> None:
+    """Store the user's language ("" = follow the browser); audited."""
+    from apps.accounts.models import Language
+    from apps.audit.services import audit_record
+
+    if language not in Language.values:
+        raise ValueError(f"unknown language {language!r}")
+    previous = user.language
+    if previous == language:
+        return
+    user.language = language
+    user.save(update_fields=["language"])
+    audit_record(
+        actor=user,
+        action="account.language",
+        target=user,
+        detail={"from": previous, "to": language},
+    )
