@@ -90,6 +90,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Idle and absolute session limits per role (apps.identity.session_limits).
+    "apps.identity.session_limits.SessionLimitsMiddleware",
+    # Dangerous acts need a recent second factor (apps.identity.dangerous lists them).
+    "apps.identity.guards.RecentFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]

@@ -61,6 +61,7 @@ urlpatterns = [
     path("", include("apps.planning.urls")),
     path("", include("apps.firmware.urls")),
     path("", include("apps.firmware.compliance_urls")),
+    path("", include("apps.identity.urls")),
     path("api/v1/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -210,3 +210,11 @@ def unlock(*, username: str | None = None, ip: str | None = None, by: Any) -> No
 def client_ip(request: Any) -> str:
     """The address a request came from (REMOTE_ADDR: a proxy in front must set it)."""
     return str(request.META.get("REMOTE_ADDR", "") or "")
+
+
+def is_locked(*, username: str | None = None, ip: str | None = None) -> bool:
+    """Whether the username or the address is locked now."""
+    now = clock.now()
+    return (username is not None and _locked_until("user", username, now) is not None) or (
+        ip is not None and _locked_until("ip", ip, now) is not None
+    )

@@ -118,3 +118,43 @@ def end_all(user: Any, *, reason: str, by: Any = None, keep_session: str | None 
     transaction.on_commit(
         lambda: close_websockets(user_id, reason=reason, keep_session=keep_session)
     )
+
+
+def sessions_of(user: Any) -> list[Any]:
+    """The user's live browser sessions (allauth's tracked list, ended ones dropped), newest
+    first: address, browser, started, last seen."""
+    from allauth.usersessions.models import UserSession
+
+    rows = UserSession.objects.purge_and_list(user)
+    return sorted(rows, key=lambda row: row.last_seen_at, reverse=True)
+
+
+def end_own(user: Any, pk: int, *, by: Any) -> bool:
+    """Ends one of the user's own sessions by its row id; False when it is not theirs."""
+    from allauth.usersessions.models import UserSession
+
+    from apps.audit.services import audit_record
+
+    row = UserSession.objects.filter(user_id=user.pk, pk=pk).first()
+    if row is None:
+        return False
+    key = row.session_key
+    end_session(user, key)
+    audit_record(actor=by, action="session.end", target=user, detail={"ip": row.ip})
+    user_id = user.pk
+    transaction.on_commit(lambda: close_session_websockets(user_id, key, reason="session ended"))
+    return True
+
+
+def close_session_websockets(user_id: int, session_key: str, *, reason: str) -> None:
+    """Closes the websockets of one session of the user."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            user_group(user_id),
+            {"type": REVOKED_MESSAGE, "reason": reason, "only_session": session_key},
+        )
+    except Exception:
+        logger.exception("could not tell user %s's websockets to close", user_id)
