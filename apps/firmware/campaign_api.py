@@ -9,6 +9,8 @@ campaign's state is 409 with the reason. Every change and refusal is audited.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -19,7 +21,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from apps.accounts import access
-from apps.core.rest import error
+from apps.core.rest import BadQuery, error
 from apps.firmware.campaign_services import (
     TRANSITIONS,
     CampaignConflict,
@@ -28,6 +30,8 @@ from apps.firmware.campaign_services import (
 )
 from apps.firmware.campaign_spec import SPEC_MAX_BYTES, CampaignSpecError
 from apps.firmware.campaigns import Campaign, CampaignNode, CampaignWave
+
+DETAIL_NODES = 100  # nodes inlined in a campaign's detail; the rest through its nodes list
 
 _403 = error("Your role may not manage firmware (planners).", "Your role may not manage firmware.")
 _404 = error("No such campaign (partners never see campaigns).", "No such campaign.")
@@ -106,7 +110,10 @@ class CampaignSummarySerializer(serializers.ModelSerializer):
 
 class CampaignSerializer(CampaignSummarySerializer):
     waves = serializers.SerializerMethodField()
+    node_total = serializers.SerializerMethodField()
+    node_counts = serializers.SerializerMethodField()
     nodes = serializers.SerializerMethodField()
+    nodes_url = serializers.SerializerMethodField()
 
     class Meta(CampaignSummarySerializer.Meta):
         fields = [
@@ -116,8 +123,43 @@ class CampaignSerializer(CampaignSummarySerializer):
             "plan",
             "history",
             "waves",
+            "node_total",
+            "node_counts",
             "nodes",
+            "nodes_url",
         ]
+
+    def _counts(self, campaign) -> dict[str, int]:
+        cached = getattr(campaign, "_node_counts", None)
+        if cached is None:
+            cached = dict.fromkeys(CampaignNode.State.values, 0)
+            for state, n in (
+                campaign.campaign_nodes.values_list("state").annotate(n=Count("id")).order_by()
+            ):
+                cached[state] = n
+            campaign._node_counts = cached
+        return cached
+
+    @extend_schema_field(serializers.IntegerField(help_text="Every node of the campaign."))
+    def get_node_total(self, campaign) -> int:
+        return sum(self._counts(campaign).values())
+
+    @extend_schema_field(
+        serializers.DictField(
+            child=serializers.IntegerField(),
+            help_text="Nodes per state (" + _choices(CampaignNode.State.choices) + ").",
+        )
+    )
+    def get_node_counts(self, campaign) -> dict[str, int]:
+        return self._counts(campaign)
+
+    @extend_schema_field(
+        serializers.CharField(help_text="Every node, paginated (`limit`, `offset`, filters).")
+    )
+    def get_nodes_url(self, campaign) -> str:
+        path = reverse("api:firmware-campaign-nodes", args=[campaign.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
     @extend_schema_field(CampaignWaveSerializer(many=True))
     def get_waves(self, campaign):
@@ -131,10 +173,12 @@ class CampaignSerializer(CampaignSummarySerializer):
 
     @extend_schema_field(CampaignNodeSerializer(many=True))
     def get_nodes(self, campaign):
+        """The first `DETAIL_NODES` nodes (wave, then id order): a 10,000-node campaign stays a
+        small answer; `nodes_url` pages through every node."""
         nodes = campaign.campaign_nodes.select_related("node__site", "wave").order_by(
             "wave__index", "id"
         )
-        return CampaignNodeSerializer(nodes, many=True).data
+        return CampaignNodeSerializer(nodes[:DETAIL_NODES], many=True).data
 
 
 class CampaignCreateSerializer(serializers.Serializer):
@@ -215,13 +259,17 @@ class CampaignList(generics.ListAPIView):
         except CampaignSpecError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         campaign = access.campaign_for_user(request.user, campaign.pk)
-        return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
+        return Response(
+            CampaignSerializer(campaign, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 @extend_schema(
     summary="One firmware campaign",
-    description="State, waves (state, node counts), nodes (node, wave, step, state, reason, "
-    "timestamps), the approved plan and the history of transitions.",
+    description="State, waves (state, node counts), node counts per state, the first "
+    f"{DETAIL_NODES} nodes (node, wave, step, state, reason, timestamps; every node at "
+    "`nodes_url`, paginated), the approved plan and the history of transitions.",
     responses={200: CampaignSerializer, 403: _403, 404: _404},
 )
 class CampaignDetail(generics.RetrieveAPIView):
@@ -229,6 +277,59 @@ class CampaignDetail(generics.RetrieveAPIView):
 
     def get_object(self):
         return access.campaign_for_user(self.request.user, self.kwargs["pk"])
+
+
+class CampaignNodeQuerySerializer(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=CampaignNode.State.choices, required=False, help_text="Only nodes in this state."
+    )
+    step = serializers.ChoiceField(
+        choices=CampaignNode.Step.choices, required=False, help_text="Only nodes at this step."
+    )
+    wave = serializers.IntegerField(
+        min_value=0, max_value=10_000, required=False, help_text="Only this wave (its index)."
+    )
+
+
+class CampaignNodeList(generics.ListAPIView):
+    serializer_class = CampaignNodeSerializer
+
+    def get_queryset(self):
+        campaign = access.campaign_for_user(self.request.user, self.kwargs["pk"])
+        checked = CampaignNodeQuerySerializer(
+            data={k: v for k, v in self.request.query_params.items() if v != ""}
+        )
+        if not checked.is_valid():
+            raise BadQuery(
+                "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in checked.errors.items())
+            )
+        nodes = campaign.campaign_nodes.select_related("node__site", "wave")
+        query = checked.validated_data
+        if "state" in query:
+            nodes = nodes.filter(state=query["state"])
+        if "step" in query:
+            nodes = nodes.filter(step=query["step"])
+        if "wave" in query:
+            nodes = nodes.filter(wave__index=query["wave"])
+        return nodes.order_by("wave__index", "id")
+
+    @extend_schema(
+        summary="The nodes of a firmware campaign",
+        description=(
+            "Every node of the campaign (wave, then id order), paginated like every list: its "
+            "wave, step, state, reason, attempts and timestamps. Filters: `state`, `step`, "
+            "`wave`. Engineers and admins; planners 403; partners 404."
+        ),
+        parameters=[CampaignNodeQuerySerializer],
+        responses={
+            200: CampaignNodeSerializer(many=True),
+            400: error("A filter, `limit` or `offset` is invalid.", "state: ..."),
+            403: _403,
+            404: _404,
+        },
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
 
 @extend_schema(
@@ -276,4 +377,5 @@ class CampaignAction(generics.GenericAPIView):
 
 firmware_campaign_list = CampaignList.as_view()
 firmware_campaign_detail = CampaignDetail.as_view()
+firmware_campaign_nodes = CampaignNodeList.as_view()
 firmware_campaign_actions = {a: CampaignAction.as_view(action_name=a) for a in TRANSITIONS}

@@ -19,9 +19,11 @@ from apps.accounts import access
 from apps.accounts.policy import Action
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.core.realtime import broadcast
 from apps.firmware.campaign_inputs import campaign_bundle, campaign_inputs
 from apps.firmware.campaign_plan import CampaignPlan, campaign_plan
 from apps.firmware.campaign_spec import CampaignSpec, CampaignSpecError, spec_load
+from apps.firmware.campaign_steps import campaign_group
 from apps.firmware.campaigns import Campaign, CampaignNode, CampaignWave
 
 S = Campaign.State
@@ -36,6 +38,16 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     # Only a campaign that may have flashed something has anything to roll back.
     "rollback": ((S.RUNNING, S.PAUSED, S.HALTED, S.ABORTED, S.COMPLETED), S.ROLLING_BACK),
 }
+
+
+def halted_in_rollback(campaign: Campaign) -> bool:
+    """Halted while rolling back: a resume goes on rolling back, never forward again."""
+    if campaign.state != S.HALTED:
+        return False
+    for entry in reversed(campaign.history):
+        if entry.get("to") == S.HALTED:
+            return entry.get("from") == S.ROLLING_BACK
+    return False
 
 
 class CampaignConflict(Exception):
@@ -170,6 +182,8 @@ def campaign_transition(*, campaign_id: int, action: str, actor: Any, note: str 
                 "Four eyes: the engineer who created a campaign cannot approve it."
             )
         else:
+            if action == "resume" and halted_in_rollback(campaign):
+                target = S.ROLLING_BACK  # the rollback goes on, through the same gates
             _apply(campaign, action, target, actor, note)
     if refusal is not None:
         # audited outside the transaction above, so the refusal's record is kept
@@ -205,4 +219,14 @@ def _apply(campaign: Campaign, action: str, target: str, actor: Any, note: str) 
         action=f"firmware.campaign_{action}",
         target=campaign,
         detail={"campaign_id": campaign.pk, "from": source, "to": target, "note": note[:300]},
+    )
+    # The campaign's open pages follow its approval, start, pause... as they follow the executor.
+    broadcast(
+        campaign_group(campaign.pk),
+        {
+            "type": "campaign.state",
+            "campaign_id": campaign.pk,
+            "state": target,
+            "reason": campaign.reason,
+        },
     )

@@ -3,15 +3,26 @@ campaign with the actions its state allows (approve hidden for, and refused to, 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts import access
+from apps.firmware.campaign_form import (
+    NUMBERS,
+    PREFILL,
+    form_initial,
+    form_origin,
+    form_spec,
+    origin_check,
+)
 from apps.firmware.campaign_plan import Strategy
 from apps.firmware.campaign_services import (
     TRANSITIONS,
@@ -22,57 +33,8 @@ from apps.firmware.campaign_services import (
     campaign_transition,
 )
 from apps.firmware.campaign_spec import CampaignSpecError
+from apps.firmware.campaigns import Campaign, CampaignNode
 from apps.firmware.models import FirmwareBundle
-
-NUMBERS = (
-    ("soak_minutes", "Soak between waves (min)"),
-    ("max_down_per_site", "Max nodes down per site"),
-    ("max_site_loss_pct", "Max % of a site's heat lost"),
-    ("max_parallel", "Max nodes in flight (fleet)"),
-    ("node_minutes", "Expected minutes per node"),
-    ("node_timeout_minutes", "Timeout per node (min)"),
-    ("retries", "Retries per node"),
-    ("success_threshold_pct", "Success threshold to advance (%)"),
-    ("error_threshold_count", "Halt after N failures"),
-    ("error_threshold_pct", "Halt above % failures"),
-    ("error_min_sample", "…after at least N nodes"),
-)
-
-
-def _words(text: str) -> list[Any]:
-    items = [w.strip() for w in text.replace("\n", ",").split(",") if w.strip()]
-    return [int(w) if w.isdigit() else w for w in items]
-
-
-def _spec(post: Any) -> dict[str, Any]:
-    """The campaign file's mapping from the form (checked by the same `spec_load`)."""
-    current = {}
-    for pair in _words(post.get("current", "")):
-        component, _, version = str(pair).partition("=")
-        if not version:
-            raise CampaignSpecError(f"Current versions: write COMPONENT=VERSION, not {pair!r}.")
-        current[component.strip()] = version.strip()
-    strategy: dict[str, Any] = {"canary": post.get("canary") == "on"}
-    if post.get("waves", "").strip():
-        strategy["waves"] = post["waves"]
-    for key, label in NUMBERS:
-        text = post.get(key, "").strip()
-        if text:
-            try:
-                strategy[key] = float(text) if "." in text else int(text)
-            except ValueError:
-                raise CampaignSpecError(f"{label}: {text!r} is not a number.") from None
-    bundle = post.get("bundle", "")
-    return {
-        "name": post.get("name", "").strip(),
-        "bundle": int(bundle) if bundle.isdigit() else None,
-        "targets": {
-            "sites": _words(post.get("sites", "")),
-            "nodes": _words(post.get("nodes", "")),
-            "current": current,
-        },
-        "strategy": strategy,
-    }
 
 
 @login_required
@@ -86,55 +48,124 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def campaign_new(request: HttpRequest) -> HttpResponse:
+    """The form; a POST previews its dry run (htmx: the dry-run fragment only) or creates it.
+    A GET with a link's query (the compliance view's) prefills it and runs the dry run."""
     access.campaigns_for_user(request.user)
     defaults = Strategy()
+    bundles = list(FirmwareBundle.objects.select_related("profile"))
     form = request.POST if request.method == "POST" else None
+    initial = form_initial(request.GET, bundles) if form is None else {}
+    query = form_origin(form if form is not None else request.GET)
+    values: dict[str, Any] = {"waves": ",".join(defaults.waves), "canary": "on"}
+    values |= {k: "" if getattr(defaults, k) is None else getattr(defaults, k) for k, _ in NUMBERS}
+    if form is not None:
+        values = {k: form.get(k, "") for k in (*values, *PREFILL)}
+        values["canary"] = "on" if form.get("canary") == "on" else "off"
+    else:
+        values |= initial
     context: dict[str, Any] = {
-        "bundles": FirmwareBundle.objects.select_related("profile"),
-        "form": form,
-        "numbers": [(k, label, getattr(defaults, k)) for k, label in NUMBERS],
-        "default_waves": ",".join(defaults.waves),
+        "bundles": bundles,
+        "values": values,
+        "prefilled": bool(initial.get("bundle")),
+        "origin_query": query,
+        "numbers": NUMBERS,
         "plan": None,
+        "origin": None,
         "refusal": "",
     }
     if form is None:
         return render(request, "firmware/campaign_new.html", context)
     try:
-        spec = _spec(form)
+        spec = form_spec(form)
         if form.get("intent") == "create":
             campaign, _ = campaign_create(spec=spec, actor=request.user)
             messages.success(
                 request, f"Campaign {campaign.name} created; another engineer must approve it."
             )
-            return redirect("firmware-campaign", pk=campaign.pk)
+            url = reverse("firmware-campaign", args=[campaign.pk])
+            if request.htmx:
+                return HttpResponse(status=204, headers={"HX-Redirect": url})
+            return redirect(url)
         _, plan = campaign_preview(spec=spec, user=request.user)
         context["plan"] = plan.as_dict()
+        if query is not None:
+            nodes = access.compliance_nodes_for_user(request.user)
+            context["origin"] = origin_check(nodes=nodes, query=query, plan=plan)
     except CampaignSpecError as exc:
         context["refusal"] = str(exc)
-    return render(
-        request, "firmware/campaign_new.html", context, status=400 if context["refusal"] else 200
-    )
+    status = 400 if context["refusal"] else 200
+    if request.htmx:
+        return render(request, "firmware/_campaign_dry_run.html", context, status=status)
+    return render(request, "firmware/campaign_new.html", context, status=status)
+
+
+NODE_ROWS = 500  # the page shows this many nodes; the API pages through all of them
+# Segments of a progress bar, in order: (state, bar class).
+SEGMENTS = (
+    ("succeeded", "bg-success"),
+    ("rolled_back", "bg-info"),
+    ("failed", "bg-danger"),
+    ("running", "progress-bar-striped progress-bar-animated"),
+    ("skipped", "bg-secondary"),
+)
+
+
+def _bar(counts: dict[str, int], total: int) -> dict[str, Any]:
+    """A progress bar: its segments (state, count, % width, class) and the done share."""
+    total = max(total, 1)
+    segments = [
+        {"state": state, "count": counts.get(state, 0), "pct": counts.get(state, 0) * 100 / total,
+         "css": css}
+        for state, css in SEGMENTS
+        if counts.get(state)
+    ]  # fmt: skip
+    done = sum(counts.get(s, 0) for s in ("succeeded", "failed", "rolled_back", "skipped"))
+    return {"segments": segments, "done": done, "total": total, "counts": counts}
+
+
+def _live_context(campaign: Campaign, user: Any) -> dict[str, Any]:
+    """The refreshable part of the campaign page: state, reason, actions and progress bars."""
+    per_wave: dict[int, dict[str, int]] = defaultdict(dict)
+    for wave_id, state, n in (
+        campaign.campaign_nodes.values_list("wave_id", "state").annotate(n=Count("id")).order_by()
+    ):
+        per_wave[wave_id][state] = n
+    waves = list(campaign.waves.all())
+    for wave in waves:
+        wave.bar = _bar(per_wave[wave.pk], wave.node_count)
+    overall: dict[str, int] = defaultdict(int)
+    for counts in per_wave.values():
+        for state, n in counts.items():
+            overall[state] += n
+    return {
+        "campaign": campaign,
+        "waves": waves,
+        "bar": _bar(dict(overall), sum(overall.values())),
+        "actions": allowed_actions(campaign, user),
+        "is_creator": campaign.created_by_id == user.pk,
+    }
 
 
 @login_required
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = access.campaign_for_user(request.user, pk)
+    context = _live_context(campaign, request.user)
+    if request.htmx and request.htmx.target == "campaign-live":
+        return render(request, "firmware/_campaign_live.html", context)
     nodes = campaign.campaign_nodes.select_related("node__site", "wave").order_by(
         "wave__index", "id"
     )
-    return render(
-        request,
-        "firmware/campaign_detail.html",
-        {
-            "campaign": campaign,
-            "waves": campaign.waves.all(),
-            "nodes": nodes[:500],
-            "node_total": campaign.campaign_nodes.count(),
-            "actions": allowed_actions(campaign, request.user),
-            "is_creator": campaign.created_by_id == request.user.pk,
-            "plan": campaign.plan,
+    context |= {
+        "nodes": nodes[:NODE_ROWS],
+        "node_total": sum(context["bar"]["counts"].values()),
+        "node_rows": NODE_ROWS,
+        "plan": campaign.plan,
+        "labels": {
+            "step": dict(CampaignNode.Step.choices),
+            "state": dict(CampaignNode.State.choices),
         },
-    )
+    }
+    return render(request, "firmware/campaign_detail.html", context)
 
 
 @login_required

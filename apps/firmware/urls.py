@@ -52,6 +52,11 @@ API_URLPATTERNS = [
         campaign_api.firmware_campaign_detail,
         name="firmware-campaign-detail",
     ),
+    path(
+        "firmware/campaigns/<int:pk>/nodes/",
+        campaign_api.firmware_campaign_nodes,
+        name="firmware-campaign-nodes",
+    ),
     *(
         path(
             f"firmware/campaigns/<int:pk>/{action}/",

@@ -100,6 +100,9 @@ ROUTES: dict[str, Route] = {
     "api:firmware-campaign-detail": Route(
         own("api:firmware-campaign-detail", "firmware_campaign"), API_CAMPAIGN
     ),
+    "api:firmware-campaign-nodes": Route(
+        own("api:firmware-campaign-nodes", "firmware_campaign"), API_CAMPAIGN
+    ),
     "api:firmware-update-detail": Route(
         own("api:firmware-update-detail", "firmware_update"), API_NODE
     ),
