@@ -86,6 +86,7 @@ MIDDLEWARE = [
     # or the language cookie; UserLanguageMiddleware below applies a signed-in user's choice.
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "apps.core.security.SecurityHeadersMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.accounts.middleware.UserLanguageMiddleware",
@@ -121,6 +122,7 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+                "apps.core.security.nonce_context",
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
     )
 }
@@ -353,10 +355,40 @@ SPECTACULAR_SETTINGS = {
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "heatsite@localhost")
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
+# Where links in e-mails point (the console's public address).
+HEATSITE_BASE_URL = os.environ.get("HEATSITE_BASE_URL", "http://127.0.0.1:8000/")
+# The monthly statement e-mail: how often the beat looks for a settled month to send, how many
+# times a failed message is tried, and after how long a claimed message that never reported
+# back shows as "unknown" to admins (seconds).
+STATEMENT_MAIL_INTERVAL = int(os.environ.get("STATEMENT_MAIL_INTERVAL", "3600"))
+STATEMENT_MAIL_ATTEMPTS = int(os.environ.get("STATEMENT_MAIL_ATTEMPTS", "3"))
+STATEMENT_MAIL_STUCK = int(os.environ.get("STATEMENT_MAIL_STUCK", "900"))
 
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+# Browser hardening (decision 25). apps.core.security sets the Content-Security-Policy (with a
+# nonce per request), Permissions-Policy and CORP; Django's SecurityMiddleware the rest. HTTPS
+# (default: whenever DEBUG is off) means the console is served over TLS: plain HTTP is
+# redirected, HSTS is sent, and the cookies are Secure with the __Host- prefix (this exact
+# host, path /, never readable by scripts or sent cross-site). Behind a TLS-terminating proxy
+# that sets X-Forwarded-Proto (and drops the client's), set TRUST_X_FORWARDED_PROTO=1.
+HTTPS = env_bool("HTTPS", not DEBUG)
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = env_list("SECURE_REDIRECT_EXEMPT", "")
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000")) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+HEATSITE_CSP_UPGRADE_INSECURE = HTTPS
+SESSION_COOKIE_NAME = "__Host-sessionid" if HTTPS else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if HTTPS else "csrftoken"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 
 LOGGING = {
     "version": 1,
