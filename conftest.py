@@ -19,3 +19,5 @@ def pytest_configure(config):
     settings.DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ["DB_CONN_MAX_AGE"])
     if os.environ["CHANNELS_IN_MEMORY"] == "1":
         settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    if os.environ["CACHE_URL"].startswith("locmem://"):
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
