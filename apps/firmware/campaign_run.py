@@ -164,18 +164,24 @@ def _advance_node(cn_id: int, now: datetime) -> None:
 # --- forward ---------------------------------------------------------------------------------
 
 
-def _since_resume(campaign: Campaign) -> datetime | None:
-    """Failures seen before the last resume were acknowledged by whoever resumed."""
+def _since_resume(campaign: Campaign, actions: tuple[str, ...] = ("resume",)) -> datetime | None:
+    """Failures seen before the last resume were acknowledged by whoever resumed (for the
+    rollback's gate, failures before the rollback began are the forward phase's)."""
     for entry in reversed(campaign.history):
-        if entry.get("action") == "resume":
+        if entry.get("action") in actions:
             return datetime.fromisoformat(entry["at"])
     return None
 
 
-def _requeue_retries(campaign: Campaign, now: datetime) -> None:
+def _phase_nodes(campaign: Campaign, rollback: bool):
+    nodes = campaign.campaign_nodes
+    return nodes.filter(phase=ROLLBACK) if rollback else nodes.exclude(phase=ROLLBACK)
+
+
+def _requeue_retries(campaign: Campaign, now: datetime, rollback: bool = False) -> None:
     retries = int(campaign.strategy.get("retries", 1))
-    failed = campaign.campaign_nodes.filter(state=N.FAILED, attempts__range=(1, retries))
-    for cn in failed.exclude(phase=ROLLBACK).select_related("node"):
+    failed = _phase_nodes(campaign, rollback).filter(state=N.FAILED, attempts__range=(1, retries))
+    for cn in failed.select_related("node"):
         campaign_node_record(
             cn,
             now,
@@ -187,18 +193,18 @@ def _requeue_retries(campaign: Campaign, now: datetime) -> None:
         )
 
 
-def _error_gate(campaign: Campaign) -> str:
-    """Why the campaign must halt now ('' : it need not)."""
+def _error_gate(campaign: Campaign, rollback: bool = False) -> str:
+    """Why the campaign (or its rollback) must halt now ('' : it need not)."""
     strategy = campaign.strategy
-    nodes = campaign.campaign_nodes.exclude(phase=ROLLBACK)
-    acknowledged = _since_resume(campaign)
-    failed = nodes.filter(state=N.FAILED)
+    nodes = _phase_nodes(campaign, rollback)
+    acknowledged = _since_resume(campaign, ("resume", "rollback") if rollback else ("resume",))
+    failed = nodes.filter(state=N.FAILED, attempts__gt=int(strategy.get("retries", 1)))
     if acknowledged is not None:
         failed = failed.filter(finished_at__gt=acknowledged)
     count = failed.count()
     if not count:
         return ""
-    done = count + nodes.filter(state=N.SUCCEEDED).count()
+    done = count + nodes.filter(state=N.ROLLED_BACK if rollback else N.SUCCEEDED).count()
     limit = strategy.get("error_threshold_count")
     pct = strategy.get("error_threshold_pct")
     sample = int(strategy.get("error_min_sample", 5))
@@ -210,7 +216,7 @@ def _error_gate(campaign: Campaign) -> str:
     if not why:
         return ""
     examples = "; ".join(f"{cn.node.name}: {cn.reason}" for cn in failed.select_related("node")[:3])
-    return f"Halted: {why}. {examples}"
+    return f"Halted{' the rollback' if rollback else ''}: {why}. {examples}"
 
 
 def _current_wave(campaign: Campaign) -> CampaignWave | None:
@@ -330,7 +336,11 @@ def _start_nodes(campaign: Campaign, pending, now: datetime) -> list[int]:
 
 def _rollback(campaign: Campaign, now: datetime) -> None:
     """Nodes the campaign took go back (after finishing their forward steps); the rest are
-    skipped. Done when every such node rolled back; a failed rollback halts with reasons."""
+    skipped. The same gates as forward: heat budget, windows and ``max_parallel`` for what
+    starts, per-step and per-node timeouts, ``retries``, and the error threshold (counted over
+    the rollback's own failures since it began or was last resumed), which halts the rollback
+    with its reasons; a resume goes on rolling back and tries the failed nodes again. Done when
+    every such node rolled back; one that still failed halts it with its reason."""
     if campaign.campaign_nodes.filter(state=N.RUNNING).exclude(phase=ROLLBACK).exists():
         return  # let forward steps finish first: a node is never switched mid-flash
 
@@ -350,6 +360,7 @@ def _rollback(campaign: Campaign, now: datetime) -> None:
             step=CampaignNode.Step.QUEUED,
             reason="Rollback queued.",
             update=None,
+            power_action=None,
             good_reads=0,
             attempts=0,
             reset_at=None,
@@ -365,6 +376,29 @@ def _rollback(campaign: Campaign, now: datetime) -> None:
             },
         )
     nodes = campaign.campaign_nodes.filter(phase=ROLLBACK)
+    last = campaign.history[-1] if campaign.history else {}
+    if last.get("action") == "resume" and "retried" not in last:
+        # the first round after a resume of the rollback: the failures it acknowledged are
+        # tried again, once (the entry records how many)
+        failed = list(nodes.filter(state=N.FAILED).select_related("node"))
+        campaign.history = [*campaign.history[:-1], {**last, "retried": len(failed)}]
+        campaign.save(update_fields=["history"])
+        for cn in failed:
+            campaign_node_record(
+                cn,
+                now,
+                state=N.PENDING,
+                step=CampaignNode.Step.QUEUED,
+                attempts=0,
+                reason=f"Rollback tried again after the resume; it failed with: {cn.reason}"[:500],
+                update=None,
+                power_action=None,
+            )
+    _requeue_retries(campaign, now, rollback=True)
+    why = _error_gate(campaign, rollback=True)
+    if why:
+        _set_state(campaign, now, S.HALTED, "halt", why)
+        return
     if nodes.filter(state__in=(N.PENDING, N.RUNNING)).exists():
         _start_nodes(campaign, nodes.filter(state=N.PENDING), now)
         return

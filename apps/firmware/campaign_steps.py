@@ -3,11 +3,11 @@
 `campaign_node_advance` looks at the node's ``step`` and does at most one round of it:
 
 1. ``pre_hook``: POST the node to the strategy's pre-hook URL (drain), until a 2xx answer;
-2. ``staging``/``applying``: each bundle component in order through a `FirmwareUpdate` (image,
-   BMC task, the one reset it needs through the power-action machinery, version read back). A
-   component that already reads the target version is skipped: a worker killed at any point
-   never flashes a component twice, and the update's own reset is requested once (one reset per
-   component, as OpenStack Ironic does: the update machine owns it);
+2. ``staging``/``applying`` (`apps.firmware.campaign_flash`): every component of the bundle
+   staged in its apply order (SKU and dependencies checked first), then ONE reset of the node
+   through the power-action machinery for all of them. A component that already reads the
+   target version is skipped: a worker killed at any point never sends an image twice, and the
+   reset is stored with its request, so it is never asked twice;
 3. ``versions``: ``stable_reads`` consecutive good BMC reads, each reporting every component at
    the bundle's version;
 4. ``attesting``: a fresh TPM quote of the booted node equals the bundle's predicted PCRs.
@@ -36,7 +36,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
@@ -46,11 +45,10 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.crypto import CredentialError
 from apps.core.realtime import broadcast
-from apps.firmware import services as firmware_services
-from apps.firmware import tracking
+from apps.firmware import campaign_flash as flash
 from apps.firmware.campaign_checks import hook_body, hook_post, site_supply_c
 from apps.firmware.campaigns import CampaignNode
-from apps.firmware.models import BundlePrediction, FirmwareBundle, FirmwareImage, FirmwareUpdate
+from apps.firmware.models import BundlePrediction, FirmwareUpdate
 from apps.hardware.drivers.base import BmcError, driver_for
 from apps.hardware.protocols import endpoint_for
 
@@ -170,6 +168,7 @@ def campaign_node_record(cn: CampaignNode, now: datetime, **fields: Any) -> Camp
 
 
 def campaign_node_fail(cn: CampaignNode, now: datetime, failed: NodeFailed) -> CampaignNode:
+    flash.settle_staged(cn, now, None, failed.reason[:200])
     detail = {**cn.detail, "cause": failed.cause, **failed.detail}
     cn.detail = detail
     return campaign_node_record(
@@ -185,62 +184,34 @@ def campaign_node_fail(cn: CampaignNode, now: datetime, failed: NodeFailed) -> C
 # --- reading the node and its site -----------------------------------------------------------
 
 
-def _driver(cn: CampaignNode):
+def node_driver(cn: CampaignNode):
     return driver_for(endpoint_for(cn.node, "redfish"), timeout=settings.BMC_TIMEOUT)
 
 
-def _inventory(cn: CampaignNode) -> dict[str, str]:
-    """{component (lower): version} as the BMC reports it now (id first, then component)."""
-    found = _driver(cn).firmware()
+def inventory_items(cn: CampaignNode) -> list:
+    """The BMC's firmware components now (`FirmwareComponent`: id, version, inventory URI)."""
+    return list(node_driver(cn).firmware())
+
+
+def versions_of(found: list) -> dict[str, str]:
+    """{component (lower): version} (id first, then component)."""
     out = {str(f.component).lower(): f.version for f in found}
     out.update({str(getattr(f, "id", "") or "").lower(): f.version for f in found})
     out.pop("", None)
     return out
 
 
+def _inventory(cn: CampaignNode) -> dict[str, str]:
+    """{component (lower): version} as the BMC reports it now."""
+    return versions_of(inventory_items(cn))
+
+
 def _live_power(cn: CampaignNode) -> float | None:
     try:
-        watts = _driver(cn).system_power_watts()
+        watts = node_driver(cn).system_power_watts()
     except (BmcError, CredentialError):
         watts = None
     return watts if watts is not None else None
-
-
-def _targets(cn: CampaignNode) -> list[tuple[str, str, FirmwareImage | None]]:
-    """(component, version, image) in apply order, for the node's phase."""
-    bundle = cn.campaign.bundle
-    components = list(bundle.components.select_related("image").order_by("position"))
-    if cn.phase != ROLLBACK:
-        return [(c.component, c.version, c.image) for c in components]
-    out = []
-    previous = {k.lower(): v for k, v in cn.previous_versions.items()}
-    kept = {}
-    if cn.previous_bundle_id:
-        kept = {
-            c.component.lower(): c.image
-            for c in cn.previous_bundle.components.select_related("image")
-        }
-    for c in components:
-        version = previous.get(c.component.lower())
-        if version is None:
-            continue  # nothing known to go back to
-        image = kept.get(c.component.lower())
-        if image is None or image.version != version:
-            image = FirmwareImage.objects.filter(
-                component__iexact=c.component, version=version, sku=bundle.profile.sku
-            ).first()
-        out.append((c.component, version, image))
-    return out
-
-
-def _previous_bundle(cn: CampaignNode, versions: dict[str, str]) -> FirmwareBundle | None:
-    """The bundle of the campaign's SKU whose every component the node ran before, if any."""
-    bundle = cn.campaign.bundle
-    for other in FirmwareBundle.objects.filter(profile_id=bundle.profile_id).exclude(pk=bundle.pk):
-        comps = list(other.components.all())
-        if comps and all(versions.get(c.component.lower()) == c.version for c in comps):
-            return other
-    return None
 
 
 # --- the steps -------------------------------------------------------------------------------
@@ -249,8 +220,8 @@ def _previous_bundle(cn: CampaignNode, versions: dict[str, str]) -> FirmwareBund
 def campaign_node_start(cn: CampaignNode, now: datetime) -> CampaignNode:
     """Takes a pending node into its first step: records what it runs, draws and heats."""
     conf = StepSettings.from_strategy(cn.campaign.strategy)
-    fields: dict[str, Any] = {"attempts": cn.attempts + 1, "update": None, "good_reads": 0}
-    detail = dict(cn.detail)
+    fields: dict[str, Any] = {"attempts": cn.attempts + 1, **flash.attempt_fields()}
+    detail = {**cn.detail, "reset_requested": False}
     if cn.phase != ROLLBACK and not AgentEndpoint.objects.filter(node_id=cn.node_id).exists():
         # Step 5 could never pass: refuse before anything is flashed.
         return campaign_node_record(
@@ -271,7 +242,7 @@ def campaign_node_start(cn: CampaignNode, now: datetime) -> CampaignNode:
             detail["start_warning"] = f"BMC unreadable at start: {error}"[:300]
         if not cn.previous_versions and versions:
             fields["previous_versions"] = versions
-            fields["previous_bundle"] = _previous_bundle(cn, versions)
+            fields["previous_bundle"] = flash.previous_bundle(cn, versions)
     if cn.phase == ROLLBACK or "old_release" not in detail:
         # A retry keeps the first attempt's baseline: by then the node may already run (and
         # be recorded on) the new release, and draw less.
@@ -311,8 +282,8 @@ def campaign_node_advance(cn_id: int, *, now: datetime | None = None) -> float |
         conf = StepSettings.from_strategy(cn.campaign.strategy)
         handler = {
             Step.PRE_HOOK: _pre_hook,
-            Step.STAGING: _components,
-            Step.APPLYING: _components,
+            Step.STAGING: flash.stage,
+            Step.APPLYING: flash.reset,
             Step.VERSIONS: _versions,
             Step.ATTESTING: _attesting,
             Step.THERMAL: _thermal,
@@ -361,7 +332,7 @@ def _timed_out(cn: CampaignNode, minutes: int, bound: str = "") -> NodeFailed:
     return NodeFailed("timeout", f"{cn.get_step_display()}: {words} {within}{last}.")
 
 
-def _next(cn: CampaignNode, now: datetime, step: str, **fields: Any) -> float:
+def next_step(cn: CampaignNode, now: datetime, step: str, **fields: Any) -> float:
     campaign_node_record(cn, now, step=step, reason="", **fields)
     return 0.0
 
@@ -369,7 +340,7 @@ def _next(cn: CampaignNode, now: datetime, step: str, **fields: Any) -> float:
 def _pre_hook(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
     ok, said = hook_post(conf.pre_hook, hook_body(cn, "pre"), conf.hook_timeout_s)
     if ok:
-        return _next(cn, now, Step.STAGING)
+        return next_step(cn, now, Step.STAGING)
     campaign_node_record(cn, now, reason=f"Pre-hook answered {said}; asking again.")
     return WAIT
 
@@ -389,68 +360,6 @@ def _finish(cn: CampaignNode, now: datetime) -> None:
     campaign_node_record(cn, now, step=Step.DONE, state=done, finished_at=now, reason=warning)
 
 
-def _components(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
-    """Steps 2-3: the current component's update one step further, or the next component."""
-    update = cn.update
-    if update is not None:
-        if update.is_active:
-            tracking.firmware_update_advance(update.pk, now=now)
-            update.refresh_from_db()
-        fields: dict[str, Any] = {}
-        if update.reset_requested_at and cn.reset_at is None:
-            fields["reset_at"] = update.reset_requested_at
-        resetting = update.state in (FirmwareUpdate.State.APPLYING, FirmwareUpdate.State.VERIFYING)
-        step = Step.APPLYING if resetting else Step.STAGING
-        if update.is_active:
-            pct = f" {update.percent} %" if update.percent is not None else ""
-            what = f"{update.image.component} {update.target_version}: {update.state}{pct}"
-            campaign_node_record(cn, now, step=step, reason=what, **fields)
-            return WAIT
-        if update.state == FirmwareUpdate.State.FAILED:
-            raise NodeFailed(
-                update.cause or "update",
-                f"{update.image.component} {update.target_version}: {update.reason}",
-                update_id=update.pk,
-            )
-        campaign_node_record(cn, now, update=None, **fields)
-    targets = _targets(cn)
-    running = _inventory(cn)
-    for component, version, image in targets:
-        if running.get(component.lower()) == version:
-            continue  # already there: never flashed twice
-        if image is None:
-            raise NodeFailed(
-                "no_image",
-                f"No stored image of {component} {version} to apply.",
-                component=component,
-            )
-        active = FirmwareUpdate.objects.filter(
-            node_id=cn.node_id, state__in=FirmwareUpdate.ACTIVE
-        ).first()
-        if active is not None and active.image_id == image.pk:
-            # ours, from a round whose record of it was lost: follow it, never request again
-            campaign_node_record(
-                cn, now, step=Step.STAGING, update=active, reason=f"{component} {version}"
-            )
-            return 0.0
-        actor = cn.campaign.approved_by
-        try:
-            update = firmware_services.firmware_update_request(
-                actor=actor, node=cn.node, image=image, method=conf.method
-            )
-        except firmware_services.UpdateConflict as conflict:
-            campaign_node_record(cn, now, reason=str(conflict)[:500])
-            return WAIT
-        except (firmware_services.UpdateRefused, PermissionDenied) as refused:
-            raise NodeFailed("refused", str(refused)) from None
-        campaign_node_record(
-            cn, now, step=Step.STAGING, update=update, reason=f"{component} {version}"
-        )
-        tracking.firmware_update_advance(update.pk, now=now)
-        return WAIT
-    return _next(cn, now, Step.VERSIONS, good_reads=0)
-
-
 def _versions(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
     """Step 4: ``stable_reads`` consecutive reads, each with every component as wanted."""
     try:
@@ -460,7 +369,7 @@ def _versions(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
         return WAIT
     wrong = [
         f"{c} {running.get(c.lower()) or 'unknown'} (expected {v})"
-        for c, v, _ in _targets(cn)
+        for c, v, _ in flash.flash_targets(cn)
         if running.get(c.lower()) != v
     ]
     if wrong:
@@ -468,7 +377,8 @@ def _versions(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
         return WAIT
     reads = cn.good_reads + 1
     if reads >= conf.stable_reads:
-        return _next(cn, now, Step.ATTESTING, good_reads=reads)
+        flash.settle_staged(cn, now, running)
+        return next_step(cn, now, Step.ATTESTING, good_reads=reads)
     campaign_node_record(
         cn, now, good_reads=reads, reason=f"{reads}/{conf.stable_reads} good reads"
     )
@@ -520,7 +430,7 @@ def _attesting(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
         if cn.phase == ROLLBACK:
             cn.detail = {**cn.detail, "warning": "No prediction of the previous bundle: rollback "
                          "not attested."}  # fmt: skip
-            return _next(cn, now, Step.THERMAL, detail=cn.detail)
+            return next_step(cn, now, Step.THERMAL, detail=cn.detail)
         raise NodeFailed("no_prediction", "No PCR prediction of the bundle for this node.")
     _configure(cn, release, other)
     try:
@@ -543,7 +453,7 @@ def _attesting(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
     wanted = [expected, *({str(p): v for p, v in a.items()} for a in prediction.acceptable)]
     if any(all(quoted.get(p) == v for p, v in w.items()) for w in wanted):
         _configure(cn, release, "")
-        return _next(cn, now, Step.THERMAL, detail={**cn.detail, "attestation_id": result.pk})
+        return next_step(cn, now, Step.THERMAL, detail={**cn.detail, "attestation_id": result.pk})
     if result.verdict == "trusted":  # still the other release: not booted into the new one yet
         cn.detail = {**cn.detail, "waiting": "old_release"}
         campaign_node_record(cn, now, reason=f"Still measures release {other}.", detail=cn.detail)
@@ -589,6 +499,6 @@ def _thermal(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
             campaign_node_record(cn, now, heat_back_at=now, detail=detail)
             _finish(cn, now)
             return 0.0
-        return _next(cn, now, nxt, heat_back_at=now, detail=detail)
+        return next_step(cn, now, nxt, heat_back_at=now, detail=detail)
     campaign_node_record(cn, now, reason=said[:500])
     return WAIT

@@ -176,6 +176,11 @@ class CampaignNode(models.Model):
         related_name="+",
     )
     reset_at = models.DateTimeField(null=True, blank=True)  # first reset requested: heat lost
+    # The one reset of this attempt (every staged component applied by it), requested through
+    # the power-action machinery under this row's lock: never a second one.
+    power_action = models.ForeignKey(
+        "hardware.PowerAction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     heat_back_at = models.DateTimeField(null=True, blank=True)  # thermal gate passed
     # pre-flash draw and supply, warnings, the step timeline, the attestation's divergences
     detail = models.JSONField(default=dict, blank=True)

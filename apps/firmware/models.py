@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 
 from django.conf import settings
@@ -76,6 +78,9 @@ class FirmwareUpdate(models.Model):
         RUNNING = "running", "BMC task running"
         APPLYING = "applying", "Awaiting the reset"
         VERIFYING = "verifying", "Reading the version back"
+        # defer_reset: the image is staged on the BMC, the reset is the caller's (a campaign
+        # resets a node once per bundle); settled by the version read back after that reset.
+        STAGED = "staged", "Staged (awaiting the node's reset)"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
@@ -127,6 +132,11 @@ class FirmwareUpdate(models.Model):
     url_nonce = models.CharField(max_length=32, blank=True)
     url_fetched_at = models.DateTimeField(null=True, blank=True)
     image_base_url = models.CharField(max_length=200, blank=True)  # from the request, if any
+    # OnReset without its own reset: the update stops at ``staged`` and whoever asked (a
+    # campaign node, `apps.firmware.campaign_steps`) requests one reset for all its components.
+    defer_reset = models.BooleanField(default=False)
+    # The component's Redfish FirmwareInventory URI, sent as ``Targets`` when known.
+    target_uri = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-requested_at", "-id"]
@@ -259,6 +269,9 @@ class BundlePrediction(models.Model):
     reason_code = models.CharField(max_length=32, blank=True)
     reason = models.CharField(max_length=500, blank=True)
     computed_at = models.DateTimeField()
+    # The prediction class: SHA-256 of the canonical PCR vector, computed when the prediction
+    # is saved ("" : no prediction), so a dry run compares 64 characters instead of the PCRs.
+    pcrs_digest = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["node__name"]
@@ -269,9 +282,24 @@ class BundlePrediction(models.Model):
     def __str__(self) -> str:
         return f"{self.bundle} on {self.node}"
 
+    def save(self, *args, **kwargs):
+        self.pcrs_digest = prediction_class(self.pcrs)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "pcrs" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "pcrs_digest"}
+        super().save(*args, **kwargs)
+
     @property
     def predicted(self) -> bool:
         return self.pcrs is not None
+
+
+def prediction_class(pcrs: dict | None) -> str:
+    """The prediction class of a PCR vector: SHA-256 of its canonical JSON ("" for None)."""
+    if pcrs is None:
+        return ""
+    canonical = json.dumps({str(k): v for k, v in pcrs.items()}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 # Campaigns live in their own module; imported here so Django registers them with the app.

@@ -82,10 +82,14 @@ def firmware_update_request(
     method: str,
     apply_time: str = FirmwareUpdate.ApplyTime.ON_RESET,
     base_url: str = "",
+    defer_reset: bool = False,
+    target_uri: str = "",
 ) -> FirmwareUpdate:
     """Queues ``image`` for ``node`` (engineers). OnReset ends in a reset of the node, so the
     requester must also be allowed to press power buttons. ``base_url``: where the BMC reaches
-    Heatsite for a SimpleUpdate, when ``FIRMWARE_IMAGE_BASE_URL`` does not say."""
+    Heatsite for a SimpleUpdate, when ``FIRMWARE_IMAGE_BASE_URL`` does not say.
+    ``defer_reset``: stop at ``staged``, the caller resets the node (a campaign, once for all
+    of a bundle's components); ``target_uri``: the component's inventory URI (``Targets``)."""
     access.require(actor, Action.MANAGE_FIRMWARE)
     if method not in FirmwareUpdate.Method.values:
         raise ValueError(f"Unknown update method {method!r}.")
@@ -110,6 +114,8 @@ def firmware_update_request(
                         target_version=image.version,
                         requested_by=actor,
                         image_base_url=base_url[:200],
+                        defer_reset=defer_reset and apply_time == FirmwareUpdate.ApplyTime.ON_RESET,
+                        target_uri=target_uri[:300],
                     )
             except IntegrityError:
                 active = node.firmware_updates.filter(state__in=FirmwareUpdate.ACTIVE).first()

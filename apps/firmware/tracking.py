@@ -276,15 +276,17 @@ def _start(update: FirmwareUpdate, now: datetime) -> Step:
     update.refresh_from_db()
     _audit_transition(update, State.PENDING)
     firmware_update_announce(update)
+    # Redfish ``Targets``: the component's FirmwareInventory member, when the inventory said.
+    targets = (update.target_uri,) if update.target_uri else ()
     try:
         driver = _driver(update)
         if update.method == FirmwareUpdate.Method.PUSH:
             with update.image.file.open("rb") as stored:
                 image = stored.read()
-            ref = driver.firmware_update_push(image, apply_time=update.apply_time)
+            ref = driver.firmware_update_push(image, targets, apply_time=update.apply_time)
         else:
             ref = driver.firmware_update_simple(
-                image_url_build(update), apply_time=update.apply_time
+                image_url_build(update), targets, apply_time=update.apply_time
             )
     except BmcError as error:
         attempts = update.attempts + 1
@@ -399,6 +401,17 @@ def _running(update: FirmwareUpdate, now: datetime, seen: TaskStatus, polled: di
 
 
 def _after_task(update: FirmwareUpdate, now: datetime, polled: dict) -> Step:
+    if update.apply_time == FirmwareUpdate.ApplyTime.ON_RESET and update.defer_reset:
+        # staged: the caller resets the node once for all its components, then settles it
+        moved = _transition(
+            update.pk,
+            State.RUNNING,
+            now,
+            state=State.STAGED,
+            reason="Staged: applied by the node's next reset.",
+            **polled,
+        )
+        return Step(moved)
     if update.apply_time == FirmwareUpdate.ApplyTime.ON_RESET:
         moved = _transition(update.pk, State.RUNNING, now, state=State.APPLYING, **polled)
         return Step(moved, retry_in=0.0)
@@ -519,6 +532,46 @@ def _verify(update: FirmwareUpdate, now: datetime) -> Step:
         cause = "not_applied"
     _transition(update.pk, State.VERIFYING, now, version_read_back=version or "")
     return _fail(update.pk, State.VERIFYING, now, cause, reason)
+
+
+# --- staged: settled by whoever owned the reset ----------------------------------------------
+
+
+def firmware_update_settle(
+    update_id: int, *, now: datetime, version: str | None, failure: str = ""
+) -> FirmwareUpdate:
+    """A staged update once its owner's reset is over: succeeded when ``version`` (read back)
+    is its target, failed otherwise (``failure`` says why when the owner gave up earlier)."""
+    with transaction.atomic():
+        update = _locked(update_id)
+        if update.state != State.STAGED:
+            return update
+        if not failure and version == update.target_version:
+            was = update.previous_version or "unknown"
+            return _save(
+                update,
+                now,
+                state=State.SUCCEEDED,
+                version_read_back=version,
+                applied_at=now,
+                reason=f"Now runs {version} (was {was}), applied by the node's reset."[:500],
+                cause="",
+                finished_at=now,
+            )
+        running = version or "no version"
+        reason = failure or (
+            f"Staged, but after the node's reset it still runs {running} "
+            f"(expected {update.target_version})."
+        )
+        return _save(
+            update,
+            now,
+            state=State.FAILED,
+            version_read_back=version or "",
+            cause="not_applied",
+            reason=reason[:500],
+            finished_at=now,
+        )
 
 
 # --- the resume sweep ----------------------------------------------------------------------

@@ -99,9 +99,8 @@ class World:
     def step(self, campaign: Campaign, extra: dict | None = None) -> str | None:
         """One executor round, then the power worker, then both clocks move on."""
         state = campaign_advance(campaign.pk, now=self.clock.now)
-        if self.hold_power:
-            return state
-        self.power_worker()
+        if not self.hold_power:
+            self.power_worker()
         self.clock.advance(seconds=ROUND.total_seconds())
         self.lab_clock.advance(ROUND.total_seconds())
         self.rounds += 1

@@ -73,10 +73,15 @@ def test_two_sites_two_nodes_complete_attested_within_the_heat_budget_then_roll_
         assert cn.node.attestation_config.release.version == NEW
         assert "release_versions" not in cn.node.attestation_config.variants  # only new now
         assert cn.previous_bundle_id == world.bundles[OLD].pk
-        # one update and one reset per component that changed, never more
+        # one update per component that changed, all staged for ONE reset of the node
         updates = FirmwareUpdate.objects.filter(node=cn.node)
-        assert updates.filter(state="succeeded").count() == updates.count()
-        assert PowerAction.objects.filter(node=cn.node).count() == updates.count()
+        assert sorted(updates.values_list("image__component", "state")) == [
+            ("BIOS", "succeeded"),
+            ("BMC", "succeeded"),
+        ]
+        (reset,) = PowerAction.objects.filter(node=cn.node)
+        assert (reset.kind, reset.status, cn.power_action_id) == ("reset", "succeeded", reset.pk)
+        assert not updates.filter(power_action__isnull=False).exists()  # none reset on its own
         steps = [e["step"] for e in cn.detail["steps"]]
         for earlier, later in zip(
             ("staging", "versions", "attesting", "thermal"),
@@ -104,6 +109,9 @@ def test_two_sites_two_nodes_complete_attested_within_the_heat_budget_then_roll_
         assert now_running["bios"] == OLD != cn.detail["forward"]["state"]
         assert cn.node.attestation_config.release.version == OLD
         assert Attestation.objects.filter(node=cn.node).latest("at").verdict == "trusted"
+        # the rollback: its own staged updates and one more reset, never one per component
+        assert PowerAction.objects.filter(node=cn.node, kind="reset").count() == 2
+        assert FirmwareUpdate.objects.filter(node=cn.node, state="succeeded").count() == 4
     intervals = down_intervals(campaign)
     for site in world.sites:
         assert max_concurrent(intervals, site.pk) == 1

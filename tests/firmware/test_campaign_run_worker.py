@@ -72,7 +72,8 @@ def test_a_campaign_survives_a_killed_worker_and_completes_attested(make_world, 
         components = [u.image.component for u in updates]
         assert len(components) == len(set(components))  # none flashed twice
         assert all(u.state == "succeeded" for u in updates)
-        assert PowerAction.objects.filter(node=cn.node).count() == updates.count()
+        assert len(components) == 2  # BMC and BIOS staged...
+        assert PowerAction.objects.filter(node=cn.node).count() == 1  # ...for one reset
         bios = world.bundles[NEW].components.get(component="BIOS").version
         assert versions(cn.node)["BIOS"] == bios
     finally:

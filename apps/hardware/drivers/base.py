@@ -185,6 +185,8 @@ class FirmwareComponent(FirmwareVersion):
     id: str = ""
     updateable: bool | None = None
     related: tuple[str, ...] = ()  # what it applies to (Redfish paths of the related items)
+    # Its own FirmwareInventory member path ("" unknown): an update's ``Targets``.
+    uri: str = dataclasses.field(default="", compare=False)
 
 
 BiosValue = Union[str, int, float, bool, None]  # noqa: UP007 (a runtime alias)

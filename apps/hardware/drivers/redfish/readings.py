@@ -487,6 +487,7 @@ def firmware(client: Client) -> list[FirmwareVersion]:
                 id=str(item.get("Id") or ""),
                 updateable=updateable if isinstance(updateable, bool) else None,
                 related=related,
+                uri=str(item.get("@odata.id") or ""),
             )
         )
     if found:
