@@ -24,6 +24,7 @@ class Action(StrEnum):
     MANAGE_INVENTORY = "manage_inventory"  # create and update sites, nodes, meters
     MANAGE_USERS = "manage_users"
     COMPARE_SITES = "compare_sites"
+    MANAGE_GATEWAYS = "manage_gateways"  # enrol and revoke site gateways (engineers)
 
 
 _READ_ALL = {
@@ -45,6 +46,7 @@ POLICY: dict[str, frozenset[Action]] = {
             Action.MANAGE_FIRMWARE,
             Action.CONFIGURE_BMC,
             Action.MANAGE_INVENTORY,
+            Action.MANAGE_GATEWAYS,
             Action.VIEW_AUDIT,
         }
     ),
@@ -89,6 +91,7 @@ _OPERATE = {
     Action.OPEN_CONSOLE,
     Action.MANAGE_FIRMWARE,
     Action.CONFIGURE_BMC,
+    Action.MANAGE_GATEWAYS,
 }
 _WRITE = {Action.MANAGE_INVENTORY, Action.MANAGE_USERS}
 

@@ -102,6 +102,11 @@ def _push(action: PowerAction) -> None:
     broadcast(f"site.{site_id}.hardware", _event(action))
 
 
+def power_push(action: PowerAction) -> None:
+    """The action's state to the site's engineers (on commit); for the gateway path."""
+    _push(action)
+
+
 def _create_action(*, actor: Any, node: Node, kind: str, params: dict, batch=None) -> PowerAction:
     try:
         with transaction.atomic():
@@ -257,6 +262,12 @@ def _finish(
     return action
 
 
+def power_finish(action: PowerAction, **outcome: str) -> PowerAction:
+    """Ends an action (outcome, audit record, node state, next of its batch) in one
+    transaction; for the gateway path (apps.gateways.power), which owns the row lock."""
+    return _finish(action, **outcome)
+
+
 def power_execute(action_id: int) -> Attempt:
     """Runs (or re-runs, or refuses to repeat) one queued action. Called by the task only.
 
@@ -273,6 +284,14 @@ def power_execute(action_id: int) -> Attempt:
         )
         if not action.is_active:
             return Attempt(action)  # already finished: a duplicate delivery does nothing
+        from apps.gateways import power as gateway_power
+        from apps.gateways.services import gateway_for_site
+
+        gateway = gateway_for_site(action.node.site_id)
+        if gateway is not None:
+            # The site's hardware is reached through its gateway: the BMC call runs there and
+            # its answer, or its deadline, finishes the action (apps.gateways.power).
+            return Attempt(gateway_power.power_dispatch(action, gateway))
         interrupted = action.status == PowerAction.Status.RUNNING
         if interrupted and action.kind in NOT_REPEATABLE:
             # The worker died after the command may have reached the BMC: never reset twice.

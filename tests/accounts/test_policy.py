@@ -22,6 +22,7 @@ EXPECTED = {
         A.MANAGE_FIRMWARE,
         A.CONFIGURE_BMC,
         A.MANAGE_INVENTORY,
+        A.MANAGE_GATEWAYS,
     },
     Role.ADMIN: {
         A.VIEW_SITE,

@@ -1,0 +1,53 @@
+"""What travels between the central side and the gateways on RabbitMQ (no Django here).
+
+A gateway ``NAME`` consumes the queue ``gw.NAME`` (bound to the direct exchange ``gw.NAME``);
+it answers by publishing a signed `envelope` to the exchange ``heatsite.results``, bound to the
+central queue ``central.results`` that central workers consume. Its RabbitMQ user may touch
+nothing else (`permissions`).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+RESULTS_EXCHANGE = "heatsite.results"
+RESULTS_QUEUE = "central.results"
+RESULT_TASK = "heatsite.gateway_result"
+DEADLINE_TASK = "heatsite.gateway_deadline"
+
+POWER_TASK = "gw.power"
+BMC_POLL_TASK = "gw.bmc_poll"
+HEARTBEAT_KIND = "heartbeat"
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
+
+
+def queue_name(gateway: str) -> str:
+    return f"gw.{gateway}"
+
+
+def rabbit_user(gateway: str) -> str:
+    return f"gw-{gateway}"
+
+
+def permissions(gateway: str) -> tuple[str, str, str]:
+    """RabbitMQ (configure, write, read) regexes for a gateway's user: declare and read only its
+    own queue and exchange; write to them (binding) and to the central results exchange."""
+    own = re.escape(queue_name(gateway))
+    return (f"^{own}$", f"^({own}|{re.escape(RESULTS_EXCHANGE)})$", f"^{own}$")
+
+
+def envelope(
+    *, gateway: str, kind: str, call_id: str, payload: dict[str, Any], version: str
+) -> dict[str, Any]:
+    """The document a gateway signs: who, what, for which call, when (epoch UTC)."""
+    return {
+        "gateway": gateway,
+        "kind": kind,
+        "call_id": call_id,
+        "payload": payload,
+        "version": version,
+        "sent_at": time.time(),
+    }
