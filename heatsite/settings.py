@@ -81,6 +81,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.core.security.SecurityHeadersMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # After sessions, before common (Django's documented order): the browser's Accept-Language
@@ -91,6 +92,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Idle and absolute session limits per role (apps.identity.session_limits).
+    "apps.identity.session_limits.SessionLimitsMiddleware",
+    # Dangerous acts need a recent second factor (apps.identity.dangerous lists them).
+    "apps.identity.guards.RecentFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -109,6 +114,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apps.core.security.nonce_context",
                 "apps.accounts.context_processors.navigation",
             ],
         },
@@ -176,6 +182,45 @@ else:
             "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
         }
     }
+
+# The shared cache (decision 23): sign-in lockout counts, allauth's rate limits and its
+# single-use TOTP codes must be the same for every process (web, API, admin), so it is Redis
+# (CACHE_URL, default REDIS_URL; keys prefixed "heatsite"). "locmem://" is a per-process cache
+# for the test suite only: `manage.py check` refuses it when DEBUG is off (apps.identity.checks).
+CACHE_URL = os.environ.get("CACHE_URL", REDIS_URL)
+if CACHE_URL.startswith("locmem://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "heatsite",
+        }
+    }
+
+# Lockout (apps.identity.lockout): failures per username / per address within the window (s).
+HEATSITE_LOCKOUT_WINDOW = int(os.environ.get("HEATSITE_LOCKOUT_WINDOW", "900"))
+HEATSITE_LOCKOUT_USER_LIMIT = int(os.environ.get("HEATSITE_LOCKOUT_USER_LIMIT", "5"))
+HEATSITE_LOCKOUT_IP_LIMIT = int(os.environ.get("HEATSITE_LOCKOUT_IP_LIMIT", "20"))
+# Dangerous acts need a second factor used within this many seconds (apps.identity.recent).
+HEATSITE_REAUTH_SECONDS = int(os.environ.get("HEATSITE_REAUTH_SECONDS", "300"))
+# Session limits per role, seconds: idle (no request) and absolute (since login)
+# (apps.identity.middleware_sessions). JSON {"role": [idle, absolute]} overrides some or all.
+HEATSITE_SESSION_LIMITS = {
+    "engineer": (30 * 60, 12 * 3600),
+    "admin": (30 * 60, 12 * 3600),
+    "partner": (8 * 3600, 7 * 24 * 3600),
+    "planner": (8 * 3600, 7 * 24 * 3600),
+}
+HEATSITE_SESSION_LIMITS.update(
+    (role, tuple(limits))
+    for role, limits in json.loads(os.environ.get("HEATSITE_SESSION_LIMITS") or "{}").items()
+)
+# The browser cookie never outlives the longest absolute limit (Django's default: two weeks).
+SESSION_COOKIE_AGE = max(absolute for _idle, absolute in HEATSITE_SESSION_LIMITS.values())
+# allauth's session list ("my sessions") keeps each session's last address and time.
+USERSESSIONS_TRACK_ACTIVITY = True
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None
@@ -326,10 +371,40 @@ SPECTACULAR_SETTINGS = {
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "heatsite@localhost")
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
+# Where links in e-mails point (the console's public address).
+HEATSITE_BASE_URL = os.environ.get("HEATSITE_BASE_URL", "http://127.0.0.1:8000/")
+# The monthly statement e-mail: how often the beat looks for a settled month to send, how many
+# times a failed message is tried, and after how long a claimed message that never reported
+# back shows as "unknown" to admins (seconds).
+STATEMENT_MAIL_INTERVAL = int(os.environ.get("STATEMENT_MAIL_INTERVAL", "3600"))
+STATEMENT_MAIL_ATTEMPTS = int(os.environ.get("STATEMENT_MAIL_ATTEMPTS", "3"))
+STATEMENT_MAIL_STUCK = int(os.environ.get("STATEMENT_MAIL_STUCK", "900"))
 
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+# Browser hardening (decision 25). apps.core.security sets the Content-Security-Policy (with a
+# nonce per request), Permissions-Policy and CORP; Django's SecurityMiddleware the rest. HTTPS
+# (default: whenever DEBUG is off) means the console is served over TLS: plain HTTP is
+# redirected, HSTS is sent, and the cookies are Secure with the __Host- prefix (this exact
+# host, path /, never readable by scripts or sent cross-site). Behind a TLS-terminating proxy
+# that sets X-Forwarded-Proto (and drops the client's), set TRUST_X_FORWARDED_PROTO=1.
+HTTPS = env_bool("HTTPS", not DEBUG)
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = env_list("SECURE_REDIRECT_EXEMPT", "")
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000")) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+HEATSITE_CSP_UPGRADE_INSECURE = HTTPS
+SESSION_COOKIE_NAME = "__Host-sessionid" if HTTPS else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if HTTPS else "csrftoken"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 
 LOGGING = {
     "version": 1,
