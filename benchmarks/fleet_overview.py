@@ -246,16 +246,16 @@ def measure(requests: int, warmup: int, live_meters: bool) -> dict:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from rest_framework.authtoken.models import Token
 
     from apps.accounts.models import User
+    from apps.tokens.services import create_token
 
     engineer = User.objects.get(username="engineer")
-    token, _ = Token.objects.get_or_create(user=engineer)
+    _, secret = create_token(engineer, name="benchmark", days=1)
     clients = {"engineer": Client(), "partner": Client()}
     clients["engineer"].force_login(engineer)
     clients["partner"].force_login(User.objects.get(username=PARTNER))
-    api = Client(headers={"authorization": f"Token {token.key}"})
+    api = Client(headers={"authorization": f"Token {secret}"})
 
     cases = []
     for label, role, path in CASES:

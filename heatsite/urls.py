@@ -13,6 +13,7 @@ from apps.hardware import api_bmc as hardware_bmc_api
 from apps.heat.urls import API_URLPATTERNS as heat_api_urlpatterns
 from apps.planning.urls import API_URLPATTERNS as planning_api_urlpatterns
 from apps.sites import api as sites_api
+from apps.tokens.urls import API_URLPATTERNS as tokens_api_urlpatterns
 
 router = DefaultRouter()
 router.register("sites", sites_api.SiteViewSet, basename="site")
@@ -47,6 +48,7 @@ api_urlpatterns = [
     *attestation_api_urlpatterns,
     *firmware_api_urlpatterns,
     *compliance_api_urlpatterns,
+    *tokens_api_urlpatterns,
     path("", include(router.urls)),
 ]
 
@@ -62,6 +64,7 @@ urlpatterns = [
     path("", include("apps.firmware.urls")),
     path("", include("apps.firmware.compliance_urls")),
     path("", include("apps.identity.urls")),
+    path("", include("apps.tokens.urls")),
     path("api/v1/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 def _token_allows(user: User, action: Action) -> bool:
     # A user authenticated by an API token (apps.tokens.auth) carries it: its scopes bound
     # what the role allows. Sessions, tasks and the shell carry none.
+    # A GET (safe) request through a token needs only read: TokenScope checks that.
     token = getattr(user, "api_token", None)
-    return token is None or token.has_scope(scope_needed(action))
+    if token is None or getattr(user, "api_token_read_only_request", False):
+        return True
+    return token.has_scope(scope_needed(action))
 
 
 def can(user: User, action: Action) -> bool:

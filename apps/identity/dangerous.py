@@ -56,7 +56,8 @@ DANGEROUS: tuple[Dangerous, ...] = (
     Dangerous("api:firmware-campaign-resume", "POST", "firmware campaign resume", "api"),
     Dangerous("api:firmware-campaign-rollback", "POST", "firmware campaign rollback", "api"),
     # API tokens
-    Dangerous("token-regenerate", "POST", "creating an API token", "page"),
+    Dangerous("token-create", "POST", "creating an API token", "page"),
+    Dangerous("api:token-list", "POST", "creating an API token", "api"),
     # own account: factors, e-mail, password
     Dangerous("mfa_activate_totp", "POST", "adding a TOTP factor", "page", True),
     Dangerous("mfa_deactivate_totp", "POST", "removing the TOTP factor", "page"),

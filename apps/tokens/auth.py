@@ -42,6 +42,9 @@ class ApiTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(str(exc)) from None
         user = token.user
         user.api_token = token
+        # A safe request needs only read, whatever the access layer asks to show it (some
+        # reads are gated on a managing action); a change needs the action's scope.
+        user.api_token_read_only_request = request.method in SAFE_METHODS
         # For the audit trail's "how did the actor authenticate" (apps.tokens.context).
         request._request.api_token = token
         return user, token

@@ -183,12 +183,12 @@ def test_partner_gets_404_for_another_partners_site_heat(client, partner, other_
 
 
 def test_token_authenticated_partner_reads_own_heat(client, partner, site, meter):
-    from rest_framework.authtoken.models import Token
+    from apps.tokens.services import create_token
 
-    token = Token.objects.create(user=partner)
+    _, secret = create_token(partner, name="erp")
     response = client.get(
         reverse("api:site-heat-statement", args=[site.pk]),
         {"month": "2026-01"},
-        headers={"authorization": f"Token {token.key}"},
+        headers={"authorization": f"Token {secret}"},
     )
     assert response.status_code == 200 and response.json()["energy_kwh"] == pytest.approx(40)

@@ -2,7 +2,6 @@
 
 from django.urls import reverse
 
-from tests.factories import PASSWORD
 from tests.routes.common import (
     ALL_200,
     API_ALL,
@@ -25,12 +24,6 @@ ROUTES: dict[str, Route] = {
     ),
     "logout": Route(lambda o: reverse("logout"), dict.fromkeys(ROLES, 302), method="post"),
     "account": Route(lambda o: reverse("account"), ALL_200),
-    "token-regenerate": Route(
-        lambda o: reverse("token-regenerate"), dict.fromkeys(ROLES, 302), method="post"
-    ),
-    "token-revoke": Route(
-        lambda o: reverse("token-revoke"), dict.fromkeys(ROLES, 302), method="post"
-    ),
     "fleet": Route(lambda o: reverse("fleet"), ALL_200),
     "site-detail": Route(own("site-detail"), ALL_200, foreign=foreign("site-detail")),
     "site-nodes": Route(own("site-nodes"), HARDWARE, foreign=foreign("site-nodes")),
@@ -39,14 +32,6 @@ ROUTES: dict[str, Route] = {
         {"anonymous": LOGIN, "partner": 404, "planner": 403, "engineer": 200, "admin": 200},
     ),
     "audit-log": Route(lambda o: reverse("audit-log"), HARDWARE),
-    "api:api-token": Route(
-        lambda o: reverse("api:api-token"),
-        {r: 200 for r in ROLES if r != "anonymous"} | {"anonymous": 400},
-        method="post",
-        data=lambda role, users: (
-            {"username": users[role].username, "password": PASSWORD} if role in users else {}
-        ),
-    ),
     "api:api-schema": Route(lambda o: reverse("api:api-schema"), API_ALL),
     "api:api-docs": Route(lambda o: reverse("api:api-docs"), API_ALL),
     "api:api-root": Route(lambda o: reverse("api:api-root"), API_ALL),

@@ -80,9 +80,7 @@ def test_revoke_all_revokes_every_active_token_once_and_audits(engineer, admin_u
     assert event.actor == admin_user and event.detail["count"] == 2
 
 
-def test_rotated_pepper_still_verifies_old_tokens_and_dropping_it_invalidates(
-    engineer, settings
-):
+def test_rotated_pepper_still_verifies_old_tokens_and_dropping_it_invalidates(engineer, settings):
     token, secret = services.create_token(engineer, name="old")
     settings.HEATSITE_TOKEN_PEPPERS = [("k2", "new-pepper"), *settings.HEATSITE_TOKEN_PEPPERS]
     new, new_secret = services.create_token(engineer, name="new")
