@@ -108,14 +108,45 @@ def browser(chromium: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]
             attached.close()
 
 
+# Every page reports what the Content-Security-Policy blocked (decision 25): a browser test
+# fails on any violation, so the htmx, Plotly, xterm.js and passkey tests prove they work
+# under the policy. The listener is injected by the DevTools protocol, which CSP does not see.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__heatsiteCspViolation({directive: e.violatedDirective, blocked: e.blockedURI,
+    source: e.sourceFile, line: e.lineNumber, sample: e.sample});
+});
+"""
+
+
+def watch_csp(context) -> list[str]:
+    """Violations seen in `context`'s pages (event and console), as readable lines."""
+    violations: list[str] = []
+    context.expose_binding(
+        "__heatsiteCspViolation", lambda source, v: violations.append(f"{source['page'].url}: {v}")
+    )
+    context.add_init_script(CSP_LISTENER)
+
+    def console(msg) -> None:
+        if msg.type == "error" and "Content Security Policy" in msg.text:
+            violations.append(f"{msg.page.url if msg.page else ''}: {msg.text}")
+
+    context.on("console", console)
+    return violations
+
+
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A page in a fresh context; screenshotted into var/test-artifacts/ if the test fails."""
+    """A page in a fresh context; screenshotted into var/test-artifacts/ if the test fails;
+    the test fails if the Content-Security-Policy blocked anything."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
     context.set_default_timeout(TIMEOUT_MS)
+    csp_violations = watch_csp(context)
     new_page = context.new_page()
     try:
         yield new_page
+        if csp_violations:
+            pytest.fail("Content-Security-Policy violations:\n" + "\n".join(csp_violations))
     finally:
         report = getattr(request.node, "report_call", None)
         if report is not None and report.failed:
