@@ -73,6 +73,8 @@ lock: venv
 
 venv: $(VENV)/.installed
 
+# E-mails of the demo (alarms, monthly statements) are written as files to var/mail/.
+demo: export EMAIL_BACKEND ?= django.core.mail.backends.filebased.EmailBackend
 demo: install
 	@mkdir -p $(RUN) $(LOG)
 	@$(MAKE) -s stop >/dev/null 2>&1 || true
@@ -89,6 +91,9 @@ demo: install
 	  && $(PY) manage.py firmware_bundle add $(RUN)/bundles/$$r/bundle.json --if-new || exit 1; \
 	  done > $(LOG)/firmware-bundles.log
 	$(PY) manage.py seed_history --days 400 > $(LOG)/seed-history.log
+	@# Each partner gets a statement contact; last month's statements go out (to var/mail/).
+	$(PY) manage.py statement_mail seed-demo > $(LOG)/statement-mail.log
+	$(PY) manage.py statement_mail send >> $(LOG)/statement-mail.log
 	@nohup $(PY) manage.py run_lab > $(LOG)/lab.log 2>&1 & echo $$! > $(RUN)/lab.pid
 	@nohup $(VENV)/bin/celery -A heatsite worker -l info -c 2 > $(LOG)/worker.log 2>&1 & echo $$! > $(RUN)/worker.pid
 	@nohup $(VENV)/bin/celery -A heatsite beat -l info -s $(RUN)/beat-schedule > $(LOG)/beat.log 2>&1 & echo $$! > $(RUN)/beat.pid
@@ -106,6 +111,7 @@ demo: install
 	@grep -v '^#' $(RUN)/logins.txt | sed 's/^/  /'
 	@echo "Firmware bundles 1.4.0 and 1.5.0 (in $(RUN)/bundles/) are signed with the DEMO release key"
 	@echo "  heatsite-lab-demo: apps/lab/demo_keys/DEMO-firmware-release-ed25519.pem (trusted with DEBUG only)"
+	@echo "E-mails (alarms, partners' monthly statements with their PDFs) are files in var/mail/"
 
 stop:
 	@for name in web console beat worker lab; do \

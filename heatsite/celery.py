@@ -61,6 +61,11 @@ def setup_periodic_tasks(sender, **kwargs):
                 "task": "apps.planning.tasks.site_months_refresh_task",
                 "schedule": crontab(hour=3, minute=30),
             },
+            # Partners' monthly statements by e-mail, once the previous month is settled.
+            "statement-mail": {
+                "task": "apps.mailings.tasks.statement_mail_task",
+                "schedule": settings.STATEMENT_MAIL_INTERVAL,
+            },
         }.items()
         if entry["task"] in sender.tasks
     }

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "apps.lab",
     "apps.identity",
     "apps.tokens",
+    "apps.mailings",
 ]
 
 MIDDLEWARE = [

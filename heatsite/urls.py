@@ -65,6 +65,7 @@ urlpatterns = [
     path("", include("apps.firmware.compliance_urls")),
     path("", include("apps.identity.urls")),
     path("", include("apps.tokens.urls")),
+    path("", include("apps.mailings.urls")),
     path("api/v1/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -204,3 +204,22 @@ def compliance_nodes_for_user(user: User, action: Action = Action.MANAGE_FIRMWAR
         raise Http404("No such page.")
     require(user, action)
     return Node.objects.all()
+
+
+def contacts_for_user(user: User, action: Action = Action.MANAGE_CONTACTS):
+    """Partner contacts for the monthly statement: a partner's users manage their own
+    organisation's; other roles get 403 here (admins use the admin site)."""
+    from apps.mailings.models import PartnerContact
+
+    require(user, action)
+    return PartnerContact.objects.filter(organisation_id=user.organisation_id)
+
+
+def contact_for_user(user: User, contact_id: int | str, action: Action = Action.MANAGE_CONTACTS):
+    """One contact of the user's organisation, or 404."""
+    from apps.mailings.models import PartnerContact
+
+    try:
+        return contacts_for_user(user, action).get(pk=contact_id)
+    except (PartnerContact.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such contact.") from None

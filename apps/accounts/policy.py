@@ -24,6 +24,7 @@ class Action(StrEnum):
     MANAGE_INVENTORY = "manage_inventory"  # create and update sites, nodes, meters
     MANAGE_USERS = "manage_users"
     COMPARE_SITES = "compare_sites"
+    MANAGE_CONTACTS = "manage_contacts"  # who at the partner receives the monthly statement
     MANAGE_GATEWAYS = "manage_gateways"  # enrol and revoke site gateways (engineers)
 
 
@@ -37,7 +38,9 @@ _READ_ALL = {
 }
 
 POLICY: dict[str, frozenset[Action]] = {
-    Role.PARTNER: frozenset({Action.VIEW_SITE, Action.VIEW_HEAT, Action.VIEW_TRUST_SUMMARY}),
+    Role.PARTNER: frozenset(
+        {Action.VIEW_SITE, Action.VIEW_HEAT, Action.VIEW_TRUST_SUMMARY, Action.MANAGE_CONTACTS}
+    ),
     Role.ENGINEER: frozenset(
         _READ_ALL
         | {

@@ -40,6 +40,7 @@ from django.db.models import Max, Min, Sum
 
 from apps.sites.models import HeatMeter, Site
 
+from .alarm_text import alarm_detail
 from .buckets import Sums, day_bucket, hour_bucket, max_gap_s
 from .models import DailyRollup, HeatAlarm, HourlyRollup, MeterState, QualityFlag, Reading
 
@@ -177,7 +178,8 @@ def _boundary_readings(
 ) -> tuple[MeterReadingAt | None, MeterReadingAt | None]:
     before = _reading_before(meter_id, start) or _first_reading_in(meter_id, start, end)
     last = _reading_before(meter_id, end)
-    if before is None or last is None or last.ts < before.ts:
+    # No reading inside the period: what the meter did in it is unknown, not zero.
+    if before is None or last is None or last.ts < before.ts or last.ts < start:
         return None, None
     return before, last
 
@@ -621,7 +623,7 @@ def _alarm_rows(qs: Any, partner_visible_only: bool, limit: int | None = None) -
             kind_label=a.get_kind_display(),
             raised_at=a.raised_at,
             cleared_at=a.cleared_at,
-            detail=a.detail,
+            detail=alarm_detail(a),
             partner_visible=a.partner_visible,
             meter_serial=None if partner_visible_only or a.meter is None else a.meter.serial,
         )
