@@ -70,7 +70,7 @@ DANGEROUS: tuple[Dangerous, ...] = (
     Dangerous("admin:accounts_user_add", "POST", "creating a user with a role", "page"),
     Dangerous("admin:accounts_user_change", "POST", "changing a user's role or e-mail", "page"),
     Dangerous("admin:accounts_user_changelist", "POST", "admin actions on users", "page"),
-    Dangerous("admin:accounts_user_password_change", "POST", "setting a user's password", "page"),
+    Dangerous("admin:auth_user_password_change", "POST", "setting a user's password", "page"),
 )
 
 _BY_NAME = {(d.url_name, d.method): d for d in DANGEROUS}
