@@ -1,6 +1,7 @@
 """API plumbing shared by every app: the exception handler, the token endpoint."""
 
-from django.contrib.auth import authenticate
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -130,9 +131,18 @@ class TokenView(APIView):
             )
             return _refused(status.HTTP_429_TOO_MANY_REQUESTS, reason)
 
-        user = authenticate(request._request, username=username, password=data["password"])
-        if user is None:  # audited as a failed login by the auth signal
+        # The password is checked here without the lockout backend (apps.identity.backends),
+        # which would reset the username's count on a right password before the code is
+        # checked: a known password would then allow unlimited code guesses. The count is
+        # reset only once password and code are both right.
+        user = ModelBackend().authenticate(
+            request._request, username=username, password=data["password"]
+        )
+        if user is None:
             lockout.failed(username, ip, channel="api")
+            user_login_failed.send(  # audited as a failed login, like every door
+                sender=__name__, credentials={"username": username}, request=request._request
+            )
             return _refused(status.HTTP_401_UNAUTHORIZED, WRONG_CREDENTIALS)
 
         method = "password"
