@@ -67,6 +67,9 @@ urlpatterns = [
     path("", include("apps.tokens.urls")),
     path("", include("apps.mailings.urls")),
     path("api/v1/", include((api_urlpatterns, "api"))),
+    # allauth: second factors (enrolment, authentication), re-authentication, password reset,
+    # user sessions (apps.identity).
+    path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]
 

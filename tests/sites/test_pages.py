@@ -153,7 +153,7 @@ def test_navigation_fits_the_role(client, partner, engineer, admin_user, site):
 def test_login_with_wrong_password_shows_a_form_error_and_is_audited(client, engineer):
     from apps.audit.models import AuditEvent
 
-    response = client.post(reverse("login"), {"username": "engineer", "password": "wrong"})
+    response = client.post(reverse("login"), {"login": "engineer", "password": "wrong"})
     assert response.status_code == 200
     assert "alert-danger" in response.content.decode()
     assert AuditEvent.objects.filter(action="auth.login", result="refused").exists()
