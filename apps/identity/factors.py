@@ -135,6 +135,41 @@ def verify_totp(user: Any, code: str) -> bool:
     return True
 
 
+def enrol_totp(user: Any, secret: str | None = None) -> str:
+    """Gives `user` a TOTP authenticator (and recovery codes); returns the base32 secret.
+
+    For `seed_demo` and tests: people enrol through the enrolment page, which proves they hold
+    the secret by asking for a code."""
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+    from allauth.mfa.totp.internal.auth import TOTP as AllauthTOTP
+    from allauth.mfa.totp.internal.auth import generate_totp_secret
+
+    secret = secret or generate_totp_secret()
+    Authenticator.objects.filter(user_id=user.pk, type=TOTP).delete()
+    AllauthTOTP.activate(user, secret)
+    if not Authenticator.objects.filter(user_id=user.pk, type=RECOVERY_CODES).exists():
+        RecoveryCodes.activate(user)
+    return secret
+
+
+def totp_secret(user: Any) -> str | None:
+    """The user's TOTP secret in clear (demo logins, tests), or None without TOTP."""
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.utils import decrypt
+
+    authenticator = Authenticator.objects.filter(user_id=user.pk, type=TOTP).first()
+    return decrypt(authenticator.data["secret"]) if authenticator is not None else None
+
+
+def totp_uri(user: Any, secret: str) -> str:
+    """The otpauth:// URI of a secret, for authenticator apps."""
+    from urllib.parse import quote, urlencode
+
+    params = {"secret": secret, "issuer": "Heatsite"}
+    return f"otpauth://totp/Heatsite:{quote(user.get_username())}?{urlencode(params)}"
+
+
 def login_method(request: Any) -> str:
     """How the request's session logged in, for the audit trail."""
     user = getattr(request, "user", None)

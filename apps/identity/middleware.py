@@ -2,8 +2,9 @@
 
 HTTP (`FactorRequiredMiddleware`): a page redirects to enrolment (or, when the session went
 around an enrolled factor, ends the session and asks to log in again); an htmx request gets the
-same redirect as `HX-Redirect`; the API answers 403 `{"detail": ...}`. Requests carrying an
-`Authorization` header are API-token requests: token scopes govern them (apps.tokens).
+same redirect as `HX-Redirect`; the API answers 403 `{"detail": ...}`. API-token requests
+(`Authorization: Token ...`) are governed by token scopes and the token endpoint's `otp`
+(apps.tokens); a junk Authorization header does not count as one (DRF falls back to the session).
 
 Websockets (`FactorRequiredWebsocketMiddleware`, inside the auth middleware): the handshake is
 refused with close code 4403 and the reason.
@@ -20,6 +21,7 @@ from django.urls import Resolver404, resolve
 from django.utils.http import urlencode
 
 from apps.identity import factors
+from apps.identity.guards import token_request
 
 CLOSE_FACTOR_REQUIRED = 4403
 
@@ -55,7 +57,7 @@ class FactorRequiredMiddleware:
         if (
             user is not None
             and user.is_authenticated
-            and "HTTP_AUTHORIZATION" not in request.META
+            and not token_request(request)
             and not _open(request)
         ):
             reason = factors.refusal(user, request.session)

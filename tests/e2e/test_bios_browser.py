@@ -10,7 +10,8 @@ from playwright.sync_api import Page, expect
 from apps.accounts.models import Role
 from apps.hardware import details
 from apps.hardware.drivers.redfish import transport
-from tests.factories import PASSWORD, UserFactory
+from tests.e2e.login import log_in
+from tests.factories import UserFactory
 from tests.hardware.redfish_nodes import dual_lab_node
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -29,10 +30,7 @@ def lab_node(make_dual_lab, settings):
 
 def test_an_engineer_reviews_and_stages_a_bios_change(lab_node, live_server, page: Page):
     lab, node = lab_node
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("engineer-bios")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, live_server.url, "engineer-bios")
     page.goto(f"{live_server.url}/nodes/{node.pk}/")
 
     page.get_by_test_id("bios-edit").click()

@@ -10,7 +10,8 @@ from apps.accounts.models import Role
 from apps.hardware.drivers import ipmi
 from apps.hardware.tasks import bmc_password_rotate_task
 from apps.sites.models import Node
-from tests.factories import PASSWORD, UserFactory
+from tests.e2e.login import log_in
+from tests.factories import UserFactory
 from tests.hardware.redfish_nodes import dual_lab_node
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -32,10 +33,7 @@ def lab_node(make_dual_lab, settings, monkeypatch):
 
 def test_an_engineer_rotates_a_bmc_password_after_confirming(lab_node, live_server, page: Page):
     lab, node = lab_node
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("engineer-rot")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, live_server.url, "engineer-rot")
     page.goto(f"{live_server.url}/nodes/{node.pk}/")
 
     card = page.get_by_test_id("bmc-password")

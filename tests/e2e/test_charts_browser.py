@@ -17,7 +17,8 @@ from playwright.sync_api import Page, expect
 
 from apps.accounts.models import Role
 from apps.hardware.models import NodeTelemetry
-from tests.factories import PASSWORD, NodeFactory, OrganisationFactory, SiteFactory, UserFactory
+from tests.e2e.login import log_in as log_in_as
+from tests.factories import NodeFactory, OrganisationFactory, SiteFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
@@ -41,10 +42,7 @@ def tokyo_node():
 
 
 def log_in(page: Page, base_url: str) -> None:
-    page.goto(f"{base_url}/login/")
-    page.get_by_label("Username").fill("engineer-tyo")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in_as(page, base_url, "engineer-tyo")
 
 
 def in_window(minute: int, start: datetime, end: datetime) -> bool:

@@ -15,7 +15,8 @@ from playwright.sync_api import Page, expect
 
 from apps.accounts.models import Role
 from apps.sites.models import HeatMeter
-from tests.factories import PASSWORD, NodeFactory, OrganisationFactory, SiteFactory, UserFactory
+from tests.e2e.login import log_in as log_in_as
+from tests.factories import NodeFactory, OrganisationFactory, SiteFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ROWS = "[data-testid=compare-table] tbody tr"
@@ -43,10 +44,7 @@ def fleet():
 
 
 def log_in(page: Page, base_url: str) -> None:
-    page.goto(f"{base_url}/login/")
-    page.get_by_label("Username").fill("planner")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in_as(page, base_url, "planner")
 
 
 def column_values(page: Page, index: int) -> list[float]:

@@ -22,7 +22,8 @@ from playwright.sync_api import Page, expect
 
 from apps.console.broker import ConsoleBroker
 from apps.lab.bmc import LabBmcServer
-from tests.factories import PASSWORD, NodeFactory, SiteFactory, UserFactory
+from tests.e2e.login import log_in
+from tests.factories import NodeFactory, SiteFactory, UserFactory
 
 pytestmark = [
     pytest.mark.browser,
@@ -87,10 +88,7 @@ def test_an_engineer_types_a_command_and_reads_the_answer(page: Page, asgi_serve
         node = NodeFactory(site=site, name="lab-node-001", bmc_port=lab.port(0))
         UserFactory(username="engineer")
 
-        page.goto(f"{asgi_server}/login/")
-        page.get_by_label("Username").fill("engineer")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
+        log_in(page, asgi_server, "engineer")
         page.goto(f"{asgi_server}/nodes/{node.pk}/console/")
 
         screen = page.locator("#terminal .xterm-rows")

@@ -11,7 +11,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from apps.accounts.models import Role
-from tests.factories import PASSWORD, NodeFactory, OrganisationFactory, SiteFactory, UserFactory
+from tests.e2e.login import log_in
+from tests.factories import NodeFactory, OrganisationFactory, SiteFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -57,13 +58,6 @@ def fleet():
     )
     engineer = UserFactory(username="engineer", role=Role.ENGINEER)
     return {"sites": sites, "nodes": nodes, "partner": partner, "engineer": engineer}
-
-
-def log_in(page: Page, base_url: str, username: str, password: str = PASSWORD) -> None:
-    page.goto(f"{base_url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
 
 
 def expect_designed_404(page: Page, url: str) -> None:
