@@ -30,6 +30,14 @@ from apps.core.consumers import (
     sync_authorise,
 )
 from apps.hardware.protocols import has_serial_console
+from apps.identity import recent
+
+
+class ReauthRequired(PermissionError):
+    """No second factor within the last minutes: re-authenticate on the console page first."""
+
+    close_code = 4428
+
 
 # A Redfish-only node: Heatsite's console is IPMI SOL, which such a BMC does not offer.
 CLOSE_NO_CONSOLE = 4409
@@ -38,6 +46,14 @@ NO_SOL = (
     "serial-over-LAN, which it does not offer. Set the node's protocol to IPMI or auto "
     "if its BMC also speaks IPMI."
 )
+
+
+@database_sync_to_async
+def _recent_factor(scope: dict[str, Any]) -> bool:
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return True  # refused as unauthenticated right after
+    return recent.is_recent_session(scope.get("session"), user)
 
 
 @sync_authorise
@@ -76,6 +92,10 @@ class NodeConsoleConsumer(AuthorisedConsumer):
         self.node_id, self.has_console = await _console_node(
             user, int(self.scope["url_route"]["kwargs"]["node_id"])
         )
+        # Opening a console is a dangerous act (apps.identity.dangerous): a second factor used
+        # within the last minutes, asked once access is settled (partners still get 404).
+        if not await _recent_factor(self.scope):
+            raise ReauthRequired(recent.detail())
         return [output_group(self.node_id)]
 
     async def connect(self) -> None:
@@ -105,6 +125,10 @@ class NodeConsoleConsumer(AuthorisedConsumer):
             watchdog.cancel()
         await self._end("disconnected")
         await super().disconnect(code)
+
+    async def session_ended(self, reason: str) -> None:
+        # the user's sessions were ended: leave the broker and close the record before closing
+        await self._end(reason or "session ended")
 
     async def _end(self, reason: str) -> None:
         """Leaves the broker's viewers and closes the session record, once."""

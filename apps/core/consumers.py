@@ -7,6 +7,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from apps.identity.sessions import user_group
+
 # Close codes the browser can tell apart (4000-4999 are the application's own).
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -27,12 +29,15 @@ class AuthorisedConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             self.groups_joined = await self.authorise(user)
-        except PermissionError:
-            await self.close(code=CLOSE_FORBIDDEN)
+        except PermissionError as refusal:
+            await self.close(code=getattr(refusal, "close_code", CLOSE_FORBIDDEN))
             return
         except LookupError:
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        # Every socket of a user also joins `user.<id>`: ending their sessions closes it
+        # (apps.identity.sessions.end_all sends `session.revoked` there).
+        self.groups_joined = [*self.groups_joined, user_group(user.pk)]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
@@ -47,6 +52,21 @@ class AuthorisedConsumer(AsyncJsonWebsocketConsumer):
 
     async def push(self, message: dict[str, Any]) -> None:
         await self.send_json(message["event"])
+
+    async def session_revoked(self, message: dict[str, Any]) -> None:
+        """The user's sessions were ended (all, all but one, or just this one): close."""
+        session = self.scope.get("session")
+        key = getattr(session, "session_key", None) or ""
+        if message.get("keep_session") and message["keep_session"] == key:
+            return
+        if message.get("only_session") and message["only_session"] != key:
+            return
+        await self.send_json({"type": "revoked", "text": "Your session was ended."})
+        await self.session_ended(str(message.get("reason", "")))
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def session_ended(self, reason: str) -> None:
+        """Hook for consumers with something to release before the socket closes."""
 
 
 def sync_authorise(func):

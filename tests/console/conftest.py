@@ -17,6 +17,7 @@ from apps.console.broker import ConsoleBroker
 from apps.lab.bmc import LabBmcServer
 from heatsite.routing import websocket_urlpatterns
 from tests.factories import NodeFactory
+from tests.identity.helpers import recent_factor_session
 
 WAIT = 60.0  # bounds a broken run only: the machine is shared; nothing here asserts on timing
 
@@ -114,6 +115,9 @@ async def open_viewer(user, node_id: int) -> tuple[bool, int | None, Viewer]:
         URLRouter(websocket_urlpatterns), f"/ws/nodes/{node_id}/console/"
     )
     communicator.scope["user"] = user
+    # Opening a console needs a second factor used in the last minutes (apps.identity.dangerous):
+    # this viewer's session used one just now.
+    communicator.scope["session"] = recent_factor_session(user)
     connected, code = await communicator.connect(timeout=WAIT)
     return connected, code, Viewer(communicator)
 

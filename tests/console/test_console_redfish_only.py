@@ -8,6 +8,7 @@ from django.urls import reverse
 from apps.console.models import ConsoleSession
 from heatsite.routing import websocket_urlpatterns
 from tests.factories import NodeFactory
+from tests.identity.helpers import recent_factor_session
 
 
 @pytest.mark.django_db
@@ -39,6 +40,7 @@ async def test_a_redfish_only_nodes_console_socket_explains_and_closes(users, si
         URLRouter(websocket_urlpatterns), f"/ws/nodes/{node.pk}/console/"
     )
     communicator.scope["user"] = users["engineer"]
+    communicator.scope["session"] = recent_factor_session(users["engineer"])
     connected, _ = await communicator.connect()
     assert connected
     message = await communicator.receive_json_from(timeout=30)

@@ -35,3 +35,11 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
+
+
+def recent_factor_session(user) -> dict:
+    """A websocket scope's session in which `user` used a second factor just now (consumers
+    that bypass session authentication in tests put it in `scope["session"]`)."""
+    from apps.identity import recent
+
+    return {recent.SESSION_KEY: {"at": time.time(), "method": "password+totp", "user": user.pk}}
