@@ -97,11 +97,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Idle and absolute session limits per role (apps.identity.session_limits).
+    "apps.identity.session_limits.SessionLimitsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # After auth and messages: engineers/admins without a second factor get only enrolment.
     "apps.identity.middleware.FactorRequiredMiddleware",
-    # Idle and absolute session limits per role (apps.identity.session_limits).
-    "apps.identity.session_limits.SessionLimitsMiddleware",
     # Dangerous acts need a recent second factor (apps.identity.dangerous lists them).
     "apps.identity.guards.RecentFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -150,7 +150,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend behind the sign-in lockout, for every door (apps.identity.backends).
+    "apps.identity.backends.LockoutModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 
