@@ -82,9 +82,12 @@ INSTALLED_APPS = [
     "allauth.usersessions",
     "apps.tokens",
     "apps.mailings",
+    "apps.ops",
 ]
 
 MIDDLEWARE = [
+    # First: times every request, whatever answers it (apps.ops.metrics).
+    "apps.ops.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.core.security.SecurityHeadersMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
@@ -417,6 +420,8 @@ HEATSITE_BASE_URL = os.environ.get("HEATSITE_BASE_URL", "http://127.0.0.1:8000/"
 STATEMENT_MAIL_INTERVAL = int(os.environ.get("STATEMENT_MAIL_INTERVAL", "3600"))
 STATEMENT_MAIL_ATTEMPTS = int(os.environ.get("STATEMENT_MAIL_ATTEMPTS", "3"))
 STATEMENT_MAIL_STUCK = int(os.environ.get("STATEMENT_MAIL_STUCK", "900"))
+# Who may scrape /metrics (the monitoring network); the reverse proxy never forwards it.
+METRICS_ALLOWED_NETS = env_list("METRICS_ALLOWED_NETS", "127.0.0.1/32,::1/128")
 
 # Browser hardening (decision 25). apps.core.security sets the Content-Security-Policy (with a
 # nonce per request), Permissions-Policy and CORP; Django's SecurityMiddleware the rest. HTTPS

@@ -66,6 +66,7 @@ urlpatterns = [
     path("", include("apps.identity.urls")),
     path("", include("apps.tokens.urls")),
     path("", include("apps.mailings.urls")),
+    path("", include("apps.ops.urls")),
     path("api/v1/", include((api_urlpatterns, "api"))),
     # allauth: second factors (enrolment, authentication), re-authentication, password reset,
     # user sessions (apps.identity).

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class OpsConfig(AppConfig):
+    """What operations watch: Prometheus metrics, liveness and readiness."""
+
+    name = "apps.ops"
+    label = "ops"
+
+    def ready(self) -> None:
+        from . import celery_metrics  # noqa: F401  (connects the Celery signal handlers)
