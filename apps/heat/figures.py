@@ -13,7 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from apps.core.charts import local_x, time_axis
+from apps.core.l10n import compact, number, signed
 
 from .selectors import HeatQueryError, Resolution
 
@@ -21,11 +25,11 @@ from .selectors import HeatQueryError, Resolution
 # "live" reads raw readings (and is the only window extended by websocket events); the zoomed
 # out windows read the hourly and daily rollups.
 WINDOWS: dict[str, tuple[timedelta, Resolution, str]] = {
-    "live": (timedelta(hours=6), "raw", "Last 6 hours"),
-    "day": (timedelta(days=1), "hour", "Last 24 hours"),
-    "week": (timedelta(days=7), "hour", "Last 7 days"),
-    "month": (timedelta(days=31), "hour", "Last 31 days"),
-    "year": (timedelta(days=366), "day", "Last 12 months"),
+    "live": (timedelta(hours=6), "raw", gettext_lazy("Last 6 hours")),
+    "day": (timedelta(days=1), "hour", gettext_lazy("Last 24 hours")),
+    "week": (timedelta(days=7), "hour", gettext_lazy("Last 7 days")),
+    "month": (timedelta(days=31), "hour", gettext_lazy("Last 31 days")),
+    "year": (timedelta(days=366), "day", gettext_lazy("Last 12 months")),
 }
 # Raw readings kept in the live chart before the oldest are dropped (6 h of 10 s readings).
 LIVE_MAX_POINTS = 2200
@@ -72,13 +76,26 @@ def heat_figure(
     supply_key, return_key = ("supply_c", "return_c") if raw else ("supply_avg_c", "return_avg_c")
     x = [local_x(p["ts"], tz) for p in points]
     mode = "lines" if raw else "lines+markers"
-    label = "" if raw else (" (hourly mean)" if resolution == "hour" else " (daily mean)")
+    if raw:
+        names = (_("Thermal power (kW)"), _("Supply (°C)"), _("Return (°C)"))
+    elif resolution == "hour":
+        names = (
+            _("Thermal power (hourly mean) (kW)"),
+            _("Supply (hourly mean) (°C)"),
+            _("Return (hourly mean) (°C)"),
+        )
+    else:
+        names = (
+            _("Thermal power (daily mean) (kW)"),
+            _("Supply (daily mean) (°C)"),
+            _("Return (daily mean) (°C)"),
+        )
     data = [
-        {"x": x, "y": _column(points, "power_kw"), "name": f"Thermal power{label} (kW)",
+        {"x": x, "y": _column(points, "power_kw"), "name": names[0],
          "type": "scatter", "mode": mode, "line": {"color": "#d9480f", "width": 2.5}},
-        {"x": list(x), "y": _column(points, supply_key), "name": f"Supply{label} (°C)",
+        {"x": list(x), "y": _column(points, supply_key), "name": names[1],
          "type": "scatter", "mode": mode, "yaxis": "y2", "line": {"color": "#c92a2a"}},
-        {"x": list(x), "y": _column(points, return_key), "name": f"Return{label} (°C)",
+        {"x": list(x), "y": _column(points, return_key), "name": names[2],
          "type": "scatter", "mode": mode, "yaxis": "y2", "line": {"color": "#1971c2"}},
     ]  # fmt: skip
     contract = float(contract_min_c)
@@ -87,9 +104,9 @@ def heat_figure(
         "legend": {"orientation": "h", "y": -0.22},
         # One time axis, drawn under the lower panel; both panels follow its zoom.
         "xaxis": time_axis([p["ts"] for p in points], tz, start=start, end=end, anchor="y2"),
-        "yaxis": {"title": {"text": "Thermal power (kW)"}, "domain": POWER_DOMAIN,
+        "yaxis": {"title": {"text": _("Thermal power (kW)")}, "domain": POWER_DOMAIN,
                   "rangemode": "tozero"},
-        "yaxis2": {"title": {"text": "Temperature (°C)"}, "domain": TEMPERATURE_DOMAIN,
+        "yaxis2": {"title": {"text": _("Temperature (°C)")}, "domain": TEMPERATURE_DOMAIN,
                    "anchor": "x"},
         "shapes": [
             {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y2", "y0": contract,
@@ -98,7 +115,8 @@ def heat_figure(
         "annotations": [
             {"xref": "paper", "x": 0, "xanchor": "left", "yref": "y2", "y": contract,
              "yanchor": "bottom", "showarrow": False, "font": {"size": 11, "color": "#c92a2a"},
-             "text": f"contract minimum {contract:g} °C"},
+             "text": _("contract minimum %(temperature)s °C")
+                     % {"temperature": compact(contract)}},
         ],
         "uirevision": window,
     }  # fmt: skip
@@ -121,22 +139,22 @@ def energy_text(kwh: float | None) -> str:
     if kwh is None:
         return "—"
     if abs(kwh) < MWH_FROM_KWH:
-        return f"{kwh:,.1f} kWh_th"
-    return f"{kwh / MWH_FROM_KWH:,.2f} MWh_th"
+        return f"{number(kwh, 1)} kWh_th"
+    return f"{number(kwh / MWH_FROM_KWH, 2)} MWh_th"
 
 
 def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f} %"
+    return "—" if value is None else f"{number(value * 100, 1)} %"
 
 
 def _hours(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} h"
+    return "—" if value is None else f"{number(value, 1)} h"
 
 
 def _change(this: float | None, last: float | None) -> str:
     if this is None or last is None or last == 0:
         return "—"
-    return f"{(this - last) / last * 100:+.1f} %"
+    return f"{signed((this - last) / last * 100, 1)} %"
 
 
 def _period_kwh(period: Mapping[str, Any] | None) -> float | None:
@@ -150,7 +168,8 @@ def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, str]]:
     """Rows of the partner summary: today, this month, this year against the same spans last
     year (from ``selectors.site_heat_summary``), formatted for display."""
     rows = []
-    for key, label in (("today", "Today"), ("month", "This month"), ("year", "This year")):
+    periods = (("today", _("Today")), ("month", _("This month")), ("year", _("This year")))
+    for key, label in periods:
         this, last = summary.get(key), summary.get(f"{key}_last_year")
         this_kwh, last_kwh = _period_kwh(this), _period_kwh(last)
         rows.append(

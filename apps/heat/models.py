@@ -14,6 +14,7 @@ Design notes (details and the PostgreSQL sizing in docs/heat-storage.md):
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from apps.sites.models import HeatMeter, Site
 
@@ -178,9 +179,9 @@ class HeatAlarm(models.Model):
     """
 
     class Kind(models.TextChoices):
-        BELOW_CONTRACT = "below_contract", "Supply below contracted minimum"
-        METER_OFFLINE = "meter_offline", "Heat meter offline"
-        OUTPUT_DROP = "output_drop", "Thermal output dropped sharply"
+        BELOW_CONTRACT = "below_contract", _("Supply below contracted minimum")
+        METER_OFFLINE = "meter_offline", _("Heat meter offline")
+        OUTPUT_DROP = "output_drop", _("Thermal output dropped sharply")
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="heat_alarms")
     meter = models.ForeignKey(

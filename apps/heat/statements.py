@@ -14,11 +14,16 @@ import io
 import logging
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from django.utils import formats
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 from fpdf import FPDF
+
+from apps.core.l10n import CSV_DIALECTS, CsvDialect, local_datetime, number
 
 from .selectors import HeatQueryError
 
@@ -48,6 +53,26 @@ CSV_COLUMNS = (
     "generated_at",
 )
 TOTAL_SERIAL = "TOTAL"
+# Column headings of the French (spreadsheet) dialect; the English file keeps the identifiers.
+CSV_LABELS = {
+    "site_code": pgettext_lazy("CSV column", "Site code"),
+    "site_name": pgettext_lazy("CSV column", "Site"),
+    "partner": pgettext_lazy("CSV column", "Partner"),
+    "period_start": pgettext_lazy("CSV column", "Period start"),
+    "period_end": pgettext_lazy("CSV column", "Period end"),
+    "timezone": pgettext_lazy("CSV column", "Time zone"),
+    "meter_serial": pgettext_lazy("CSV column", "Meter"),
+    "start_reading_at": pgettext_lazy("CSV column", "Start reading"),
+    "start_register_kwh": pgettext_lazy("CSV column", "Start register (kWh)"),
+    "end_reading_at": pgettext_lazy("CSV column", "End reading"),
+    "end_register_kwh": pgettext_lazy("CSV column", "End register (kWh)"),
+    "energy_kwh": pgettext_lazy("CSV column", "Energy delivered (kWh)"),
+    "coverage_percent": pgettext_lazy("CSV column", "Data coverage (%)"),
+    "hours_at_or_above_contract": pgettext_lazy("CSV column", "Hours at or above contract"),
+    "hours_below_contract": pgettext_lazy("CSV column", "Hours below contract"),
+    "contract_min_supply_c": pgettext_lazy("CSV column", "Contracted minimum supply (°C)"),
+    "generated_at": pgettext_lazy("CSV column", "Generated at"),
+}
 
 
 def parse_month(value: str | None) -> tuple[int, int]:
@@ -70,13 +95,25 @@ def hours(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-def percent(fraction: float | None) -> str:
-    return "" if fraction is None else f"{fraction * 100:.2f}"
+def percent(fraction: float | None, *, localised: bool = False) -> str:
+    if fraction is None:
+        return ""
+    return number(fraction * 100, 2) if localised else f"{fraction * 100:.2f}"
 
 
-def _with_unit(text: str, unit: str) -> str:
+def month_label(month: str) -> str:
+    """``"2026-11"`` as the reader writes a month (``2026-11``, ``novembre 2026``)."""
+    year, number_ = parse_month(month)
+    return formats.date_format(date(year, number_, 1), "YEAR_MONTH_FORMAT")
+
+
+def _with_unit(value: float | None, decimals: int, unit: str) -> str:
     # On paper an unknown figure says so: "n/a", never a bare unit or a zero.
-    return f"{text} {unit}" if text else "n/a"
+    return f"{number(value, decimals)} {unit}" if value is not None else _("n/a")
+
+
+def _pct(fraction: float | None) -> str:
+    return _with_unit(None if fraction is None else fraction * 100, 2, "%")
 
 
 def _local(ts: datetime | None, tz: Any) -> str:
@@ -120,35 +157,36 @@ def statement_document(
     }
 
 
-def _csv_row(doc: Mapping[str, Any], line: Mapping[str, Any]) -> list[str]:
+def _csv_row(doc: Mapping[str, Any], line: Mapping[str, Any], d: CsvDialect) -> list[str]:
     return [
         doc["site_code"],
         doc["site_name"],
         doc["partner"],
-        doc["period_start"],
-        doc["period_end"],
+        d.when(doc["period_start"]),
+        d.when(doc["period_end"]),
         doc["timezone"],
         line["meter_serial"],
-        line.get("start_reading_at") or "",
-        kwh(line.get("start_register_kwh")),
-        line.get("end_reading_at") or "",
-        kwh(line.get("end_register_kwh")),
-        kwh(line["energy_kwh"]),
-        percent(line["coverage"]),
-        hours(line["hours_at_or_above_contract"]),
-        hours(line["hours_below_contract"]),
-        f"{doc['contract_min_supply_c']:.1f}",
-        doc["generated_at"],
+        d.when(line.get("start_reading_at")),
+        d.figure(kwh(line.get("start_register_kwh"))),
+        d.when(line.get("end_reading_at")),
+        d.figure(kwh(line.get("end_register_kwh"))),
+        d.figure(kwh(line["energy_kwh"])),
+        d.figure(percent(line["coverage"])),
+        d.figure(hours(line["hours_at_or_above_contract"])),
+        d.figure(hours(line["hours_below_contract"])),
+        d.figure(f"{doc['contract_min_supply_c']:.1f}"),
+        d.when(doc["generated_at"]),
     ]
 
 
-def statement_csv(doc: Mapping[str, Any]) -> str:
-    """One row per meter and a ``TOTAL`` row; a self-describing table (header per column)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for line in doc["lines"]:
-        writer.writerow(_csv_row(doc, line))
+def statement_csv(doc: Mapping[str, Any], dialect: CsvDialect | None = None) -> str:
+    """One row per meter and a ``TOTAL`` row; a self-describing table (header per column).
+
+    ``dialect`` ``en`` (default, the API's) heads columns with identifiers; ``fr`` with French
+    headings, ``;``, decimal commas, ``dd/mm/yyyy`` times and a BOM (``apps.core.l10n``).
+    """
+    d = dialect or CSV_DIALECTS["en"]
+    header = CSV_COLUMNS if d.code == "en" else [str(CSV_LABELS[c]) for c in CSV_COLUMNS]
     total = {
         "meter_serial": TOTAL_SERIAL,
         "energy_kwh": doc["energy_kwh"],
@@ -156,8 +194,8 @@ def statement_csv(doc: Mapping[str, Any]) -> str:
         "hours_at_or_above_contract": doc["hours_at_or_above_contract"],
         "hours_below_contract": doc["hours_below_contract"],
     }
-    writer.writerow(_csv_row(doc, total))
-    return out.getvalue()
+    rows = [_csv_row(doc, line, d) for line in [*doc["lines"], total]]
+    return d.write([header, *rows])
 
 
 def error_csv(detail: str) -> str:
@@ -181,7 +219,8 @@ class _StatementPdf(FPDF):
     def footer(self) -> None:
         self.set_y(-12)
         self.set_font(self.font_name, size=8)
-        self.cell(0, 5, f"{self.footer_text} · page {self.page_no()}/{{nb}}", align="C")
+        page = _("page %(page)s/%(pages)s") % {"page": self.page_no(), "pages": "{nb}"}
+        self.cell(0, 5, f"{self.footer_text} · {page}", align="C")
 
 
 def _plain(text: str) -> str:
@@ -193,29 +232,40 @@ def _plain(text: str) -> str:
 
 def statement_pdf(doc: Mapping[str, Any], *, font_dir: Path = FONT_DIR) -> bytes:
     """A one-page A4 statement: header (site, partner, period, generated at), one block per
-    meter, totals. Uses DejaVu Sans (°C, ≥) when installed, the core Helvetica otherwise."""
+    meter, totals. Uses DejaVu Sans (°C, ≥) when installed, the core Helvetica otherwise.
+    Written in the active language (labels, numbers, dates): the caller picks the reader's."""
     regular, bold = font_dir / "DejaVuSans.ttf", font_dir / "DejaVuSans-Bold.ttf"
     unicode_font = regular.is_file() and bold.is_file()
     font = "DejaVu" if unicode_font else "helvetica"
     text = (lambda s: s) if unicode_font else _plain
-    pdf = _StatementPdf(text(f"Heatsite · {doc['site_code']} · {doc['month']}"), font)
+    month = month_label(doc["month"])
+    pdf = _StatementPdf(text(f"Heatsite · {doc['site_code']} · {month}"), font)
     if unicode_font:
         pdf.add_font("DejaVu", "", str(regular))
         pdf.add_font("DejaVu", "B", str(bold))
-    pdf.set_title(f"Heat-delivery statement {doc['site_code']} {doc['month']}")
+    pdf.set_title(
+        _("Heat-delivery statement %(site)s %(month)s") % {"site": doc["site_code"], "month": month}
+    )
     pdf.set_creator("Heatsite")
     pdf.alias_nb_pages()
     pdf.add_page()
     pdf.set_font(font, "B", 16)
-    pdf.cell(0, 10, text("Heat-delivery statement"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 10, text(_("Heat-delivery statement")), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(font, "", 10)
     header = [
-        ("Site", f"{doc['site_name']} ({doc['site_code']})"),
-        ("Partner", doc["partner"]),
-        ("Period", f"{doc['period_start']} to {doc['period_end']}"),
-        ("Time zone", doc["timezone"]),
-        ("Contracted minimum supply", f"≥ {doc['contract_min_supply_c']:.1f} °C"),
-        ("Generated at", doc["generated_at"]),
+        (_("Site"), f"{doc['site_name']} ({doc['site_code']})"),
+        (_("Partner"), doc["partner"]),
+        (
+            _("Period"),
+            _("%(start)s to %(end)s")
+            % {
+                "start": local_datetime(doc["period_start"]),
+                "end": local_datetime(doc["period_end"]),
+            },
+        ),
+        (_("Time zone"), doc["timezone"]),
+        (_("Contracted minimum supply"), f"≥ {number(doc['contract_min_supply_c'], 1)} °C"),
+        (_("Generated at"), local_datetime(doc["generated_at"])),
     ]
     # The label column fits the widest label in bold, so no label runs into its value.
     pdf.set_font(font, "B", 10)
@@ -228,19 +278,20 @@ def statement_pdf(doc: Mapping[str, Any], *, font_dir: Path = FONT_DIR) -> bytes
     for line in doc["lines"]:
         pdf.ln(4)
         pdf.set_font(font, "B", 11)
-        pdf.cell(0, 7, text(f"Meter {line['meter_serial']}"), new_x="LMARGIN", new_y="NEXT")
+        meter = _("Meter %(serial)s") % {"serial": line["meter_serial"]}
+        pdf.cell(0, 7, text(meter), new_x="LMARGIN", new_y="NEXT")
         rows = [
-            ("Start reading", line["start_reading_at"] or "no reading",
-             f"{kwh(line['start_register_kwh'])} kWh" if line["start_register_kwh"] is not None
-             else ""),
-            ("End reading", line["end_reading_at"] or "no reading",
-             f"{kwh(line['end_register_kwh'])} kWh" if line["end_register_kwh"] is not None
-             else ""),
-            ("Energy delivered", "", _with_unit(kwh(line["energy_kwh"]), "kWh")),
-            ("Data coverage", "", _with_unit(percent(line["coverage"]), "%")),
-            ("Hours at or above contract", "",
-             _with_unit(hours(line["hours_at_or_above_contract"]), "h")),
-            ("Hours below contract", "", _with_unit(hours(line["hours_below_contract"]), "h")),
+            (_("Start reading"), local_datetime(line["start_reading_at"]) or _("no reading"),
+             _with_unit(line["start_register_kwh"], 3, "kWh")
+             if line["start_register_kwh"] is not None else ""),
+            (_("End reading"), local_datetime(line["end_reading_at"]) or _("no reading"),
+             _with_unit(line["end_register_kwh"], 3, "kWh")
+             if line["end_register_kwh"] is not None else ""),
+            (_("Energy delivered"), "", _with_unit(line["energy_kwh"], 3, "kWh")),
+            (_("Data coverage"), "", _pct(line["coverage"])),
+            (_("Hours at or above contract"), "",
+             _with_unit(line["hours_at_or_above_contract"], 2, "h")),
+            (_("Hours below contract"), "", _with_unit(line["hours_below_contract"], 2, "h")),
         ]  # fmt: skip
         pdf.set_font(font, "", 10)
         for label, when, value in rows:
@@ -249,13 +300,13 @@ def statement_pdf(doc: Mapping[str, Any], *, font_dir: Path = FONT_DIR) -> bytes
             pdf.cell(0, 6, text(value), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.set_font(font, "B", 11)
-    pdf.cell(0, 7, text("Total for the site"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 7, text(_("Total for the site")), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(font, "", 10)
     totals = [
-        ("Energy delivered", _with_unit(kwh(doc["energy_kwh"]), "kWh")),
-        ("Data coverage", _with_unit(percent(doc["coverage"]), "%")),
-        ("Hours at or above contract", _with_unit(hours(doc["hours_at_or_above_contract"]), "h")),
-        ("Hours below contract", _with_unit(hours(doc["hours_below_contract"]), "h")),
+        (_("Energy delivered"), _with_unit(doc["energy_kwh"], 3, "kWh")),
+        (_("Data coverage"), _pct(doc["coverage"])),
+        (_("Hours at or above contract"), _with_unit(doc["hours_at_or_above_contract"], 2, "h")),
+        (_("Hours below contract"), _with_unit(doc["hours_below_contract"], 2, "h")),
     ]
     for label, value in totals:
         pdf.cell(label_w + 70, 6, text(label))
@@ -266,10 +317,12 @@ def statement_pdf(doc: Mapping[str, Any], *, font_dir: Path = FONT_DIR) -> bytes
         0,
         4,
         text(
-            "Energy is the difference of the meter's cumulative energy register between the "
-            "last reading before the period and the last reading in it (register rollovers "
-            "included). Coverage is the share of the period with readings no further apart than "
-            "the gap limit; hours below contract count covered time only."
+            _(
+                "Energy is the difference of the meter's cumulative energy register between the "
+                "last reading before the period and the last reading in it (register rollovers "
+                "included). Coverage is the share of the period with readings no further apart "
+                "than the gap limit; hours below contract count covered time only."
+            )
         ),
     )
     return bytes(pdf.output())

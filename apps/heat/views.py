@@ -19,9 +19,11 @@ from django.db.models.functions import TruncMonth
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.accounts import access
 from apps.accounts.policy import Action
+from apps.core.l10n import UnknownDialect, csv_dialect, local_datetime
 from apps.sites.models import Site
 
 from . import figures, selectors, statements
@@ -37,7 +39,7 @@ def _partner_view(user: Any) -> bool:
 def _bad_request(request: HttpRequest, reason: str) -> HttpResponse:
     if request.headers.get("accept", "").startswith("application/json"):
         return JsonResponse({"detail": reason}, status=400)
-    context = {"status": 400, "title": "Bad request", "message": reason}
+    context = {"status": 400, "title": _("Bad request"), "message": reason}
     return render(request, "error.html", context, status=400)
 
 
@@ -130,7 +132,11 @@ def statement_list(request: HttpRequest, site_id: int) -> HttpResponse:
         .values("m")
         .annotate(kwh=Sum("energy_kwh"))
     }
-    rows = [{"month": m, "energy": figures.energy_text(energy.get(m))} for m in months]
+    rows = [
+        {"month": m, "label": statements.month_label(m), "energy": figures.energy_text(kwh)}
+        for m in months
+        for kwh in [energy.get(m)]
+    ]
     return render(request, "heat/statements.html", {"site": site, "months": rows})
 
 
@@ -150,12 +156,24 @@ def statement_detail(request: HttpRequest, site_id: int, month: str) -> HttpResp
         site, doc = _statement_doc(request, site_id, month)
     except HeatQueryError as exc:
         return _bad_request(request, str(exc))
-    lines = [{**ln, "coverage_pct": statements.percent(ln["coverage"])} for ln in doc["lines"]]
+    lines = [
+        {
+            **ln,
+            "coverage_pct": statements.percent(ln["coverage"], localised=True),
+            "start_at_text": local_datetime(ln["start_reading_at"]),
+            "end_at_text": local_datetime(ln["end_reading_at"]),
+        }
+        for ln in doc["lines"]
+    ]
     context = {
         "site": site,
         "doc": doc,
         "lines": lines,
-        "coverage_pct": statements.percent(doc["coverage"]),
+        "month_label": statements.month_label(doc["month"]),
+        "period_start": local_datetime(doc["period_start"]),
+        "period_end": local_datetime(doc["period_end"]),
+        "generated_at": local_datetime(doc["generated_at"]),
+        "coverage_pct": statements.percent(doc["coverage"], localised=True),
     }
     return render(request, "heat/statement.html", context)
 
@@ -163,10 +181,13 @@ def statement_detail(request: HttpRequest, site_id: int, month: str) -> HttpResp
 @login_required
 def statement_csv(request: HttpRequest, site_id: int, month: str) -> HttpResponse:
     try:
+        dialect = csv_dialect(request.GET.get("dialect"))
         _, doc = _statement_doc(request, site_id, month)
-    except HeatQueryError as exc:
+    except (HeatQueryError, UnknownDialect) as exc:
         return _bad_request(request, str(exc))
-    response = HttpResponse(statements.statement_csv(doc), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(
+        statements.statement_csv(doc, dialect), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{statements.filename(doc, "csv")}"'
     return response
 
