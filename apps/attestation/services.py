@@ -56,6 +56,7 @@ from apps.attestation.tcg import quote as tcg_quote
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.realtime import broadcast
+from apps.ops import metrics
 from apps.sites.models import Node
 
 logger = logging.getLogger(__name__)
@@ -603,6 +604,8 @@ def _record(
         )
     with transaction.atomic():
         created = Attestation.objects.bulk_create(rows)
+        for out in outcomes:
+            metrics.ATTESTATION_VERDICTS.labels(out.verdict).inc()
         for out in outcomes:
             node = nodes[out.node_id]
             before = previous.get(out.node_id)

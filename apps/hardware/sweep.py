@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from apps.hardware.drivers.base import BmcDriver, BmcEndpoint, BmcError, SensorReading, driver_for
+from apps.ops import metrics
 
 BACKOFF_CAUSES = ("unreachable", "timeout", "no_session_slot")
 
@@ -152,6 +153,7 @@ def _poll_one(endpoint, timeout, sensors, breaker, driver_factory) -> PollResult
             readings = driver.sensors()
             watts = driver.system_power_watts()
     except BmcError as error:
+        metrics.BMC_ERRORS.labels(error.cause or "unknown").inc()
         backoff = None
         if error.cause in BACKOFF_CAUSES:
             backoff = datetime.datetime.fromtimestamp(breaker.failure(endpoint.key), datetime.UTC)

@@ -95,3 +95,36 @@ def test_task_run_times_are_recorded_by_state(settings):
     sample_task.apply(args=[False])
     sample_task.apply(args=[True])
     assert (count("SUCCESS"), count("FAILURE")) == (before[0] + 1, before[1] + 1)
+
+
+def test_bmc_errors_are_counted_by_cause():
+    from apps.hardware.drivers.base import BmcEndpoint, BmcError
+    from apps.hardware.sweep import CircuitBreaker, sweep
+
+    def refusing(endpoint, timeout):
+        raise BmcError("bad_credentials")
+
+    def count():
+        labels = {"cause": "bad_credentials"}
+        return REGISTRY.get_sample_value("heatsite_bmc_errors_total", labels) or 0.0
+
+    before = count()
+    endpoints = [BmcEndpoint(host="127.0.0.1", port=p) for p in (1, 2)]
+    results = sweep(endpoints, breaker=CircuitBreaker(), driver_factory=refusing)
+    assert [r.cause for r in results] == ["bad_credentials", "bad_credentials"]
+    assert count() == before + 2
+
+
+def test_readings_stored_are_counted(site):
+    from datetime import UTC, datetime, timedelta
+
+    from apps.heat.ingest import ingest_readings
+    from apps.sites.models import HeatMeter
+    from tests.heat.test_views import reading
+
+    meter = HeatMeter.objects.create(site=site, serial="HM-m", host="127.0.0.1")
+    before = REGISTRY.get_sample_value("heatsite_readings_ingested_total") or 0.0
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [reading(t0 + timedelta(minutes=k), 100 + k) for k in range(3)]
+    ingest_readings({meter.id: [*rows, rows[-1]]})  # the repeated one is a duplicate
+    assert REGISTRY.get_sample_value("heatsite_readings_ingested_total") == before + 3

@@ -24,6 +24,7 @@ from django.utils import timezone
 from apps.heat.buckets import max_gap_s
 from apps.heat.meters import MeterReading
 from apps.heat.models import MeterState
+from apps.ops import metrics
 from apps.sites.models import HeatMeter, Site
 
 from .batch import Batch
@@ -85,6 +86,7 @@ def ingest_readings(
         for meter, readings, state in slow:
             ingest_slow(meter, readings, state, batch, result, received_at)
         batch.write(states)
+    metrics.READINGS_INGESTED.inc(sum(len(m.accepted) for m in result.meters.values()))
     return result
 
 
