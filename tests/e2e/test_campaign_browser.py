@@ -22,12 +22,14 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 import uvicorn
 from channels.layers import channel_layers
 from django.conf import settings as django_settings
+from django.db import connections
 from django.test import Client
 from playwright.sync_api import Page, expect
 
@@ -64,8 +66,14 @@ app.worker_main(["worker", "--pool=prefork", "--concurrency=1", "-Q", sys.argv[1
 ROUNDS = 200  # bounds a broken run only: a campaign here takes a few dozen rounds
 
 
+@pytest.fixture(scope="module")
+def image_root(tmp_path_factory):
+    """Where the bundles' images are stored: the test's and the worker's (both tests)."""
+    return tmp_path_factory.mktemp("firmware")
+
+
 @pytest.fixture
-def layer(settings, tmp_path):
+def layer(settings, image_root):
     redis.Redis.from_url(django_settings.REDIS_URL, socket_connect_timeout=5).ping()
     settings.CHANNEL_LAYERS = {
         "default": {
@@ -73,7 +81,7 @@ def layer(settings, tmp_path):
             "CONFIG": {"hosts": [django_settings.REDIS_URL], "prefix": PREFIX},
         }
     }
-    settings.FIRMWARE_IMAGE_ROOT = tmp_path / "firmware"
+    settings.FIRMWARE_IMAGE_ROOT = image_root
     settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
     channel_layers.backends.clear()
     yield
@@ -102,13 +110,20 @@ def asgi_server(layer):
     sock.close()
 
 
-@pytest.fixture
-def worker(layer, django_db_blocker, settings):
+@pytest.fixture(scope="module")
+def module_worker(django_db_blocker, image_root):
+    """One worker for both tests (starting one is the slow part): it reads the database and
+    the images afresh for every task."""
     with django_db_blocker.unblock():
         url = database_url()
-    env = {"FIRMWARE_POLL_MAX": "1", "FIRMWARE_IMAGE_ROOT": str(settings.FIRMWARE_IMAGE_ROOT)}
+    env = {"FIRMWARE_POLL_MAX": "1", "FIRMWARE_IMAGE_ROOT": str(image_root)}
     with celery_worker(WORKER, QUEUE, PREFIX, database=url, env=env) as proc:
         yield proc
+
+
+@pytest.fixture
+def worker(layer, module_worker):
+    return module_worker
 
 
 @pytest.fixture
@@ -149,6 +164,14 @@ def drive(world, campaign_id: int) -> Campaign:
         if campaign.state != Campaign.State.RUNNING:
             return campaign
     raise AssertionError(f"campaign still running after {ROUNDS} rounds")
+
+
+def approve_and_start(campaign_id: int, world) -> None:
+    try:
+        campaign_transition(campaign_id=campaign_id, action="approve", actor=world.engineer2)
+        campaign_transition(campaign_id=campaign_id, action="start", actor=world.engineer)
+    finally:
+        connections.close_all()  # this thread's own connection
 
 
 WATCH_STEPS = """() => {
@@ -265,8 +288,9 @@ def test_a_build_that_measures_differently_halts_and_the_page_names_the_event(
         },
         actor=world.engineer,
     )
-    campaign_transition(campaign_id=campaign.pk, action="approve", actor=world.engineer2)
-    campaign_transition(campaign_id=campaign.pk, action="start", actor=world.engineer)
+    # Off the main thread, where Playwright's loop would refuse the on-commit pushes.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(approve_and_start, campaign.pk, world).result(timeout=60)
     logged_in(page, asgi_server, world.engineer)
     page.goto(f"{asgi_server}/firmware/campaigns/{campaign.pk}/")
     expect(page.locator("#campaign-page")).to_have_attribute("data-live-state", "connected")
