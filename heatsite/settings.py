@@ -103,6 +103,8 @@ MIDDLEWARE = [
     # Idle and absolute session limits per role (apps.identity.session_limits).
     "apps.identity.session_limits.SessionLimitsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Tracks each session's address and last use for "my sessions" (apps.identity.views).
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
     # After auth and messages: engineers/admins without a second factor get only enrolment.
     "apps.identity.middleware.FactorRequiredMiddleware",
     # Dangerous acts need a recent second factor (apps.identity.dangerous lists them).

@@ -4,6 +4,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from apps.accounts.models import User
 from apps.accounts.policy import Action
 from apps.core.admin_site import PolicyAdmin
+from apps.identity import lockout, sessions
 
 
 @admin.register(User)
@@ -20,3 +21,16 @@ class UserAdmin(PolicyAdmin, DjangoUserAdmin):
         (None, {"fields": ("username", "password1", "password2", "role", "organisation")}),
     )
     readonly_fields = ["last_login", "date_joined"]
+    actions = ["end_sessions", "lift_sign_in_lock"]
+
+    @admin.action(description="End all sessions (also revokes API tokens, closes consoles)")
+    def end_sessions(self, request, queryset):
+        for user in queryset:
+            sessions.end_all(user, reason="ended by an administrator", by=request.user)
+        self.message_user(request, f"Ended the sessions of {queryset.count()} user(s).")
+
+    @admin.action(description="Lift the sign-in lock")
+    def lift_sign_in_lock(self, request, queryset):
+        for user in queryset:
+            lockout.unlock(username=user.get_username(), by=request.user)
+        self.message_user(request, f"Lifted the sign-in lock of {queryset.count()} user(s).")

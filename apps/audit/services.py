@@ -1,11 +1,16 @@
-"""Writing the audit trail. Every state-changing service calls `audit_record`."""
+"""Writing the audit trail. Every state-changing service calls `audit_record`.
+
+Each record is hash-chained to the one before (apps.audit.chain) and says how its actor
+authenticated (apps.audit.context). The action names of authentication events are listed in
+apps.audit.vocabulary."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 
+from apps.audit import chain, context
 from apps.audit.models import AuditEvent
 from apps.core.logging import redact
 
@@ -39,7 +44,7 @@ def audit_record(
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)
     if site is None and target is not None:
         site = getattr(target, "site", None) if not hasattr(target, "nodes") else target
-    return AuditEvent.objects.create(
+    event = AuditEvent(
         actor=actor if authenticated else None,
         actor_name=actor.get_username() if authenticated else "system",
         action=action,
@@ -49,4 +54,7 @@ def audit_record(
         site=site,
         result=result,
         detail=_clean(detail or {}),
+        auth=context.how(actor if authenticated else None)[:120],
     )
+    with transaction.atomic():
+        return chain.append(event)

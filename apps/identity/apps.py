@@ -22,3 +22,7 @@ class IdentityConfig(AppConfig):
         signals.authenticator_used.connect(receivers.authenticator_used, dispatch_uid="id-used")
         # The admin site logs in through the same door (login form, factor, lockout).
         admin.site.login = secure_admin_login(admin.site.login)
+        # Shrinking access or changing factors ends sessions (apps.identity.session_receivers).
+        from apps.identity import session_receivers
+
+        session_receivers.connect()
