@@ -80,11 +80,6 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "allauth.usersessions",
-    # django-allauth: login, second factors (TOTP, passkeys, recovery codes), user sessions.
-    "allauth",
-    "allauth.account",
-    "allauth.mfa",
-    "allauth.usersessions",
     "apps.tokens",
     "apps.mailings",
     "apps.ops",
@@ -105,9 +100,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "allauth.account.middleware.AccountMiddleware",
-    # After auth and messages: engineers/admins without a second factor get only enrolment.
-    "apps.identity.middleware.FactorRequiredMiddleware",
     # Idle and absolute session limits per role (apps.identity.session_limits).
     "apps.identity.session_limits.SessionLimitsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -163,7 +155,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend behind the sign-in lockout, for every door (apps.identity.backends).
+    "apps.identity.backends.LockoutModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 
@@ -185,31 +178,6 @@ MFA_PASSKEY_LOGIN_ENABLED = False  # a passkey is a second factor after the pass
 # Changing factors asks for a recent *second factor* (apps.identity.dangerous, ID-SESS's
 # re-authentication), not allauth's own password prompt on top of it.
 MFA_REAUTHENTICATION_REQUIRED = False
-# Browsers allow WebAuthn on http://localhost only; production runs on https.
-MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
-# Roles that must enrol a second factor before anything else works (apps.identity.factors).
-HEATSITE_MFA_REQUIRED_ROLES = env_list("HEATSITE_MFA_REQUIRED_ROLES", "engineer,admin")
-AUTHENTICATION_BACKENDS = [
-    # ModelBackend behind the sign-in lockout, for every door (apps.identity.backends).
-    "apps.identity.backends.LockoutModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
-]
-
-# Login and second factors: django-allauth (docs/decisions.md, 22). Accounts are made by admins
-# only (no sign-up); login by username; password reset by e-mail never logs in.
-ACCOUNT_ADAPTER = "apps.identity.adapters.AccountAdapter"
-ACCOUNT_LOGIN_METHODS = {"username"}
-ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = "none"
-ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
-ACCOUNT_LOGOUT_REDIRECT_URL = "login"
-ACCOUNT_SESSION_REMEMBER = False
-MFA_ADAPTER = "apps.identity.adapters.MFAAdapter"
-MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
-MFA_TOTP_ISSUER = "Heatsite"
-MFA_TOTP_TOLERANCE = 1  # the code before and after the current one: phones' clocks drift
-MFA_RECOVERY_CODE_COUNT = 10
-MFA_PASSKEY_LOGIN_ENABLED = False  # a passkey is a second factor after the password
 # Browsers allow WebAuthn on http://localhost only; production runs on https.
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
 # Roles that must enrol a second factor before anything else works (apps.identity.factors).
