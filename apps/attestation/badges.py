@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 
 class Badge(StrEnum):
@@ -24,21 +26,23 @@ class Badge(StrEnum):
 
 
 LABELS = {
-    Badge.TRUSTED: "Trusted",
-    Badge.MISMATCH: "Mismatch",
-    Badge.INVALID: "Invalid evidence",
-    Badge.UNREACHABLE: "Unreachable",
-    Badge.STALE: "Stale",
-    Badge.NOT_ENROLLED: "Not enrolled",
+    Badge.TRUSTED: _("Trusted"),
+    Badge.MISMATCH: _("Mismatch"),
+    Badge.INVALID: _("Invalid evidence"),
+    Badge.UNREACHABLE: _("Unreachable"),
+    Badge.STALE: _("Stale"),
+    Badge.NOT_ENROLLED: _("Not enrolled"),
 }
 
 EXPLANATIONS = {
-    Badge.TRUSTED: "The TPM's signed PCR values match the prediction for this node.",
-    Badge.MISMATCH: "The TPM's signed PCR values differ from every approved prediction.",
-    Badge.INVALID: "The evidence failed verification (signature, nonce, replay or event log).",
-    Badge.UNREACHABLE: "The node's agent did not answer the last challenge.",
-    Badge.STALE: "No successful check recently: the verifier may not be running.",
-    Badge.NOT_ENROLLED: "No TPM identity is enrolled for this node yet.",
+    Badge.TRUSTED: _("The TPM's signed PCR values match the prediction for this node."),
+    Badge.MISMATCH: _("The TPM's signed PCR values differ from every approved prediction."),
+    Badge.INVALID: _(
+        "The evidence failed verification (signature, nonce, replay or event log)."
+    ),
+    Badge.UNREACHABLE: _("The node's agent did not answer the last challenge."),
+    Badge.STALE: _("No successful check recently: the verifier may not be running."),
+    Badge.NOT_ENROLLED: _("No TPM identity is enrolled for this node yet."),
 }
 
 # Worst first: a site shows the worst badge of its nodes.
@@ -111,10 +115,14 @@ class TrustSummary:
     @property
     def label(self) -> str:
         if self.total == 0:
-            return "No machines"
+            return str(_("No machines"))
         if self.all_verified:
-            return "Machines verified"
-        return f"{self.verified} of {self.total} machines verified"
+            return str(_("Machines verified"))
+        return ngettext(
+            "%(verified)s of %(total)s machine verified",
+            "%(verified)s of %(total)s machines verified",
+            self.total,
+        ) % {"verified": self.verified, "total": self.total}
 
 
 def view(badge: Badge | None) -> dict[str, str]:

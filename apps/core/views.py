@@ -3,6 +3,7 @@
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
@@ -16,21 +17,27 @@ def _error(request: HttpRequest, status: int, title: str, message: str) -> HttpR
 
 
 def bad_request(request, exception=None):
-    return _error(request, 400, "Bad request", "The request could not be understood.")
+    return _error(request, 400, _("Bad request"), _("The request could not be understood."))
 
 
 def permission_denied(request, exception=None):
-    message = str(exception) if exception and str(exception) else "Your role does not allow this."
-    return _error(request, 403, "Not allowed", message)
+    message = str(exception) if exception and str(exception) else ""
+    message = message or _("Your role does not allow this.")
+    return _error(request, 403, _("Not allowed"), message)
 
 
 def page_not_found(request, exception=None):
-    return _error(request, 404, "Not found", "There is nothing here, or it is not visible to you.")
+    return _error(
+        request, 404, _("Not found"), _("There is nothing here, or it is not visible to you.")
+    )
 
 
 def server_error(request):
     return _error(
-        request, 500, "Something went wrong", "The error was logged. Please try again shortly."
+        request,
+        500,
+        _("Something went wrong"),
+        _("The error was logged. Please try again shortly."),
     )
 
 

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from apps.firmware.campaign_windows import Window, window_next
 from apps.firmware.models import Campaign, CampaignNode, CampaignWave, MaintenanceWindow
@@ -191,9 +192,9 @@ def site_maintenance_notices(
             if notice["dip_w"] is None
             else math.ceil(notice["dip_w"] / 100) / 10,
             # Formatted here: a template's date filter would move it to the viewer's timezone.
-            "until_label": until.strftime("%H:%M")
+            "until_label": date_format(until, "H:i")
             if until.date() == timezone.localtime(now, tz).date()
-            else until.strftime("%a %d %b, %H:%M"),
+            else date_format(until, "D d M, H:i"),
         }
     return out
 

@@ -5,6 +5,7 @@ import zoneinfo
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from apps.core import crypto
 
@@ -18,8 +19,8 @@ class Organisation(models.Model):
     """The operator itself, or a heat-network partner that buys a site's heat."""
 
     class Kind(models.TextChoices):
-        OPERATOR = "operator", "Operator"
-        PARTNER = "partner", "Heat-network partner"
+        OPERATOR = "operator", _("Operator")
+        PARTNER = "partner", _("Heat-network partner")
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PARTNER)
@@ -38,10 +39,10 @@ class Site(models.Model):
     """A boiler room or substation whose servers heat a heat network's water."""
 
     class Status(models.TextChoices):
-        COMMISSIONING = "commissioning", "Commissioning"
-        ACTIVE = "active", "Active"
-        MAINTENANCE = "maintenance", "Maintenance"
-        DECOMMISSIONED = "decommissioned", "Decommissioned"
+        COMMISSIONING = "commissioning", _("Commissioning")
+        ACTIVE = "active", _("Active")
+        MAINTENANCE = "maintenance", _("Maintenance")
+        DECOMMISSIONED = "decommissioned", _("Decommissioned")
 
     code = models.SlugField(max_length=32, unique=True)
     name = models.CharField(max_length=200)

@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.accounts import access
 from apps.accounts.policy import Action
@@ -72,11 +73,11 @@ def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
         if show_hardware and request.GET.get("batch", "").isdigit()
         else "",
         "power_kinds": [
-            ("on", "Power on"),
-            ("soft", "Shut down"),
-            ("reset", "Reset"),
-            ("cycle", "Cycle"),
-            ("off", "Power off"),
+            ("on", _("Power on")),
+            ("soft", _("Shut down")),
+            ("reset", _("Reset")),
+            ("cycle", _("Cycle")),
+            ("off", _("Power off")),
         ],
         **attestation_selectors.site_trust_for_user(request.user, [site.pk]),
         **attestation_selectors.node_badges_for_user(request.user, [n.pk for n in nodes]),
@@ -118,11 +119,11 @@ def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
         "can_power": access.can(request.user, Action.POWER_CONTROL),
         "boot_devices": ["network", "disk", "bios", "default"],
         "power_buttons": [
-            ("on", "Power on", "success"),
-            ("soft", "Shut down", "warning"),
-            ("reset", "Reset", "danger"),
-            ("cycle", "Cycle", "danger"),
-            ("off", "Power off", "danger"),
+            ("on", _("Power on"), "success"),
+            ("soft", _("Shut down"), "warning"),
+            ("reset", _("Reset"), "danger"),
+            ("cycle", _("Cycle"), "danger"),
+            ("off", _("Power off"), "danger"),
         ],
         "certificate": hardware_certificates.certificate_display(node),
         "can_accept_certificate": access.can(request.user, Action.MANAGE_INVENTORY),
