@@ -111,6 +111,15 @@ class Journal:
         except (OSError, ValueError):
             return None
 
+    def unsent(self) -> list[tuple[str, dict[str, Any]]]:
+        """Answers written but not yet published."""
+        found = []
+        for path in self.dir.glob("*.json"):
+            entry = self.get(path.stem)
+            if entry and entry.get("state") == "done" and not entry.get("sent", True):
+                found.append((path.stem, entry))
+        return found
+
     def put(self, call_id: str, entry: dict[str, Any]) -> None:
         path = self._path(call_id)
         tmp = path.with_suffix(".tmp")
@@ -285,7 +294,7 @@ class Gateway:
         call_id = call["call_id"]
         entry = self.journal.get(call_id)
         if entry and entry.get("state") == "done":
-            self.publish("power", call_id, entry["result"])  # the answer may have been lost
+            self.answer_send(call_id, entry)  # the answer may have been lost
             return "resent"
         if time.time() > float(call["start_by"]):
             # too late to start: the central side fails it at its deadline
@@ -313,9 +322,21 @@ class Gateway:
                     call.get("params") or {},
                     timeout=self.config.bmc_timeout,
                 )
-        self.journal.put(call_id, {"state": "done", "result": result, "at": time.time()})
-        self.publish("power", call_id, result)
+        entry = {"state": "done", "result": result, "at": time.time(), "sent": False}
+        self.journal.put(call_id, entry)
+        self.answer_send(call_id, entry)
         return "done"
+
+    def answer_send(self, call_id: str, entry: dict[str, Any]) -> bool:
+        """Publishes a journalled answer; one that could not go (uplink down) stays unsent in
+        the journal and the heartbeat sends it again (the central side takes it once)."""
+        try:
+            self.publish("power", call_id, entry["result"])
+        except Exception:
+            logger.warning("answer to call %s not sent yet", call_id, exc_info=True)
+            return False
+        self.journal.put(call_id, {**entry, "sent": True})
+        return True
 
     def bmc_poll_call(self, call: dict[str, Any]) -> int:
         if not self._valid(call) or time.time() > float(call["start_by"]):
@@ -354,6 +375,9 @@ class Gateway:
                     self.publish(wire.HEARTBEAT_KIND, "", {"queue": self.queue})
                 except Exception:
                     logger.warning("heartbeat not sent", exc_info=True)
+                else:
+                    for call_id, entry in self.journal.unsent():
+                        self.answer_send(call_id, entry)
                 stop.wait(self.config.heartbeat_interval)
 
         threading.Thread(target=beat, name="gateway-heartbeat", daemon=True).start()

@@ -1,0 +1,219 @@
+"""Two gateways as separate processes on RabbitMQ, each with its own restricted user and no
+database, and a central worker: power actions of a site run on its gateway only, an offline
+gateway's action fails at its deadline (and never fires later), and a gateway killed mid-action
+neither loses nor doubles it."""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from kombu import Connection
+
+from apps.gateways import crypto, dispatch
+from apps.gateways.models import GatewayCall
+from apps.hardware import services as hardware
+from apps.hardware.models import PowerAction
+from apps.lab.bmc import LabBmcServer
+from tests.celery_worker import ROOT, celery_worker, database_url, wait_for
+from tests.factories import NodeFactory, SiteFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+NOWHERE = "postgresql://nobody@127.0.0.1:9/nowhere"  # a gateway has no database
+
+CENTRAL = r"""
+import django
+django.setup()
+from heatsite.celery import app
+app.worker_main(["worker", "--pool=prefork", "--concurrency=1", "-Q", "central.results",
+                 "-n", "central-%h", "--without-heartbeat", "--without-mingle",
+                 "--without-gossip", "--loglevel=INFO"])
+"""
+
+
+class GatewayProcess:
+    """``manage.py run_gateway --config FILE`` in its own session, startable again."""
+
+    def __init__(self, gateway, directory: Path):
+        self.gateway = gateway
+        self.state = directory / "state"
+        self.config = directory / "gateway.toml"
+        self.log = directory / "gateway.log"
+        directory.mkdir()
+        key = directory / "gateway.key"
+        crypto.keys_write(gateway.keys, key)
+        self.config.write_text(
+            f'name = "{gateway.name}"\nbroker_url = "{gateway.broker_url}"\n'
+            f'private_key = "{key}"\nstate_dir = "{self.state}"\nbmc_timeout = 10\n'
+            "heartbeat_interval = 5\n"
+        )
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "manage.py", "run_gateway", "--config", str(self.config)],
+                cwd=ROOT,
+                env={**os.environ, "DATABASE_URL": NOWHERE, "PYTHONPATH": str(ROOT)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for(
+            lambda: (
+                "ready." in self.log.read_text(errors="replace")[offset:]
+                or self.proc.poll() is not None
+            ),
+            f"gateway {self.gateway.name} to start",
+        )
+        assert self.proc.poll() is None, self.log.read_text()[-3000:]
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, sig)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def journal(self, call_id: str) -> dict | None:
+        try:
+            return json.loads((self.state / "calls" / f"{call_id}.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def calls(self) -> set[str]:
+        return {p.stem for p in (self.state / "calls").glob("*.json")}
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with LabBmcServer(count=3) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def processes(rabbit, lab, django_db_blocker):
+    """Gateways A and B and a central worker, all on the test vhost."""
+    with django_db_blocker.unblock():
+        url = database_url()
+    with tempfile.TemporaryDirectory(prefix="heatsite-gw-") as tmp:
+        a = GatewayProcess(rabbit.a, Path(tmp, "a"))
+        b = GatewayProcess(rabbit.b, Path(tmp, "b"))
+        with Connection(rabbit.url) as conn:  # as enrolment does, before any gateway runs
+            dispatch.RESULTS.bind(conn.default_channel).declare()
+        env = {"CELERY_BROKER_URL": rabbit.url, "GATEWAY_BROKER_URL": rabbit.url}
+        with celery_worker(CENTRAL, database=url, env=env), contextlib.ExitStack() as stack:
+            for each in (a, b):
+                stack.callback(each.stop)
+                each.start()
+            yield a, b
+
+
+@pytest.fixture
+def fleet(processes, rabbit, lab, gateway_settings, monkeypatch):
+    """Site A (BMCs 0 and 2) behind gateway A, site B (BMC 1) behind gateway B."""
+    from apps.hardware.tasks import power_execute_task
+
+    gateway_settings.GATEWAY_POWER_DEADLINE = 120
+    gateway_settings.GATEWAY_START_MARGIN = 30
+    dispatch.results_declare()
+    # the central state machine runs here; the gateway's answer is taken by the central worker
+    monkeypatch.setattr(power_execute_task, "delay", hardware.power_execute)
+    for index in range(lab.count):
+        lab.bmc(index).faults.slow_ms = 0
+        lab.bmc(index).set_power("on")
+        lab.bmc(index).chassis_controls.clear()
+    site_a, site_b = SiteFactory(), SiteFactory()
+    rabbit.a.row(site_a)
+    rabbit.b.row(site_b)
+    a, b = processes
+    return {
+        "a": NodeFactory(site=site_a, bmc_port=lab.port(0)),
+        "a2": NodeFactory(site=site_a, bmc_port=lab.port(2)),
+        "b": NodeFactory(site=site_b, bmc_port=lab.port(1)),
+        "gw_a": a,
+        "gw_b": b,
+    }
+
+
+def finished(action_id: int) -> PowerAction:
+    return wait_for(
+        lambda: PowerAction.objects.filter(
+            pk=action_id, status__in=["succeeded", "failed"]
+        ).first(),
+        f"power action {action_id} to finish",
+    )
+
+
+def call_of(action: PowerAction) -> str:
+    return str(GatewayCall.objects.get(action=action).pk)
+
+
+def test_each_sites_actions_run_on_its_gateway_and_an_offline_gateway_fails_at_the_deadline(
+    fleet, lab, engineer, gateway_settings
+):
+    gw_a, gw_b = fleet["gw_a"], fleet["gw_b"]
+    off_a = hardware.power_request(actor=engineer, node=fleet["a"], kind="off")
+    off_b = hardware.power_request(actor=engineer, node=fleet["b"], kind="off")
+    for action in (off_a, off_b):
+        done = finished(action.pk)
+        assert (done.status, done.state_after) == ("succeeded", "off"), done.error
+    assert call_of(off_a) in gw_a.calls() and call_of(off_a) not in gw_b.calls()
+    assert call_of(off_b) in gw_b.calls() and call_of(off_b) not in gw_a.calls()
+    assert lab.bmc(0).chassis_controls == ["off"] and lab.bmc(1).chassis_controls == ["off"]
+
+    gw_b.stop()  # site B's uplink or gateway is down
+    gateway_settings.GATEWAY_POWER_DEADLINE, gateway_settings.GATEWAY_START_MARGIN = 8, 3
+    on_b = hardware.power_request(actor=engineer, node=fleet["b"], kind="on")
+    on_a = hardware.power_request(actor=engineer, node=fleet["a"], kind="on")
+    done_a = finished(on_a.pk)
+    assert (done_a.status, done_a.state_after) == ("succeeded", "on"), done_a.error
+    done_b = finished(on_b.pk)
+    assert (done_b.status, done_b.error_cause) == ("failed", "gateway_offline")
+    assert done_b.error.startswith("site gateway offline")
+    assert done_b.finished_at >= GatewayCall.objects.get(action=on_b).deadline
+
+    gateway_settings.GATEWAY_POWER_DEADLINE, gateway_settings.GATEWAY_START_MARGIN = 120, 30
+    gw_b.start()  # back: the expired "on" still waits in its queue, ahead of this one
+    again_b = hardware.power_request(actor=engineer, node=fleet["b"], kind="on")
+    done = finished(again_b.pk)
+    # the node was still off when this one came: the expired "on" never fired
+    assert (done.status, done.result) == ("succeeded", "Power on sent; the node is now on.")
+    assert lab.bmc(1).chassis_controls == ["off", "on"]
+    assert call_of(on_b) not in gw_b.calls()
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "cause"), [("off", "succeeded", ""), ("reset", "failed", "interrupted")]
+)
+def test_a_gateway_killed_mid_action_neither_loses_nor_doubles_it(
+    fleet, lab, engineer, kind, status, cause
+):
+    gw_a, bmc = fleet["gw_a"], lab.bmc(2)
+    bmc.faults.slow_ms = 700  # every round trip takes 0.7 s: the login holds the action
+    action = hardware.power_request(actor=engineer, node=fleet["a2"], kind=kind)
+    call_id = call_of(action)
+    wait_for(
+        lambda: (gw_a.journal(call_id) or {}).get("state") == "started",
+        "the gateway to start the action",
+    )
+    gw_a.stop(signal.SIGKILL)  # the whole gateway, as a power cut at the boiler room would
+    bmc.faults.slow_ms = 0
+    gw_a.start()
+
+    done = finished(action.pk)
+    assert (done.status, done.error_cause) == (status, cause), done.error
+    if kind == "off":
+        assert (bmc.chassis_controls, bmc.power_state) == (["off"], "off")
+    else:
+        assert bmc.chassis_controls in ([], ["reset"])
+        assert "It was not repeated" in done.error
