@@ -34,6 +34,11 @@ class AutoSchema(SpectacularAutoSchema):
     def _needs_login(self) -> bool:
         return any(isinstance(p, IsAuthenticated) for p in self.view.get_permissions())
 
+    def _token_scoped(self) -> bool:
+        from apps.tokens.auth import TokenScope
+
+        return any(isinstance(p, TokenScope) for p in self.view.get_permissions())
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         common = {}
@@ -44,6 +49,12 @@ class AutoSchema(SpectacularAutoSchema):
         if self._needs_login():
             common["401"] = error(
                 "No valid session or token.", "Authentication credentials were not provided."
+            )
+        if self.method not in ("GET", "HEAD", "OPTIONS") and self._token_scoped():
+            common["403"] = error(
+                "An API token without the scope this change needs (write; operate for power, "
+                "console, BIOS and firmware).",
+                "This token lacks the write scope (it has: read).",
             )
         if "{" in self.path:
             common["404"] = error("No such object, or one outside your reach.", "No such node.")

@@ -7,3 +7,6 @@ class TokensConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.tokens"
     label = "tokens"
+
+    def ready(self) -> None:
+        from apps.tokens import schema  # noqa: F401  (registers the OpenAPI security scheme)
