@@ -180,6 +180,8 @@ class Command(BaseCommand):
     def _users(self, orgs):
         specs = [
             ("engineer", Role.ENGINEER, None),
+            # A second engineer: a firmware campaign is approved by someone other than its author.
+            ("engineer2", Role.ENGINEER, None),
             ("planner", Role.PLANNER, None),
             ("admin", Role.ADMIN, None),
         ] + [(f"partner-{org.name.split()[-1].lower()}", Role.PARTNER, org) for org in orgs]
