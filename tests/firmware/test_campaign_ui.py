@@ -4,9 +4,11 @@ filter; creation over htmx redirects; the campaign page says four eyes, and its 
 carries the progress bars; the lifecycle transitions reach the campaign's websocket group."""
 
 import html
+import io
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 
 from apps.audit.models import AuditEvent
@@ -193,3 +195,11 @@ def test_lifecycle_transitions_are_pushed_to_the_campaigns_group(
                                               "state": state, "reason": ""})
         for state in ("approved", "running")
     ]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_demo_seeds_a_second_engineer_so_four_eyes_can_be_walked():
+    out = io.StringIO()
+    call_command("seed_demo", "--sites", "1", "--nodes-per-site", "1", stdout=out)
+    logins = [line.split() for line in out.getvalue().splitlines() if not line.startswith("#")]
+    assert [name for name, role, _ in logins if role == "engineer"] == ["engineer", "engineer2"]
