@@ -9,6 +9,6 @@ from apps.core.admin_site import PolicyAdmin
 class AuditEventAdmin(PolicyAdmin):
     policy_action = Action.VIEW_AUDIT
     read_only = True
-    list_display = ["at", "actor_name", "action", "target_repr", "result"]
+    list_display = ["at", "actor_name", "auth", "action", "target_repr", "result"]
     list_filter = ["result"]
     search_fields = ["action", "actor_name", "target_repr"]

@@ -154,3 +154,11 @@ def test_token_and_session_requests_are_told_apart(client, engineer):
     client.post(f"/account/tokens/{other.pk}/revoke/")
     by_session = AuditEvent.objects.filter(action="token.revoke").latest("id")
     assert by_session.auth == "session:password+totp"
+
+
+def test_audit_log_page_shows_how_each_actor_authenticated(client, engineer):
+    token, secret = create_token(engineer, name="ci", scopes=["write"])
+    client.delete(f"/api/v1/tokens/{token.pk}/", headers={"authorization": f"Token {secret}"})
+    client.force_login(engineer)
+    page = client.get("/audit/").content.decode()
+    assert f"token:{token.pk} {token.prefix} (write)" in page

@@ -157,3 +157,11 @@ def test_wrong_codes_lock_the_username_although_the_password_is_right(client, en
         assert wrong.status_code == 401
     locked = _post(client, username="engineer", password=PASSWORD, otp=current_code(secret))
     assert locked.status_code == 429
+
+
+def test_partner_token_sees_only_its_organisations_sites(client, partner, site, other_site):
+    _, secret = create_token(partner, name="erp")
+    headers = {"authorization": f"Token {secret}"}
+    assert client.get(f"/api/v1/sites/{other_site.pk}/", headers=headers).status_code == 404
+    assert client.get(f"/api/v1/sites/{site.pk}/", headers=headers).status_code == 200
+    assert client.get("/api/v1/nodes/", headers=headers).status_code == 403
