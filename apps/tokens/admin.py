@@ -34,4 +34,3 @@ class ApiTokenAdmin(PolicyAdmin):
             for token in queryset.filter(revoked_at__isnull=True)
         )
         self.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
-
