@@ -4,7 +4,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from apps.accounts.models import User
 from apps.accounts.policy import Action
 from apps.core.admin_site import PolicyAdmin
-from apps.identity import lockout, sessions
+from apps.identity import factors, lockout, sessions
 
 
 @admin.register(User)
@@ -21,7 +21,7 @@ class UserAdmin(PolicyAdmin, DjangoUserAdmin):
         (None, {"fields": ("username", "password1", "password2", "role", "organisation")}),
     )
     readonly_fields = ["last_login", "date_joined"]
-    actions = ["end_sessions", "lift_sign_in_lock"]
+    actions = ["end_sessions", "lift_sign_in_lock", "reset_second_factors"]
 
     @admin.action(description="End all sessions (also revokes API tokens, closes consoles)")
     def end_sessions(self, request, queryset):
@@ -34,3 +34,12 @@ class UserAdmin(PolicyAdmin, DjangoUserAdmin):
         for user in queryset:
             lockout.unlock(username=user.get_username(), by=request.user)
         self.message_user(request, f"Lifted the sign-in lock of {queryset.count()} user(s).")
+
+    @admin.action(description="Reset second factors (lost phone and recovery codes)")
+    def reset_second_factors(self, request, queryset):
+        removed = sum(factors.reset_factors(user, by=request.user) for user in queryset)
+        self.message_user(
+            request,
+            f"Removed {removed} factor(s) of {queryset.count()} user(s); their sessions ended. "
+            "Staff enrol a new factor at their next login.",
+        )

@@ -153,6 +153,25 @@ def enrol_totp(user: Any, secret: str | None = None) -> str:
     return secret
 
 
+def reset_factors(user: Any, *, by: Any) -> int:
+    """Removes all of `user`'s factors and recovery codes (they lost them), audited; their
+    sessions end and their tokens are revoked. At their next login a role that requires a
+    factor enrols a new one before anything else. Returns how many were removed."""
+    from allauth.mfa.models import Authenticator
+    from django.db import transaction
+
+    from apps.audit.services import audit_record
+    from apps.identity import sessions
+
+    with transaction.atomic():
+        rows = Authenticator.objects.filter(user_id=user.pk)
+        types = sorted(set(rows.values_list("type", flat=True)))
+        removed, _ = rows.delete()
+        audit_record(actor=by, action="mfa.factor.reset", target=user, detail={"removed": types})
+        sessions.end_all(user, reason="second factors reset by an administrator", by=by)
+    return removed
+
+
 def totp_secret(user: Any) -> str | None:
     """The user's TOTP secret in clear (demo logins, tests), or None without TOTP."""
     from allauth.mfa.models import Authenticator
