@@ -12,6 +12,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from apps.audit.context import AuditContextWebsocketMiddleware  # noqa: E402
 from apps.identity.middleware import FactorRequiredWebsocketMiddleware  # noqa: E402
 from heatsite.routing import websocket_urlpatterns  # noqa: E402
 
@@ -20,7 +21,9 @@ application = ProtocolTypeRouter(
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(
-                FactorRequiredWebsocketMiddleware(URLRouter(websocket_urlpatterns))
+                AuditContextWebsocketMiddleware(
+                    FactorRequiredWebsocketMiddleware(URLRouter(websocket_urlpatterns))
+                )
             )
         ),
     }

@@ -9,6 +9,8 @@ request; `how(actor)` reads it:
   (``apps.identity.factors.login_method``: "password+totp", "password+webauthn", ...);
 - ``anonymous``: a request with no signed-in user (a failed login, the token endpoint);
 - ``system``: no request at all (Celery tasks, management commands, the shell).
+
+Websockets (consoles, live pages) get the same through `AuditContextWebsocketMiddleware`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,37 @@ class AuditContextMiddleware:
         reset = _request.set(request)
         try:
             return self.get_response(request)
+        finally:
+            _request.reset(reset)
+
+
+class _ScopeRequest:
+    """What `how()` reads of a request, taken from a websocket's scope (user, session)."""
+
+    api_token = None
+
+    def __init__(self, scope: dict):
+        self.scope = scope
+
+    @property
+    def user(self) -> Any:
+        return self.scope.get("user")
+
+    @property
+    def session(self) -> Any:
+        return self.scope.get("session")
+
+
+class AuditContextWebsocketMiddleware:
+    """The same for websockets (consoles): inside Channels' AuthMiddlewareStack."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    async def __call__(self, scope, receive, send):
+        reset = _request.set(_ScopeRequest(scope))
+        try:
+            return await self.inner(scope, receive, send)
         finally:
             _request.reset(reset)
 

@@ -162,3 +162,32 @@ def test_audit_log_page_shows_how_each_actor_authenticated(client, engineer):
     client.force_login(engineer)
     page = client.get("/audit/").content.decode()
     assert f"token:{token.pk} {token.prefix} (write)" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_websocket_records_say_which_session_factor(client, engineer):
+    from asgiref.sync import async_to_sync, sync_to_async
+    from channels.auth import AuthMiddlewareStack
+    from channels.testing import WebsocketCommunicator
+
+    from apps.audit.context import AuditContextWebsocketMiddleware
+
+    seen = []
+
+    async def consumer(scope, receive, send):
+        await receive()
+        event = await sync_to_async(audit_record)(actor=scope["user"], action="test.ws")
+        seen.append(event.auth)
+        await send({"type": "websocket.close", "code": 1000})
+
+    client.force_login(engineer)
+    app = AuthMiddlewareStack(AuditContextWebsocketMiddleware(consumer))
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    async def run():
+        communicator = WebsocketCommunicator(app, "/ws/x/", headers=[(b"cookie", cookie)])
+        await communicator.connect()
+        await communicator.disconnect()
+
+    async_to_sync(run)()
+    assert seen == ["session:password+totp"]
