@@ -268,7 +268,7 @@ def power_finish(action: PowerAction, **outcome: str) -> PowerAction:
     return _finish(action, **outcome)
 
 
-def power_execute(action_id: int) -> Attempt:
+def power_execute(action_id: int, *, worker: str = "") -> Attempt:
     """Runs (or re-runs, or refuses to repeat) one queued action. Called by the task only.
 
     An action found RUNNING was started by a worker that died before finishing it (retries put
@@ -308,7 +308,8 @@ def power_execute(action_id: int) -> Attempt:
         action.started_at = action.started_at or timezone.now()
         action.attempts += 1
         action.sent_at = timezone.now()
-        action.save(update_fields=["status", "started_at", "attempts", "sent_at"])
+        action.worker = worker  # whose death hands it back (apps.hardware.recovery)
+        action.save(update_fields=["status", "started_at", "attempts", "sent_at", "worker"])
         _push(action)
     node = action.node
     try:
@@ -432,42 +433,47 @@ def _sensor_power(readings) -> float | None:
     return max(values) if values else None
 
 
+_SWEEP_FIELDS = (
+    "id",
+    "site_id",
+    "name",
+    "bmc_host",
+    "bmc_port",
+    "bmc_username",
+    "bmc_password_encrypted",
+    "bmc_protocol",
+    "redfish_port",
+    "bmc_protocol_detected",
+    "bmc_protocol_probed_at",
+    "bmc_tls_fingerprint",
+    "bmc_cert_fingerprint",
+    "bmc_cert_subject",
+    "bmc_cert_not_after",
+    "bmc_cert_seen_at",
+    "power_state",
+    "reachable",
+    "power_w",
+    "last_seen",
+    "nominal_power_w",
+)
+
+
+def sweep_nodes_load(node_ids: list[int]) -> list[Node]:
+    """The nodes of a sweep batch with a BMC, only the fields the sweep reads and writes."""
+    return list(Node.objects.filter(pk__in=node_ids).exclude(bmc_host="").only(*_SWEEP_FIELDS))
+
+
 def bmc_sweep_nodes(node_ids: list[int], *, now: datetime | None = None) -> dict[str, int]:
     """Polls power state and sensors of these nodes, stores the latest state, the history and
-    the reachability, and pushes what changed. Returns counts for the task's log."""
+    the reachability, and pushes what changed. Returns counts for the task's log.
+
+    Nodes of a site with a gateway are polled by it (apps.gateways.polling): their results
+    come back later, through `bmc_sweep_store`."""
+    from apps.gateways.polling import bmc_poll_send
     from apps.hardware.sweep import sweep
 
     now = now or timezone.now()
-    nodes = list(
-        Node.objects.filter(pk__in=node_ids)
-        .exclude(bmc_host="")
-        .only(
-            "id",
-            "site_id",
-            "name",
-            "bmc_host",
-            "bmc_port",
-            "bmc_username",
-            "bmc_password_encrypted",
-            "bmc_protocol",
-            "redfish_port",
-            "bmc_protocol_detected",
-            "bmc_protocol_probed_at",
-            "bmc_tls_fingerprint",
-            "bmc_cert_fingerprint",
-            "bmc_cert_subject",
-            "bmc_cert_not_after",
-            "bmc_cert_seen_at",
-            "power_state",
-            "reachable",
-            "power_w",
-            "last_seen",
-            "nominal_power_w",
-        )
-    )
-    site_tz = dict(
-        Site.objects.filter(pk__in={n.site_id for n in nodes}).values_list("id", "timezone")
-    )
+    nodes = bmc_poll_send(sweep_nodes_load(node_ids))
     # `auto` nodes learn whether Redfish answers (and show its certificate)
     protocols.bmc_protocols_detect(
         nodes=[n for n in nodes if protocols.needs_probe(n, now)], now=now
@@ -485,6 +491,18 @@ def bmc_sweep_nodes(node_ids: list[int], *, now: datetime | None = None) -> dict
         per_site_limit=settings.BMC_SWEEP_PER_SITE,
         timeout=settings.BMC_TIMEOUT,
         sensors=True,
+    )
+    return bmc_sweep_store(polled, results, now=now)
+
+
+def bmc_sweep_store(
+    polled: list[Node], results: list, *, now: datetime, observe_certificates: bool = True
+) -> dict[str, int]:
+    """Stores one sweep's `PollResult` per node (state, history, reachability, facts, energy)
+    and pushes what changed. A gateway's results come without certificate observation: the
+    gateway, not this process, reaches those BMCs."""
+    site_tz = dict(
+        Site.objects.filter(pk__in={n.site_id for n in polled}).values_list("id", "timezone")
     )
     seen_nodes, changed_nodes, telemetry, facts = [], [], [], []
     energy = ElectricalSums()
@@ -546,8 +564,10 @@ def bmc_sweep_nodes(node_ids: list[int], *, now: datetime | None = None) -> dict
             )
         else:
             counts["failed"] += 1
-            if result.cause in certificates.CERTIFICATE_CAUSES and (
-                certificates.certificate_observe_due(node, now)
+            if (
+                observe_certificates
+                and result.cause in certificates.CERTIFICATE_CAUSES
+                and certificates.certificate_observe_due(node, now)
             ):
                 # first contact or a changed certificate: record what the BMC presents
                 certificates.certificate_observe(node=node, now=now)

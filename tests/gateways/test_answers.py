@@ -127,3 +127,59 @@ def test_a_heartbeat_refreshes_last_contact_only(sent):
     assert results.result_receive(*_answer(keys, "gw-a", "", {}, kind="heartbeat")) == "heartbeat"
     gateway.refresh_from_db()
     assert timezone.now() - gateway.last_contact_at < timedelta(minutes=1)
+
+
+def test_a_sweep_sends_gateway_sites_nodes_to_their_gateway_and_stores_its_answer(
+    monkeypatch,
+):
+    from apps.gateways import dispatch, polling
+
+    sent_calls = []
+    monkeypatch.setattr(
+        dispatch, "gateway_send", lambda name, task, call, expires: sent_calls.append(call)
+    )
+    site_a, site_b, direct = SiteFactory(), SiteFactory(), SiteFactory()
+    gateway_a, keys_a = _gateway("gw-a", site_a)
+    _gateway("gw-b", site_b)
+    node_a = NodeFactory(site=site_a, bmc_password="alpha-1")
+    node_b = NodeFactory(site=site_b, bmc_password="bravo-2")
+    node_direct = NodeFactory(site=direct)
+    local = polling.bmc_poll_send([node_a, node_b, node_direct])
+    assert local == [node_direct]  # polled here, as without gateways
+    to_a = next(c for c in sent_calls if c["gateway"] == "gw-a")
+    opened = crypto.unseal(keys_a, to_a["sealed"], aad=f"gw-a:{to_a['call_id']}")
+    assert [e["node_id"] for e in opened["endpoints"]] == [node_a.pk]
+    assert opened["endpoints"][0]["endpoint"]["password"] == "alpha-1"
+
+    now = timezone.now().isoformat()
+    reading = {
+        "name": "CPU1 Temp",
+        "kind": "temperature",
+        "value": 51.0,
+        "unit": "C",
+        "health": "ok",
+    }
+    answer = {
+        "results": [
+            {
+                "node_id": node_a.pk,
+                "ok": True,
+                "power_state": "on",
+                "sensors": [reading],
+                "system_power_watts": 310.0,
+                "polled_at": now,
+            },
+            # another site's node: not this gateway's to report on
+            {"node_id": node_b.pk, "ok": False, "cause": "unreachable", "polled_at": now},
+        ]
+    }
+    document, signature = _answer(keys_a, "gw-a", to_a["call_id"], answer, kind="bmc_poll")
+    assert results.result_receive(document, signature) == "stored"
+    node_a.refresh_from_db()
+    node_b.refresh_from_db()
+    assert (node_a.power_state, node_a.reachable, node_a.power_w) == ("on", True, 310.0)
+    assert node_b.last_seen is None and node_b.reachable is not False
+    assert node_a.telemetry.get().cpu_temp_c == 51.0
+    # the same answer again is refused (one answer per call)
+    assert results.result_receive(document, signature) == "refused"
+    assert gateway_a.calls.get(kind="bmc_poll").status == "answered"

@@ -217,3 +217,22 @@ def test_a_gateway_killed_mid_action_neither_loses_nor_doubles_it(
     else:
         assert bmc.chassis_controls in ([], ["reset"])
         assert "It was not repeated" in done.error
+
+
+def test_a_sweep_polls_gateway_sites_through_their_gateways(fleet, lab):
+    from apps.hardware.models import NodeTelemetry
+    from apps.sites.models import Node
+
+    lab.bmc(1).set_power("off")
+    ids = [fleet["a"].pk, fleet["b"].pk]
+    hardware.bmc_sweep_nodes(ids)  # sends both to their gateways, polls nothing here
+    polled = wait_for(
+        lambda: NodeTelemetry.objects.filter(node_id__in=ids).count() == 2,
+        "both gateways' poll results to be stored",
+    )
+    assert polled
+    states = dict(Node.objects.filter(pk__in=ids).values_list("pk", "power_state"))
+    assert states == {fleet["a"].pk: "on", fleet["b"].pk: "off"}
+    assert set(GatewayCall.objects.filter(kind="bmc_poll").values_list("status", flat=True)) == {
+        "answered"
+    }
