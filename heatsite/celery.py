@@ -50,6 +50,11 @@ def setup_periodic_tasks(sender, **kwargs):
                 "task": "apps.firmware.tasks.firmware_updates_resume_task",
                 "schedule": settings.FIRMWARE_RESUME_INTERVAL,
             },
+            # Calls to site gateways past their deadline: the backstop of the per-call timers.
+            "gateway-calls-expire": {
+                "task": "apps.gateways.tasks.gateway_calls_expire_task",
+                "schedule": settings.GATEWAY_EXPIRE_INTERVAL,
+            },
             # Running firmware campaigns (and those with nodes in flight) get their next round.
             "campaigns-advance-all": {
                 "task": "apps.firmware.tasks.campaigns_advance_all",
