@@ -159,7 +159,7 @@ def drive(world, campaign_id: int) -> Campaign:
             lambda before=before: Campaign.objects.get(pk=campaign_id).advanced_at != before,
             "a campaign round",
         )
-        world.lab_clock.advance(20)
+        world.lab_clock.advance(40)  # an update task (30 s on the lab) finishes in a round
         campaign = Campaign.objects.get(pk=campaign_id)
         if campaign.state != Campaign.State.RUNNING:
             return campaign
