@@ -107,8 +107,11 @@ demo: install
 	@$(VENV)/bin/celery -A heatsite call --countdown 5 apps.hardware.tasks.bmc_sweep_task >/dev/null
 	@echo
 	@echo "Heatsite is running at http://$(HOST):$(PORT)/   (logs in $(LOG)/, stop with: make stop)"
-	@echo "Demo logins (username role password):"
+	@echo "Demo logins (username role password [TOTP secret: staff log in with a code from an authenticator app]):"
 	@grep -v '^#' $(RUN)/logins.txt | sed 's/^/  /'
+	@echo "The staff TOTP secrets as otpauth:// URIs (paste into an authenticator app, e.g. KeePassXC, Aegis):"
+	@grep '^# otpauth ' $(RUN)/logins.txt | sed 's/^# otpauth /  /'
+	@echo "Passkeys: browsers allow WebAuthn on http://localhost:$(PORT)/ (not on an IP address)"
 	@echo "Firmware bundles 1.4.0 and 1.5.0 (in $(RUN)/bundles/) are signed with the DEMO release key"
 	@echo "  heatsite-lab-demo: apps/lab/demo_keys/DEMO-firmware-release-ed25519.pem (trusted with DEBUG only)"
 	@echo "E-mails (alarms, partners' monthly statements with their PDFs) are files in var/mail/"

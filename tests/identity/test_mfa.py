@@ -262,3 +262,42 @@ def test_admin_resets_lost_factors_audited_and_sessions_end(client, admin_user, 
     event = AuditEvent.objects.get(action="mfa.factor.reset")
     assert event.actor == admin_user and event.target_id == str(engineer.pk)
     assert "_auth_user_id" not in engineer_client.session  # the lost phone's session ended
+
+
+# -- the demo -------------------------------------------------------------------------------
+
+
+def test_seed_demo_enrols_staff_and_prints_their_secret_and_uri(client):
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("seed_demo", "--sites", "1", "--nodes-per-site", "1", stdout=out)
+    lines = out.getvalue().splitlines()
+    logins = {line.split()[0]: line.split() for line in lines if not line.startswith("#")}
+    uris = [line.split(" ", 2)[2] for line in lines if line.startswith("# otpauth ")]
+
+    engineer = logins["engineer"]
+    assert engineer[1:3] == ["engineer", "heatsite-demo"] and len(engineer) == 4
+    assert len(logins["admin"]) == 4 and len(logins["planner"]) == 3
+    assert all(len(fields) == 3 for name, fields in logins.items() if name.startswith("partner"))
+    secret = engineer[3]
+    assert f"otpauth://totp/Heatsite:engineer?secret={secret}&issuer=Heatsite" in uris
+    assert lines.index(next(line for line in lines if line.startswith("# otpauth"))) > max(
+        lines.index(" ".join(fields)) for fields in logins.values()
+    )  # the URIs come after the logins
+
+    # A newcomer logs in with the printed secret; a second run keeps it.
+    log_in(client, factors_user("engineer"), password="heatsite-demo")
+    assert pass_factor(client, totp_code(secret)).status_code == 302
+    assert client.get(reverse("fleet")).status_code == 200
+    again = io.StringIO()
+    call_command("seed_demo", "--sites", "1", "--nodes-per-site", "1", stdout=again)
+    assert f"engineer engineer heatsite-demo {secret}" in again.getvalue()
+
+
+def factors_user(username):
+    from apps.accounts.models import User
+
+    return User.objects.get(username=username)

@@ -1,4 +1,5 @@
-"""Seed a plausible demo fleet and demo users; prints `username role password` per user.
+"""Seed a plausible demo fleet and demo users; prints `username role password` per user, with the
+base32 TOTP secret as a fourth field for staff (enrolled here), then `# otpauth <URI>` lines.
 
 The fleet is mixed, as real ones are: sites in turn have IPMI-only BMCs, Redfish-only BMCs and
 BMCs that speak both (protocol ``auto``), each BMC's Redfish port at its IPMI port +
@@ -15,6 +16,7 @@ from django.db import transaction
 
 from apps.accounts.models import Role, User
 from apps.core import crypto
+from apps.identity import factors
 from apps.sites.models import HeatMeter, Node, Organisation, Site
 
 TOWNS = [
@@ -103,8 +105,17 @@ class Command(BaseCommand):
             f"# fleet: {Site.objects.count()} sites, {Node.objects.count()} nodes, "
             f"{HeatMeter.objects.count()} meters"
         )
+        # Staff log in with a second factor: their TOTP secret is the fourth field (type it into
+        # an authenticator app), the otpauth:// URI follows further down for scanning/pasting.
+        secrets = {user.pk: _demo_totp(user) for user in users}
         for user in users:
-            self.stdout.write(f"{user.username} {user.role} {DEMO_PASSWORD}")
+            secret = secrets[user.pk]
+            self.stdout.write(
+                f"{user.username} {user.role} {DEMO_PASSWORD} {secret or ''}".rstrip()
+            )
+        for user in users:
+            if secrets[user.pk]:
+                self.stdout.write(f"# otpauth {factors.totp_uri(user, secrets[user.pk])}")
 
     def _fleet(self, rng, orgs, n_sites, nodes_per_site, options):
         # One ciphertext shared by the demo nodes: they share the lab's password, and
@@ -194,6 +205,14 @@ class Command(BaseCommand):
             user.save()
             users.append(user)
         return users
+
+
+def _demo_totp(user) -> str | None:
+    """The TOTP secret of a demo account whose role requires a factor: the one it already has
+    (an authenticator app set up on an earlier run keeps working), else a new one."""
+    if not factors.factor_required(user):
+        return None
+    return factors.totp_secret(user) or factors.enrol_totp(user)
 
 
 def _redfish_port(ipmi_port: int, offset: int) -> int:
