@@ -26,8 +26,15 @@ class ApiTokenAuthentication(BaseAuthentication):
 
     def authenticate(self, request):
         parts = get_authorization_header(request).split()
-        if not parts or parts[0].lower() not in KEYWORDS:
+        if not parts:
             return None
+        if parts[0].lower() not in KEYWORDS:
+            # Any other scheme is refused rather than ignored: session authentication must not
+            # answer a request that carries credentials of its own (the factor middleware
+            # leaves requests with an Authorization header to the token's scopes).
+            raise exceptions.AuthenticationFailed(
+                "Unsupported Authorization scheme: send `Token hst_…`."
+            )
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed(
                 "Invalid Authorization header: send `Token hst_…`."

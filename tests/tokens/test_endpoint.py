@@ -110,7 +110,9 @@ def test_deactivated_user_token_stops_working(client, planner):
     assert response.status_code == 401
 
 
-@pytest.mark.parametrize("header", ["Token", "Token a b", "Token hst_nope", "Bearer hst_x"])
+@pytest.mark.parametrize(
+    "header", ["Token", "Token a b", "Token hst_nope", "Bearer hst_x", "Basic eDp5"]
+)
 def test_malformed_or_unknown_tokens_are_401(client, planner, header):
     response = client.get("/api/v1/sites/", headers={"authorization": header})
     assert response.status_code == 401 and response.json()["detail"]
@@ -165,3 +167,11 @@ def test_partner_token_sees_only_its_organisations_sites(client, partner, site, 
     assert client.get(f"/api/v1/sites/{other_site.pk}/", headers=headers).status_code == 404
     assert client.get(f"/api/v1/sites/{site.pk}/", headers=headers).status_code == 200
     assert client.get("/api/v1/nodes/", headers=headers).status_code == 403
+
+
+def test_a_session_with_another_authorization_scheme_is_not_let_through(client, engineer):
+    # The factor middleware leaves requests with an Authorization header to token auth: such a
+    # request must never be answered on the session instead.
+    client.force_login(engineer)
+    response = client.get("/api/v1/sites/", headers={"authorization": "Basic eDp5"})
+    assert response.status_code == 401
