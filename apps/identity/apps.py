@@ -23,6 +23,7 @@ class IdentityConfig(AppConfig):
         # The admin site logs in through the same door (login form, factor, lockout).
         admin.site.login = secure_admin_login(admin.site.login)
         # Shrinking access or changing factors ends sessions (apps.identity.session_receivers).
-        from apps.identity import checks, session_receivers  # noqa: F401 (checks register)
+        from apps.identity import checks, lockout_receivers, session_receivers  # noqa: F401
 
         session_receivers.connect()
+        lockout_receivers.connect()

@@ -1,11 +1,11 @@
 """The password check every door goes through, with the lockout in front of it.
 
 Django's `authenticate()` calls the backends for the web login (allauth), the admin site (which
-logs in through the same allauth form), the API token endpoint (DRF's serializer) and password
-re-authentication alike, so the lockout sits here once: a refused username or address stops the
+logs in through the same allauth form) and password re-authentication alike, so the lockout sits
+here once (the API token endpoint, which checks password and code together, calls the lockout
+module itself): a refused username or address stops the
 check before the password is looked at (`PermissionDenied` ends `authenticate()`, so no later
-backend gets a say), a wrong password counts one failure, a right one resets the username's
-count.
+backend gets a say) and a wrong password counts one failure.
 """
 
 from __future__ import annotations
@@ -56,6 +56,6 @@ class LockoutModelBackend(ModelBackend):
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None:
             lockout.failed(username, ip, channel=channel_of(request))
-        else:
-            lockout.succeeded(username, ip)
+        # A right password does not reset the count: the login is complete only after the
+        # factor (apps.identity.lockout_receivers resets it then).
         return user

@@ -27,13 +27,38 @@ def test_five_failures_refuse_the_username_even_with_the_right_password(engineer
     assert "locked" in lockout.refusal("engineer", "10.9.9.9")
 
 
-def test_a_success_before_the_limit_starts_the_count_again(engineer):
+def test_a_complete_login_before_the_limit_starts_the_count_again(client, engineer):
+    for _ in range(4):
+        _login("engineer", "wrong", ip="127.0.0.1")
+    assert client.login(username="engineer", password=PASSWORD)  # user_logged_in
     for _ in range(4):
         _login("engineer", "wrong")
     assert _login("engineer", PASSWORD) == engineer
+
+
+def test_a_right_password_alone_does_not_start_the_count_again(engineer):
+    # the factor step is still to come: a known password must not buy unlimited code guesses
     for _ in range(4):
         _login("engineer", "wrong")
     assert _login("engineer", PASSWORD) == engineer
+    _login("engineer", "wrong")
+    assert _login("engineer", PASSWORD) is None
+
+
+@pytest.mark.real_factor
+def test_wrong_codes_at_the_factor_step_lock_and_drop_the_half_done_login(client, engineer):
+    from tests.identity.helpers import enrol_totp, totp_code
+
+    secret = enrol_totp(engineer)
+    response = client.post(reverse("login"), {"login": "engineer", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("mfa_authenticate")
+    for _ in range(5):
+        client.post(reverse("mfa_authenticate"), {"code": "000000"})
+    assert lockout.refusal("engineer", "10.9.9.9") is not None
+    # the right code now: the half-done login is gone, nobody is logged in
+    client.post(reverse("mfa_authenticate"), {"code": totp_code(secret)})
+    assert "_auth_user_id" not in client.session
 
 
 def test_another_user_is_unaffected_by_a_lock(engineer, planner):
