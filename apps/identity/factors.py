@@ -172,6 +172,28 @@ def reset_factors(user: Any, *, by: Any) -> int:
     return removed
 
 
+def rotate_secrets() -> int:
+    """Re-encrypts every TOTP secret and recovery-code seed under the newest credential key
+    (`manage.py rotate_credentials`). Returns how many were re-encrypted."""
+    from allauth.mfa.models import Authenticator
+    from django.db import transaction
+
+    from apps.audit.services import audit_record
+    from apps.core import crypto
+
+    fields = {TOTP: "secret", RECOVERY_CODES: "seed"}
+    count = 0
+    with transaction.atomic():
+        rows = Authenticator.objects.select_for_update().filter(type__in=fields)
+        for authenticator in rows:
+            field = fields[authenticator.type]
+            authenticator.data[field] = crypto.rotate(authenticator.data[field])
+            authenticator.save(update_fields=["data"])
+            count += 1
+        audit_record(actor=None, action="mfa.secrets.rotate", detail={"count": count})
+    return count
+
+
 def totp_secret(user: Any) -> str | None:
     """The user's TOTP secret in clear (demo logins, tests), or None without TOTP."""
     from allauth.mfa.models import Authenticator

@@ -301,3 +301,19 @@ def factors_user(username):
     from apps.accounts.models import User
 
     return User.objects.get(username=username)
+
+
+def test_rotate_credentials_re_encrypts_factor_secrets(engineer, settings, capsys):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    secret = factors.enrol_totp(engineer)
+    old_key = settings.CREDENTIAL_KEYS[0]
+    settings.CREDENTIAL_KEYS = [Fernet.generate_key().decode(), old_key]
+    call_command("rotate_credentials")
+    assert "2 second-factor secret(s)" in capsys.readouterr().out
+
+    settings.CREDENTIAL_KEYS = settings.CREDENTIAL_KEYS[:1]  # the old key is gone
+    assert factors.totp_secret(engineer) == secret
+    assert factors.verify_totp(engineer, totp_code(secret))
+    assert AuditEvent.objects.filter(action="mfa.secrets.rotate").exists()
