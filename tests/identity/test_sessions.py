@@ -103,6 +103,11 @@ def _two_sessions(user):
     return first, second
 
 
+def test_the_account_page_links_to_the_sessions(client, partner):
+    client.force_login(partner)
+    assert reverse("sessions") in client.get(reverse("account")).content.decode()
+
+
 def test_a_person_lists_their_sessions(engineer, planner):
     first, _second = _two_sessions(engineer)
     Client().force_login(planner)
