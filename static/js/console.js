@@ -13,7 +13,7 @@
     offline: ["Connection to Heatsite lost — reconnecting", "text-bg-warning"],
     refused: ["Access refused", "text-bg-danger"]
   };
-  var REFUSALS = { 4401: "Your login has expired: reload the page.", 4403: "Your role may not open consoles.", 4404: "No such node." };
+  var REFUSALS = { 4401: "Your login has expired: reload the page.", 4403: "Your role may not open consoles.", 4404: "No such node.", 4428: "Opening a console needs a recent second factor: reload the page to confirm it is you." };
 
   function open(root) {
     var nodeId = root.dataset.nodeId;
