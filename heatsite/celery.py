@@ -66,6 +66,11 @@ def setup_periodic_tasks(sender, **kwargs):
                 "task": "apps.planning.tasks.site_months_refresh_task",
                 "schedule": crontab(hour=3, minute=30),
             },
+            # Power actions of workers that stopped beating go back to the queue.
+            "power-orphans": {
+                "task": "apps.ops.tasks.power_orphans_task",
+                "schedule": settings.POWER_RECOVER_INTERVAL,
+            },
             # Partners' monthly statements by e-mail, once the previous month is settled.
             "statement-mail": {
                 "task": "apps.mailings.tasks.statement_mail_task",

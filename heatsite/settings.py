@@ -427,6 +427,12 @@ STATEMENT_MAIL_ATTEMPTS = int(os.environ.get("STATEMENT_MAIL_ATTEMPTS", "3"))
 STATEMENT_MAIL_STUCK = int(os.environ.get("STATEMENT_MAIL_STUCK", "900"))
 # Who may scrape /metrics (the monitoring network); the reverse proxy never forwards it.
 METRICS_ALLOWED_NETS = env_list("METRICS_ALLOWED_NETS", "127.0.0.1/32,::1/128")
+# Worker heartbeats (apps.ops.liveness): a worker silent for WORKER_HEARTBEAT_TTL s is dead, and
+# every POWER_RECOVER_INTERVAL s its power actions go back to the queue (apps.hardware.recovery):
+# a SIGKILLed worker's action is re-run or failed within about TTL + interval, on any broker.
+WORKER_HEARTBEAT_SECONDS = float(os.environ.get("WORKER_HEARTBEAT_SECONDS", "5"))
+WORKER_HEARTBEAT_TTL = int(os.environ.get("WORKER_HEARTBEAT_TTL", "15"))
+POWER_RECOVER_INTERVAL = float(os.environ.get("POWER_RECOVER_INTERVAL", "10"))
 
 # Browser hardening (decision 25). apps.core.security sets the Content-Security-Policy (with a
 # nonce per request), Permissions-Policy and CORP; Django's SecurityMiddleware the rest. HTTPS

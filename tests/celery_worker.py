@@ -80,9 +80,11 @@ def celery_worker(
             raise RuntimeError("worker did not start:\n" + log.read_text()[-3000:])
         yield proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
         try:
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=20)
+        except ProcessLookupError:  # the test killed the whole worker itself
+            proc.wait()
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

@@ -59,6 +59,9 @@ class PowerAction(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The worker process running it ("node name:main pid", apps.ops.liveness): when that worker
+    # stops beating, apps.hardware.recovery hands the action back to the queue.
+    worker = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     result = models.CharField(max_length=300, blank=True)
     error_cause = models.CharField(max_length=32, blank=True)

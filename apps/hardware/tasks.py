@@ -8,6 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from apps.hardware import details, rotation, services
+from apps.ops import liveness
 from apps.sites.models import Node
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def bmc_sweep_nodes_task(node_ids: list[int]) -> dict[str, int]:
 def power_execute_task(self, action_id: int) -> str:
     """Acts on hardware: acknowledged only once done, so a killed worker's action is redelivered
     (and `power_execute` decides whether it may run again)."""
-    attempt = services.power_execute(action_id)
+    attempt = services.power_execute(action_id, worker=liveness.worker_id(self.request.hostname))
     if attempt.retry_in is not None:
         raise self.retry(countdown=attempt.retry_in)
     return attempt.action.status

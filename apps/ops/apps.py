@@ -8,4 +8,4 @@ class OpsConfig(AppConfig):
     label = "ops"
 
     def ready(self) -> None:
-        from . import celery_metrics  # noqa: F401  (connects the Celery signal handlers)
+        from . import celery_signals  # noqa: F401  (connects the Celery signal handlers)

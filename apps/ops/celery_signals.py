@@ -1,5 +1,5 @@
-"""Celery's side of the metrics: task run and wait times, sweep durations, a scrape endpoint
-per worker (and so per site gateway, which is a Celery worker).
+"""Celery's side of operations: task run and wait times, sweep durations, a scrape endpoint
+per worker, and the worker's heartbeat (apps.ops.liveness).
 
 A message carries the time it was published (header ``heatsite_sent_at``), so the wait in the
 queue is measured where the task starts. Sweeps are the tasks named in ``SWEEPS``.
@@ -13,7 +13,7 @@ import time
 from celery import signals
 from prometheus_client import multiprocess, start_http_server
 
-from . import metrics
+from . import liveness, metrics
 
 SENT_AT = "heatsite_sent_at"
 SWEEPS = {
@@ -56,10 +56,17 @@ def _postrun(task_id=None, task=None, state=None, **_):
 def _serve(**_):
     """``WORKER_METRICS_PORT`` set: the worker's main process serves /metrics on loopback (or
     ``WORKER_METRICS_ADDR``) for every process of its pool."""
+    liveness.mark_main_process()
     port = os.environ.get("WORKER_METRICS_PORT")
     if port:
         addr = os.environ.get("WORKER_METRICS_ADDR", "127.0.0.1")
         start_http_server(int(port), addr=addr, registry=metrics.scrape_registry())
+
+
+@signals.worker_ready.connect
+def _beat(sender=None, **_):
+    """The worker's main process tells it is alive (apps.ops.liveness)."""
+    liveness.start_heartbeat(sender.hostname)
 
 
 @signals.worker_process_shutdown.connect
