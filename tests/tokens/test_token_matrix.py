@@ -83,3 +83,36 @@ def test_every_api_route_answers_each_role_and_token_scope(client, users, object
                     wrong.append((name, role, scope, status, expected(name, role, scope)))
     assert len(TOKEN_ROUTES) > 40
     assert wrong == [], f"(route, role, scope, got, expected): {wrong}"
+
+
+def _api_views(patterns, prefix=""):
+    from django.urls import URLPattern, URLResolver
+
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from _api_views(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            view = getattr(entry.callback, "cls", None)
+            if view is not None:
+                yield prefix + str(entry.pattern), view
+
+
+def test_every_api_view_checks_token_scopes():
+    """A view that sets its own permission_classes must keep TokenScope (or be the token
+    endpoint, which no token reaches): otherwise a read token could change things there."""
+    from django.urls import get_resolver
+
+    from apps.tokens.auth import TokenScope
+
+    exempt = {"TokenView"}
+    views = list(_api_views(get_resolver().url_patterns))
+    api = [(path, view) for path, view in views if path.startswith("api/v1/")]
+    assert len(api) > 40
+    missing = sorted(
+        path
+        for path, view in api
+        if view.__name__ not in exempt
+        and not any(issubclass(p, TokenScope) for p in getattr(view, "permission_classes", []))
+        and "Spectacular" not in view.__name__
+    )
+    assert missing == []
