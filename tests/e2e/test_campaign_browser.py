@@ -209,6 +209,10 @@ def test_engineers_plan_approve_and_watch_a_campaign_complete_attested(
     expect(dry_run).to_contain_text("2 eligible")  # shown at once, from the link
     expect(page.get_by_test_id("campaign-origin")).to_contain_text("2 nodes match")
     expect(page.locator("#c-bundle")).to_have_value(str(world.bundles[NEW].pk))
+    page.locator("#c-waves").fill("rest,1")  # refused, with the reason, and nothing to create
+    page.locator("#c-waves").blur()  # "change": the dry run follows the form
+    expect(page.get_by_test_id("campaign-refusal")).to_contain_text("can only be the last wave")
+    expect(page.get_by_test_id("campaign-create")).to_have_count(0)
     page.locator("#c-name").fill("lab BIOS")
     page.locator("#c-canary").uncheck()
     page.locator("#c-waves").fill("1,rest")

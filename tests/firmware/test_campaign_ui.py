@@ -175,6 +175,11 @@ def test_the_live_fragment_carries_campaign_and_wave_progress(client, fleet, eng
     assert "2 of 7 nodes done · 1 succeeded · 1 failed · 1 running" in body
     assert body.count('data-testid="wave-progress"') == 1
     assert 'data-segment="failed"' in body and 'data-testid="action-approve"' in body
+    assert "every 60s" not in body  # planned: nothing moves without an event
+    Campaign.objects.filter(pk=campaign.pk).update(state="running")
+    running = client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="campaign-live")
+    # running: re-read every minute even without events, so a dead worker shows as stalled
+    assert 'hx-trigger="campaign-refresh, every 60s"' in running.content.decode()
     # the full page: every node row carries what the websocket events update
     page = client.get(url).content.decode()
     row = f'data-node-id="{nodes[2].node_id}" data-state="running" data-step="attesting"'
