@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_field
@@ -97,11 +98,13 @@ def parse_instant(value: str) -> datetime:
     except ValueError:
         parsed = None
     if parsed is None:
-        raise ValueError(f"is not an ISO 8601 date-time: {value!r}")
+        raise ValueError(_("is not an ISO 8601 date-time: %(value)r") % {"value": value})
     if parsed.tzinfo is None:
-        raise ValueError("must carry a UTC offset (e.g. +01:00 or Z)")
+        raise ValueError(_("must carry a UTC offset (e.g. +01:00 or Z)"))
     if not FIRST_DAY <= parsed.date() < LAST_DAY:
-        raise ValueError(f"must lie between {FIRST_DAY} and {LAST_DAY}")
+        raise ValueError(
+            _("must lie between %(first)s and %(last)s") % {"first": FIRST_DAY, "last": LAST_DAY}
+        )
     return parsed
 
 
@@ -142,7 +145,10 @@ def count_param(request, name: str, *, minimum: int, what: str) -> int | None:
     except ValueError:  # more digits than Python converts
         number = None
     if number is None or number < minimum:
-        raise BadQuery(f"{name} must be {what}, got {value[:40]!r}")
+        raise BadQuery(
+            _("%(name)s must be %(what)s, got %(value)r")
+            % {"name": name, "what": what, "value": value[:40]}
+        )
     return number
 
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from apps.core.charts import local_x, time_axis
 from apps.core.l10n import compact, number, signed
@@ -43,7 +43,10 @@ TEMPERATURE_DOMAIN = [0.0, 0.46]
 def window_range(window: str, now: datetime) -> tuple[datetime, datetime, Resolution]:
     """``(start, end, resolution)`` of a named chart window ending at ``now``."""
     if window not in WINDOWS:
-        raise HeatQueryError(f"unknown window {window!r}: use {', '.join(WINDOWS)}")
+        raise HeatQueryError(
+            gettext("unknown window %(window)r: use %(choices)s")
+            % {"window": window, "choices": ", ".join(WINDOWS)}
+        )
     if now.tzinfo is None:
         raise HeatQueryError("now must carry a time zone")
     span, resolution, _ = WINDOWS[window]

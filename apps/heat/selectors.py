@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from django.db.models import Max, Min, Sum
+from django.utils.translation import gettext
 
 from apps.sites.models import HeatMeter, Site
 
@@ -61,11 +62,11 @@ class HeatQueryError(ValueError):
 
 def _check_range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     if start is None or end is None:
-        raise HeatQueryError("both start and end are required")
+        raise HeatQueryError(gettext("both start and end are required"))
     if start.tzinfo is None or end.tzinfo is None:
         raise HeatQueryError("start and end must carry a time zone")
     if end <= start:
-        raise HeatQueryError("end must be after start")
+        raise HeatQueryError(gettext("end must be after start"))
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
@@ -346,11 +347,17 @@ def site_series(
     meters; buckets without data up to now appear with ``None`` values and coverage 0.
     """
     if resolution not in ("raw", "hour", "day"):
-        raise HeatQueryError(f"unknown resolution {resolution!r}: use raw, hour or day")
+        raise HeatQueryError(
+            gettext("unknown resolution %(resolution)r: use raw, hour or day")
+            % {"resolution": resolution}
+        )
     start, end = _check_range(start, end)
     limit = {"raw": MAX_RAW_SPAN, "hour": MAX_HOUR_SPAN, "day": MAX_DAY_SPAN}[resolution]
     if end - start > limit:
-        raise HeatQueryError(f"{resolution} resolution is limited to {limit.days} days")
+        raise HeatQueryError(
+            gettext("%(resolution)s resolution is limited to %(days)s days")
+            % {"resolution": resolution, "days": limit.days}
+        )
     if resolution == "raw":
         return _raw_series(site_id, start, end)
     site = Site.objects.get(pk=site_id)
@@ -450,7 +457,8 @@ def month_bounds(site: Site, year: int, month: int) -> tuple[datetime, datetime]
     if not (isinstance(year, int) and isinstance(month, int)):
         raise HeatQueryError("year and month must be integers")
     if not 2000 <= year <= 2200 or not 1 <= month <= 12:
-        raise HeatQueryError(f"impossible month {year}-{month:02d}")
+        month_text = f"{year}-{month:02d}"
+        raise HeatQueryError(gettext("impossible month %(month)s") % {"month": month_text})
     tz = site.tzinfo
     start = datetime(year, month, 1, tzinfo=tz)
     nxt = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
@@ -654,12 +662,12 @@ def alarm_history(
     Active and cleared alarms alike; at most ``limit`` rows (1-1000).
     """
     if not 1 <= limit <= 1000:
-        raise HeatQueryError("limit must be between 1 and 1000")
+        raise HeatQueryError(gettext("limit must be between 1 and 1000"))
     for bound in (start, end):
         if bound is not None and bound.tzinfo is None:
             raise HeatQueryError("start and end must carry a time zone")
     if start is not None and end is not None and end <= start:
-        raise HeatQueryError("end must be after start")
+        raise HeatQueryError(gettext("end must be after start"))
     qs = HeatAlarm.objects.filter(site_id=site_id)
     if start is not None:
         qs = qs.filter(raised_at__gte=start)

@@ -79,10 +79,10 @@ def parse_month(value: str | None) -> tuple[int, int]:
     """``"YYYY-MM"`` to ``(year, month)``; anything else is a :class:`HeatQueryError`."""
     match = MONTH_RE.match(value or "")
     if not match:
-        raise HeatQueryError(f"month must be YYYY-MM, got {value!r}")
+        raise HeatQueryError(_("month must be YYYY-MM, got %(value)r") % {"value": value})
     year, month = int(match[1]), int(match[2])
     if not 2000 <= year <= 2200 or not 1 <= month <= 12:
-        raise HeatQueryError(f"impossible month {value!r}")
+        raise HeatQueryError(_("impossible month %(value)r") % {"value": value})
     return year, month
 
 

@@ -17,12 +17,13 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy
 from rest_framework.permissions import BasePermission
 
 from apps.identity import clock
 
 SESSION_KEY = "identity_recent_factor"
-REAUTH_DETAIL = (
+REAUTH_DETAIL = gettext_lazy(
     "This action needs a recent second factor: re-authenticate (a code from your authenticator "
     "app or your passkey) at /account/reauth/, then try again within {minutes} minutes."
 )

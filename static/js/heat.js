@@ -6,6 +6,9 @@
   "use strict";
 
   var localX = window.HeatsiteCharts.localX; // static/js/charts.js, loaded first
+  // Django's JavaScript catalog (/jsi18n/, loaded by base.html); English when it is missing.
+  var gettext = window.gettext || function (s) { return s; };
+  var interpolate = window.interpolate || function (f, a) { return f.replace("%s", a[0]); };
 
   function siteChart(elementId, dataId) {
     var el = document.getElementById(elementId), src = document.getElementById(dataId);
@@ -19,7 +22,9 @@
     function draw(fig) {
       figure = fig;
       el.dataset.window = fig.meta.window;
-      if (state) state.textContent = fig.meta.live ? "live" : "from hourly/daily rollups";
+      if (state) {
+        state.textContent = fig.meta.live ? gettext("live") : gettext("from hourly/daily rollups");
+      }
       return Plotly.react(el, fig.data, fig.layout, config);
     }
 
@@ -51,7 +56,7 @@
           if (!r.ok) throw new Error("HTTP " + r.status);
           return r.json();
         }).then(draw).catch(function (err) {
-          if (state) state.textContent = "could not load (" + err.message + ")";
+          if (state) state.textContent = interpolate(gettext("could not load (%s)"), [err.message]);
         });
       });
     });

@@ -22,8 +22,15 @@
     return { close: function () { ws.onclose = null; ws.close(); } };
   }
 
+  // Django's JavaScript catalog (/jsi18n/, loaded by base.html); English when it is missing.
+  var gettext = window.gettext || function (s) { return s; };
+
   function fmt(value, digits) {
-    return value === null || value === undefined ? "—" : Number(value).toFixed(digits);
+    // Grouped and with the decimal mark of the page's language: 3,450.5 / 3 450,5.
+    if (value === null || value === undefined) return "—";
+    return new Intl.NumberFormat(document.documentElement.lang || "en", {
+      minimumFractionDigits: digits, maximumFractionDigits: digits,
+    }).format(Number(value));
   }
 
 
@@ -81,8 +88,10 @@
         var state = document.querySelector('[data-live="supply_state"]');
         if (state && event.supply_c !== null && event.supply_c !== undefined) {
           var ok = event.supply_c >= Number(state.dataset.contract);
-          state.innerHTML = ok ? '<span class="text-success">met</span>'
-            : '<span class="text-danger fw-semibold">below</span>';
+          var word = document.createElement("span");
+          word.className = ok ? "text-success" : "text-danger fw-semibold";
+          word.textContent = ok ? gettext("met") : gettext("below");
+          state.replaceChildren(word);
         }
       }
       if (event.type === "heat.alarm") {
