@@ -411,6 +411,7 @@ SPECTACULAR_SETTINGS = {
         "NodeStatusEnum": "apps.sites.models.Node.Status",
         "PowerActionStatusEnum": "apps.hardware.models.PowerAction.Status",
         "QueuedStatusEnum": ["queued"],
+        "GatewayStatusEnum": "apps.gateways.models.Gateway.Status",
     },
 }
 

@@ -7,6 +7,7 @@ from apps.attestation.urls import API_URLPATTERNS as attestation_api_urlpatterns
 from apps.core.api import TokenView
 from apps.firmware.compliance_urls import API_URLPATTERNS as compliance_api_urlpatterns
 from apps.firmware.urls import API_URLPATTERNS as firmware_api_urlpatterns
+from apps.gateways.urls import API_URLPATTERNS as gateways_api_urlpatterns
 from apps.hardware import api as hardware_api
 from apps.hardware import api_bios as hardware_bios_api
 from apps.hardware import api_bmc as hardware_bmc_api
@@ -49,6 +50,7 @@ api_urlpatterns = [
     *firmware_api_urlpatterns,
     *compliance_api_urlpatterns,
     *tokens_api_urlpatterns,
+    *gateways_api_urlpatterns,
     path("", include(router.urls)),
 ]
 
@@ -67,6 +69,7 @@ urlpatterns = [
     path("", include("apps.tokens.urls")),
     path("", include("apps.mailings.urls")),
     path("", include("apps.ops.urls")),
+    path("", include("apps.gateways.urls")),
     path("api/v1/", include((api_urlpatterns, "api"))),
     # allauth: second factors (enrolment, authentication), re-authentication, password reset,
     # user sessions (apps.identity).

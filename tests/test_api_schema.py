@@ -33,6 +33,7 @@ NO_BODY = {
     ("post", "/api/v1/nodes/{id}/refresh/"),  # "read the BMC again" needs nothing either
     ("post", "/api/v1/nodes/{id}/bmc-password/rotate/"),  # nor "rotate its password"
     ("post", "/api/v1/firmware/bundles/{id}/desired/"),  # nor "make this bundle desired"
+    ("post", "/api/v1/gateways/{id}/revoke/"),  # nor "revoke this gateway"
 }
 WRITE_METHODS = {"post", "put", "patch"}
 

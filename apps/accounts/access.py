@@ -197,6 +197,27 @@ def campaign_for_user(user: User, campaign_id: int | str, action: Action = Actio
         raise Http404("No such campaign.") from None
 
 
+def gateways_for_user(user: User, action: Action = Action.VIEW_HARDWARE):
+    """Site gateways: partners never learn they exist (404), roles without `action` get 403,
+    the others see every gateway (hardware infrastructure, not tenant data)."""
+    from apps.gateways.models import Gateway
+
+    if getattr(user, "role", None) == Role.PARTNER:
+        raise Http404("No such page.")
+    require(user, action)
+    return Gateway.objects.all()
+
+
+def gateway_for_user(user: User, gateway_id: int | str, action: Action = Action.VIEW_HARDWARE):
+    """One site gateway, as `gateways_for_user` decides."""
+    from apps.gateways.models import Gateway
+
+    try:
+        return gateways_for_user(user, action).get(pk=gateway_id)
+    except (Gateway.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such gateway.") from None
+
+
 def compliance_nodes_for_user(user: User, action: Action = Action.MANAGE_FIRMWARE):
     """Nodes in the firmware compliance view (page, CSV, API): like campaigns, partners never
     learn it exists (404), roles without "manage firmware" get 403, the others see every node."""
