@@ -280,30 +280,30 @@ def campaign_node_advance(cn_id: int, *, now: datetime | None = None) -> float |
         if cn is None or cn.state != NState.RUNNING:
             return None
         conf = StepSettings.from_strategy(cn.campaign.strategy)
-        handler = {
-            Step.PRE_HOOK: _pre_hook,
-            Step.STAGING: flash.stage,
-            Step.APPLYING: flash.reset,
-            Step.VERSIONS: _versions,
-            Step.ATTESTING: _attesting,
-            Step.THERMAL: _thermal,
-            Step.POST_HOOK: _post_hook,
-        }.get(cn.step)
-        if handler is None:
-            campaign_node_fail(cn, now, NodeFailed("internal", f"Unknown step {cn.step!r}."))
-            return None
-        try:
-            retry = handler(cn, conf, now)
-        except NodeFailed as failed:
-            campaign_node_fail(cn, now, failed)
-            return None
-        except (BmcError, CredentialError) as error:
-            if not getattr(error, "transient", False):
-                campaign_node_fail(
-                    cn, now, NodeFailed(getattr(error, "cause", "bmc"), f"BMC: {error}")
-                )
+        # A step that passed at once hands over to the next in the same round (a wave's slot
+        # is not left idle for a round per step); a step that waits, or sent something to the
+        # BMC, ends the round.
+        handlers = _handlers()
+        for _ in range(len(handlers)):
+            step = cn.step
+            handler = handlers.get(step)
+            if handler is None:
+                campaign_node_fail(cn, now, NodeFailed("internal", f"Unknown step {step!r}."))
                 return None
-            retry = WAIT  # the BMC may be rebooting: the step's timeout decides
+            try:
+                retry = handler(cn, conf, now)
+            except NodeFailed as failed:
+                campaign_node_fail(cn, now, failed)
+                return None
+            except (BmcError, CredentialError) as error:
+                if not getattr(error, "transient", False):
+                    campaign_node_fail(
+                        cn, now, NodeFailed(getattr(error, "cause", "bmc"), f"BMC: {error}")
+                    )
+                    return None
+                retry = WAIT  # the BMC may be rebooting: the step's timeout decides
+            if retry != 0.0 or cn.state != NState.RUNNING or cn.step == step:
+                break
         if cn.state == NState.RUNNING and cn.step_started_at is not None:
             limit = conf.step_minutes.get(cn.step, 30)
             if now - cn.step_started_at >= timedelta(minutes=limit):
@@ -316,6 +316,18 @@ def campaign_node_advance(cn_id: int, *, now: datetime | None = None) -> float |
                 campaign_node_fail(cn, now, _timed_out(cn, limit, "the node's timeout"))
                 return None
         return retry if cn.state == NState.RUNNING else None
+
+
+def _handlers() -> dict[str, Any]:
+    return {
+        Step.PRE_HOOK: _pre_hook,
+        Step.STAGING: flash.stage,
+        Step.APPLYING: flash.reset,
+        Step.VERSIONS: _versions,
+        Step.ATTESTING: _attesting,
+        Step.THERMAL: _thermal,
+        Step.POST_HOOK: _post_hook,
+    }
 
 
 def _timed_out(cn: CampaignNode, minutes: int, bound: str = "") -> NodeFailed:

@@ -46,10 +46,16 @@ def _digests(apps, schema_editor):
     import json
 
     prediction = apps.get_model("firmware", "BundlePrediction")
-    for row in prediction.objects.filter(pcrs__isnull=False).only("pk", "pcrs").iterator():
+    rows = prediction.objects.filter(pcrs__isnull=False).only("pk", "pcrs").order_by("pk")
+    batch = []
+    for row in rows.iterator(chunk_size=5000):
         canonical = json.dumps({str(k): v for k, v in row.pcrs.items()}, sort_keys=True)
-        digest = hashlib.sha256(canonical.encode()).hexdigest()
-        prediction.objects.filter(pk=row.pk).update(pcrs_digest=digest)
+        row.pcrs_digest = hashlib.sha256(canonical.encode()).hexdigest()
+        batch.append(row)
+        if len(batch) >= 5000:
+            prediction.objects.bulk_update(batch, ["pcrs_digest"])
+            batch = []
+    prediction.objects.bulk_update(batch, ["pcrs_digest"])
 
 
 Migration.operations.append(migrations.RunPython(_digests, migrations.RunPython.noop))
