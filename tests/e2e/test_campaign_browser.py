@@ -177,11 +177,16 @@ def approve_and_start(campaign_id: int, world) -> None:
 WATCH_STEPS = """() => {
   window.__sameDocument = true;
   window.__steps = [];
+  window.__done = [];
   new MutationObserver(() => {
     document.querySelectorAll('[data-testid="campaign-nodes"] tr[data-step]').forEach((row) => {
       const seen = row.dataset.step + "/" + row.dataset.state;
       if (!window.__steps.includes(seen)) window.__steps.push(seen);
     });
+    const bar = document.querySelector('[data-testid="campaign-progress"]');
+    if (bar && window.__done[window.__done.length - 1] !== bar.dataset.done) {
+      window.__done.push(bar.dataset.done);
+    }
   }).observe(document.getElementById("campaign-page"),
              { subtree: true, attributes: true, childList: true });
 }"""
@@ -268,6 +273,8 @@ def test_engineers_plan_approve_and_watch_a_campaign_complete_attested(
     seen = page.evaluate("window.__steps")
     # the rows moved through the steps live, the attestation among them
     assert "attesting/running" in seen and "done/succeeded" in seen, seen
+    # the campaign's bar moved live: one node done (the first wave), then both
+    assert page.evaluate("window.__done")[-2:] == ["1", "2"]
 
 
 def test_a_build_that_measures_differently_halts_and_the_page_names_the_event(
