@@ -317,3 +317,25 @@ def test_rotate_credentials_re_encrypts_factor_secrets(engineer, settings, capsy
     assert factors.totp_secret(engineer) == secret
     assert factors.verify_totp(engineer, totp_code(secret))
     assert AuditEvent.objects.filter(action="mfa.secrets.rotate").exists()
+
+
+def test_admin_resets_a_users_factors_from_the_user_list(client, admin_user, engineer):
+    from django.http import HttpRequest
+
+    factors.enrol_totp(engineer)
+    factors.enrol_totp(admin_user)
+    client.force_login(admin_user)
+    fake = HttpRequest()
+    fake.session, fake.user = client.session, admin_user
+    factors.record_factor(fake, admin_user, factors.TOTP)  # as if logged in through the code
+    fake.session.save()
+
+    response = client.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "reset_second_factors", "_selected_action": [engineer.pk]},
+    )
+
+    assert response.status_code == 302
+    assert not factors.has_factor(engineer)
+    assert factors.has_factor(admin_user)
+    assert AuditEvent.objects.filter(action="mfa.factor.reset", actor=admin_user).count() == 1
