@@ -11,18 +11,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum, TextField
-from django.db.models.functions import MD5, Cast
+from django.db.models import Count, FilteredRelation, Q, QuerySet, Sum, TextField, Value
+from django.db.models.functions import MD5, Cast, Coalesce, NullIf
 
 from apps.accounts import access
 from apps.accounts.policy import Action
-from apps.attestation.models import NodeConfiguration
 from apps.firmware.campaign_plan import BundleRow, NodeRow, PlanInputs, SiteRow
 from apps.firmware.campaign_spec import CampaignSpec, CampaignSpecError
 from apps.firmware.campaign_windows import Window
 from apps.firmware.campaigns import Campaign, CampaignNode, MaintenanceWindow
-from apps.firmware.models import BundlePrediction, FirmwareBundle
-from apps.hardware.models import BmcFacts
+from apps.firmware.models import FirmwareBundle
 from apps.sites.models import Node, Site
 
 # States in which a campaign still holds its nodes (a node is in one such campaign at most).
@@ -109,46 +107,47 @@ def campaign_inputs(
         chosen = base.filter(pk__in=named)
     else:
         chosen = base.filter(scope & of_sku)
-    # The other tables are read over the targets' scope (sites, named nodes, or everything)
-    # with plain joins, and matched to the chosen nodes here: a subquery repeating the SKU's
-    # OR-join made PostgreSQL plan a nested loop of minutes at 250,000 nodes.
+    # One read of the chosen nodes with what the plan needs of them: the SKU and cards of
+    # their recorded configuration, their BMC inventory (as JSON text, decoded once per
+    # distinct text: a fleet runs few distinct inventories) and the bundle's prediction class
+    # (the digest stored with the prediction: no PCR map read or hashed; a row written without
+    # it falls back to the MD5 of its JSON text; NULL: no prediction). All joins are on unique
+    # keys, so a node is one row.
+    rows = list(
+        chosen.annotate(
+            prediction=FilteredRelation(
+                "bundle_predictions", condition=Q(bundle_predictions__bundle=bundle)
+            ),
+            firmware_text=Cast("bmc_facts__firmware", TextField()),
+            pcrs_class=Coalesce(
+                NullIf("prediction__pcrs_digest", Value("")),
+                MD5(Cast("prediction__pcrs", TextField())),
+                output_field=TextField(),
+            ),
+        ).values_list(
+            "id",
+            "name",
+            "site_id",
+            "status",
+            "power_w",
+            "model",
+            "attestation_config__release__profile__sku",
+            "attestation_config__config__option_roms",
+            "firmware_text",
+            "prediction__id",
+            "pcrs_class",
+            "prediction__reason_code",
+            "prediction__reason",
+        )
+    )
+    wanted = {r[0] for r in rows}
+    # Campaigns holding nodes: read over the targets' scope with plain joins, matched here (a
+    # subquery repeating the SKU's OR-join made PostgreSQL plan minutes-long nested loops).
     related = Q()
     if target_sites is not None:
         related = Q(node__site__in=target_sites)
     if node_items:
         related = (related | Q(node__in=named)) if site_items else Q(node__in=named)
-
-    rows = list(chosen.values_list("id", "name", "site_id", "status", "power_w", "model"))
-    wanted = {r[0] for r in rows}
-    config_rows = NodeConfiguration.objects.filter(related).values_list(
-        "node_id", "release__profile__sku", "config__option_roms"
-    )
-    configured: dict[int, str] = {}
-    roms: dict[int, Any] = {}
-    for node_id, config_sku, option_roms in config_rows:
-        if node_id in wanted:
-            configured[node_id], roms[node_id] = config_sku, option_roms
-    # As JSON text, decoded once per distinct text: a fleet runs few distinct inventories.
-    parsed: dict[str | None, dict[str, str]] = {}
-    firmware: dict[int, dict[str, str]] = {}
-    for node_id, text in (
-        BmcFacts.objects.filter(related)
-        .annotate(firmware_text=Cast("firmware", TextField()))
-        .values_list("node_id", "firmware_text")
-    ):
-        if node_id in wanted:
-            if text not in parsed:
-                parsed[text] = _versions(json.loads(text) if text else None)
-            firmware[node_id] = parsed[text]
-    predictions = {
-        node_id: (pcrs, code, reason)
-        for node_id, pcrs, code, reason in BundlePrediction.objects.filter(related, bundle=bundle)
-        # the PCR vector's digest (MD5 of its JSON text) is all a class key needs: 32 bytes a
-        # row instead of ~600 bytes to fetch and decode (NULL: no prediction)
-        .annotate(pcrs_text=MD5(Cast("pcrs", TextField())))
-        .values_list("node_id", "pcrs_text", "reason_code", "reason")
-        if node_id in wanted
-    }
     holding = {
         node_id: name
         for node_id, name in CampaignNode.objects.filter(
@@ -189,9 +188,15 @@ def campaign_inputs(
         if s in site_ids
     }
     nodes = []
-    for node_id, name, site_id, status, power_w, model in rows:
-        node_sku = configured.get(node_id) or model
-        pcrs, code, reason = predictions.get(node_id, (None, "not_predicted", ""))
+    parsed: dict[str | None, dict[str, str]] = {}
+    for row in rows:
+        node_id, name, site_id, status, power_w, model, config_sku, option_roms = row[:8]
+        text, predicted, pcrs, code, reason = row[8:]
+        if text not in parsed:
+            parsed[text] = _versions(json.loads(text) if text else None)
+        if predicted is None:
+            pcrs, code, reason = None, "not_predicted", ""
+        node_sku = config_sku or model
         nodes.append(
             NodeRow(
                 id=node_id,
@@ -199,8 +204,8 @@ def campaign_inputs(
                 site_id=site_id,
                 status=status,
                 power_w=power_w,
-                versions=firmware.get(node_id) or {},
-                nics=_nics(roms[node_id]) if node_id in roms else (),
+                versions=parsed[text],
+                nics=_nics(option_roms) if config_sku is not None else (),
                 prediction=pcrs if pcrs and pcrs != "null" else None,
                 reason_code=code,
                 reason=reason,
