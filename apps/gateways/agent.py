@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from kombu import Exchange, Queue
 from apps.gateways import crypto, wire
 from apps.hardware.drivers.base import BmcEndpoint, BmcError, BootDevice, driver_for
 from apps.hardware.sweep import sweep
+from apps.heat.meters import MeterError
+from apps.heat.meters import driver_for as meter_driver_for
 
 logger = logging.getLogger("heatsite.gateway")
 VERSION = "1.0"
@@ -246,6 +249,10 @@ class Gateway:
         def bmc_poll(call: dict[str, Any]) -> int:
             return self.bmc_poll_call(call)
 
+        @app.task(name=wire.METER_POLL_TASK)
+        def meter_poll(call: dict[str, Any]) -> int:
+            return self.meter_poll_call(call)
+
         return app
 
     # -- answering -------------------------------------------------------------------------
@@ -363,6 +370,50 @@ class Gateway:
             },
         )
         return len(results)
+
+    def meter_poll_call(self, call: dict[str, Any]) -> int:
+        if not self._valid(call) or time.time() > float(call["start_by"]):
+            return 0
+        meters = self._open(call)["meters"]
+        with ThreadPoolExecutor(min(self.config.concurrency, max(len(meters), 1))) as pool:
+            answers = list(pool.map(self._meter_read, meters))
+        self.publish("meter_poll", call["call_id"], {"meters": answers})
+        return len(answers)
+
+    def _meter_read(self, meter: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = {"meter_id": meter["meter_id"]}
+        try:
+            driver = meter_driver_for(
+                protocol=meter["protocol"],
+                host=meter["host"],
+                port=int(meter["port"]),
+                unit_id=int(meter["unit_id"]),
+                model=meter["model"],
+                timeout=self.config.bmc_timeout,
+            )
+            try:
+                reading = driver.read()
+            finally:
+                driver.close()
+        except MeterError as error:
+            return {
+                **answer,
+                "ok": False,
+                "cause": error.cause,
+                "transient": error.transient,
+                "detail": error.detail,
+            }
+        except Exception as error:
+            return {
+                **answer,
+                "ok": False,
+                "cause": "driver_error",
+                "transient": True,
+                "detail": repr(error),
+            }
+        values = dataclasses.asdict(reading)
+        values["read_at"] = reading.read_at.isoformat()
+        return {**answer, "ok": True, "reading": values}
 
     # -- heartbeat --------------------------------------------------------------------------
 

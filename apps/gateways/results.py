@@ -56,6 +56,10 @@ def result_receive(document: Any, signature: Any) -> str:
         return "heartbeat"
     if kind == "power":
         return power.power_answer(gateway, str(document.get("call_id")), payload)
+    if kind == "meter_poll":
+        from apps.gateways import meters
+
+        return meters.meter_poll_answer(gateway, str(document.get("call_id")), payload)
     if kind == "bmc_poll":
         from apps.gateways import polling
 

@@ -19,6 +19,7 @@ DEADLINE_TASK = "heatsite.gateway_deadline"
 
 POWER_TASK = "gw.power"
 BMC_POLL_TASK = "gw.bmc_poll"
+METER_POLL_TASK = "gw.meter_poll"
 HEARTBEAT_KIND = "heartbeat"
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")

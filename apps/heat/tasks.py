@@ -40,6 +40,10 @@ def meter_sweep_task() -> int:
 # A poll older than a few intervals is worthless: the next sweep has newer readings.
 @shared_task(ignore_result=True, expires=60)
 def meter_poll_task(meter_ids: list[int]) -> dict[str, int]:
+    from apps.gateways.meters import meter_poll_send
+
+    # meters of sites with a gateway are read there (their readings come back on their own)
+    meter_ids = meter_poll_send(meter_ids)
     summary = polling.heat_poll_and_broadcast(meter_ids)
     logger.info("heat poll of %d meters: %s", len(meter_ids), summary)
     return asdict(summary)
