@@ -4,8 +4,9 @@ without a recent factor gets.
 The prompt asks for a code from the authenticator app (or, for a person without any factor, the
 password); a passkey goes through allauth's re-authentication page, whose `authenticator_used`
 signal marks the session the same way. Codes count towards the lockout like login codes. After
-a code is accepted the session gets a new id, and the page (static/js/reauth.js) sends the
-request that needed it again, so the action proceeds.
+a code is accepted the session gets a new id and the action proceeds: an htmx page
+(static/js/reauth.js) sends the request that needed it again; a plain form's POST was held in
+the session and runs now (never one with a password field: that form is submitted again).
 """
 
 from __future__ import annotations
@@ -15,18 +16,19 @@ from typing import Any
 from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import render, resolve_url
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
-from apps.identity import lockout, recent
+from apps.identity import clock, lockout, recent
 
 REAUTH_HEADER = "X-Heatsite-Reauth"
+SUSPENDED_KEY = "identity_suspended_post"
 REAUTHENTICATED_EVENT = "heatsite:reauthenticated"
 
 
@@ -112,10 +114,46 @@ def prompt(request: HttpRequest) -> HttpResponse:
         return response
     if request.method == "GET":
         next_url = request.get_full_path()
-    else:  # a plain form: after re-authenticating, the person submits it again
+    else:  # a plain form: held until the code is given, or submitted again
         next_url = request.META.get("HTTP_REFERER") or request.get_full_path()
+        _suspend(request)
     target = f"{reverse('reauth')}?{urlencode({'next': _safe_next(request, next_url)})}"
     return HttpResponseRedirect(target)
+
+
+def _suspend(request: HttpRequest) -> None:
+    """Keeps a plain form's POST in the session so it proceeds once the code is given. Never a
+    form with a password field or a file (those are submitted again instead: a password is
+    never stored, not even in the session)."""
+    request.session.pop(SUSPENDED_KEY, None)
+    if request.FILES or any("password" in name for name in request.POST):
+        return
+    post = request.POST.copy()
+    post.pop("csrfmiddlewaretoken", None)
+    request.session[SUSPENDED_KEY] = {
+        "path": request.path_info,
+        "post": post.urlencode(),
+        "at": clock.now(),
+        "user": request.user.pk,
+    }
+
+
+def _resume(request: HttpRequest) -> HttpResponse | None:
+    """Runs the POST held by `_suspend`, if it is this user's and recent; else None."""
+    held = request.session.pop(SUSPENDED_KEY, None)
+    if not isinstance(held, dict) or held.get("user") != request.user.pk:
+        return None
+    if clock.now() - float(held.get("at", 0)) > recent.max_age():
+        return None
+    try:
+        match = resolve(held["path"])
+    except Resolver404:
+        return None
+    request.method = "POST"
+    request.POST = QueryDict(held["post"])
+    request.path = request.path_info = held["path"]
+    request.resolver_match = match
+    return match.func(request, *match.args, **match.kwargs)
 
 
 def _check(request: HttpRequest, form: forms.Form) -> str | None:
@@ -171,4 +209,7 @@ def reauth(request: HttpRequest) -> HttpResponse:
         response = HttpResponse("")
         response["HX-Trigger"] = REAUTHENTICATED_EVENT
         return response
+    resumed = _resume(request)
+    if resumed is not None:
+        return resumed
     return HttpResponseRedirect(next_url)

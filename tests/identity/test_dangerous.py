@@ -81,8 +81,9 @@ def test_dangerous_endpoint_needs_a_factor_used_in_the_last_minutes(
     assert _refused(entry, _send(client, entry, url)), "allowed at minute 6"
     if entry.kind == "page":
         assert _refused(entry, _send(client, entry, url, HTTP_HX_REQUEST="true"))
+    # (a plain form's POST held at the refusal runs here: whatever the view answers)
     response = client.post(reverse("reauth"), {"code": totp_code(secrets[user.pk])})
-    assert response.status_code == 302
+    assert response.status_code < 500
     response = _send(client, entry, url)
     assert not _refused(entry, response), ("refused after re-auth", response.status_code)
     assert response.status_code < 500

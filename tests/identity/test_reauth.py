@@ -160,3 +160,27 @@ def test_a_mark_of_another_user_does_not_count(client, engineer, planner):
     client.force_login(engineer)
     assert recent.is_recent_session(client.session, engineer)
     assert not recent.is_recent_session(client.session, planner)
+
+
+def test_a_plain_forms_post_is_held_and_proceeds_after_the_code(
+    client, stale_engineer, node, monkeypatch, django_capture_on_commit_callbacks
+):
+    from apps.hardware.tasks import bmc_password_rotate_task
+
+    queued = []
+    monkeypatch.setattr(bmc_password_rotate_task, "delay", lambda *args: queued.append(args))
+    _engineer, secret = stale_engineer
+    url = reverse("node-bmc-password-rotate", args=[node.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, HTTP_REFERER=f"http://testserver/nodes/{node.pk}/")
+    assert response["Location"].startswith(reverse("reauth"))
+    assert queued == []
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("reauth"), {"code": totp_code(secret)})
+    assert response.status_code == 302
+    assert len(queued) == 1
+
+
+def test_a_form_with_a_password_is_never_held(client, stale_engineer):
+    client.post(reverse("account_change_password"), {"oldpassword": PASSWORD, "password1": "x"})
+    assert "identity_suspended_post" not in client.session
