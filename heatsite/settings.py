@@ -41,8 +41,11 @@ if not CREDENTIAL_KEYS:
 # prepending a new pair; drop an old one to invalidate the tokens made with it. Unset: one
 # pepper derived from SECRET_KEY (server-side either way; never stored in the database).
 HEATSITE_TOKEN_PEPPERS = [
-    tuple(item.split(":", 1)) for item in env_list("HEATSITE_TOKEN_PEPPERS", "") if ":" in item
-] or [("k1", "heatsite-token-pepper:" + SECRET_KEY)]
+    tuple(item.split(":", 1)) for item in env_list("HEATSITE_TOKEN_PEPPERS", "")
+]
+if any(len(pair) != 2 or not all(pair) for pair in HEATSITE_TOKEN_PEPPERS):
+    raise ImproperlyConfigured("HEATSITE_TOKEN_PEPPERS must be comma-separated id:secret pairs.")
+HEATSITE_TOKEN_PEPPERS = HEATSITE_TOKEN_PEPPERS or [("k1", "heatsite-token-pepper:" + SECRET_KEY)]
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
