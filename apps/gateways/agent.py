@@ -23,16 +23,19 @@ import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import task_postrun, task_prerun, worker_ready
 from kombu import Exchange, Queue
+from prometheus_client import start_http_server
 
 from apps.gateways import crypto, wire
 from apps.hardware.drivers.base import BmcEndpoint, BmcError, BootDevice, driver_for
 from apps.hardware.sweep import sweep
 from apps.heat.meters import MeterError
 from apps.heat.meters import driver_for as meter_driver_for
+from apps.ops import metrics
 
 logger = logging.getLogger("heatsite.gateway")
 VERSION = "1.0"
@@ -435,6 +438,7 @@ class Gateway:
         return stop
 
     def run(self) -> None:
+        metrics_serve()  # WORKER_METRICS_PORT set: /metrics of this gateway (see below)
         worker_ready.connect(lambda **_: self.heartbeat_start(), weak=False)
         self.app.worker_main(
             [
@@ -451,6 +455,47 @@ class Gateway:
                 "--loglevel=INFO",
             ]
         )
+
+
+# -- metrics (Prometheus) ---------------------------------------------------------------------
+# The gateway runs without Django, so apps.ops.celery_signals (the central workers' hook) is not
+# loaded here: the same metrics (apps.ops.metrics, no Django) are counted and served by these.
+
+_task_started: dict[str, float] = {}
+
+
+def _task_prerun(task_id=None, **_) -> None:
+    if task_id:
+        _task_started[task_id] = time.perf_counter()
+
+
+def _task_postrun(task_id=None, task=None, state=None, **_) -> None:
+    started = _task_started.pop(task_id, None)
+    if started is not None and task is not None:
+        elapsed = time.perf_counter() - started
+        metrics.TASK_SECONDS.labels(task.name, state or "UNKNOWN").observe(elapsed)
+        if task.name == wire.BMC_POLL_TASK:
+            metrics.SWEEP_SECONDS.labels("gateway_bmc").observe(elapsed)
+
+
+def metrics_serve(environ: dict[str, str] | None = None) -> WSGIServer | None:
+    """With ``WORKER_METRICS_PORT`` set (as for central workers), counts task run times and
+    serves /metrics (task times, sweep times, BMC errors by cause, counted in
+    apps.hardware.sweep) on ``WORKER_METRICS_ADDR`` (default loopback). Returns the server
+    (its ``server_port``); a bad port or address stops the gateway with a message."""
+    environ = os.environ if environ is None else environ
+    port = environ.get("WORKER_METRICS_PORT")
+    if not port:
+        return None
+    addr = environ.get("WORKER_METRICS_ADDR", "127.0.0.1")
+    try:
+        registry = metrics.scrape_registry()
+        server, _thread = start_http_server(int(port), addr=addr, registry=registry)
+    except (ValueError, OSError) as error:
+        raise SystemExit(f"run_gateway: cannot serve metrics on {addr}:{port}: {error}") from None
+    task_prerun.connect(_task_prerun, weak=False, dispatch_uid="heatsite-gateway-prerun")
+    task_postrun.connect(_task_postrun, weak=False, dispatch_uid="heatsite-gateway-postrun")
+    return server
 
 
 def main(argv: list[str] | None = None) -> int:
