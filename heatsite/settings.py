@@ -91,8 +91,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: times every request, whatever answers it (apps.ops.metrics).
     "apps.ops.middleware.RequestMetricsMiddleware",
-    "django.middleware.security.SecurityMiddleware",
+    # First: every answer, the HTTPS redirect included, carries the CSP (apps.core.security).
     "apps.core.security.SecurityHeadersMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # After sessions, before common (Django's documented order): the browser's Accept-Language
@@ -462,6 +463,10 @@ CSRF_COOKIE_NAME = "__Host-csrftoken" if HTTPS else "csrftoken"
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+# The language choice kept for after logout (apps.accounts): same flags, no prefix needed.
+LANGUAGE_COOKIE_SECURE = HTTPS
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 
 LOGGING = {
     "version": 1,

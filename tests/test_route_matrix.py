@@ -13,6 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from heatsite.asgi import application
 from heatsite.routing import websocket_urlpatterns
+from tests.core.hardening import hardening_problems
 from tests.factories import HeatMeterFactory
 from tests.routes import load
 from tests.routes.common import ROLES
@@ -55,6 +56,9 @@ def test_route_answers_each_role_as_the_policy_says(client, users, objects, name
     route = ROUTES[name]
     response = _call(_client(client, users, role), route, route.url(objects), role, users)
     assert response.status_code == route.expect[role], (name, role, response.content[:300])
+    # Every answer carries the browser-hardening headers (decision 25; over HTTPS with
+    # production settings: tests/core/test_security_headers.py).
+    assert hardening_problems(response, https=False) == [], (name, role)
 
 
 @pytest.mark.django_db

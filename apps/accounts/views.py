@@ -56,8 +56,9 @@ def language_set(request: HttpRequest) -> HttpResponse:
             settings.LANGUAGE_COOKIE_NAME,
             code,
             max_age=365 * 24 * 3600,
-            samesite="Lax",
-            secure=settings.SESSION_COOKIE_SECURE,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            secure=settings.LANGUAGE_COOKIE_SECURE,
+            httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
         )
     else:
         response.delete_cookie(settings.LANGUAGE_COOKIE_NAME)

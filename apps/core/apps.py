@@ -7,6 +7,9 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.core"
 
+    def ready(self) -> None:
+        from apps.core import checks  # noqa: F401  (registers the system checks)
+
 
 class HeatsiteAdminConfig(admin_apps.AdminConfig):
     default = False

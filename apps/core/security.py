@@ -76,9 +76,9 @@ def new_nonce() -> str:
 class SecurityHeadersMiddleware(MiddlewareMixin):
     """Gives each request a CSP nonce and sets the CSP, Permissions-Policy and CORP headers.
 
-    Place it right after django.middleware.security.SecurityMiddleware (nosniff, HSTS,
-    Referrer-Policy, COOP, SSL redirect) so every answer, errors and redirects included,
-    carries the headers.
+    Place it first in MIDDLEWARE, before django.middleware.security.SecurityMiddleware
+    (nosniff, HSTS, Referrer-Policy, COOP, SSL redirect), so every answer, errors and the
+    HTTPS redirect included, carries the headers.
     """
 
     def process_request(self, request):
@@ -89,6 +89,12 @@ class SecurityHeadersMiddleware(MiddlewareMixin):
         response.headers.setdefault("Content-Security-Policy", csp_header(nonce))
         response.headers.setdefault("Permissions-Policy", permissions_policy_header())
         response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        # One opener policy for every answer: drf-spectacular's Swagger view asks for
+        # "unsafe-none" (for OAuth pop-ups Heatsite does not use).
+        if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+            response.headers["Cross-Origin-Opener-Policy"] = (
+                settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
+            )
         return response
 
 
