@@ -42,10 +42,17 @@ async def test_a_revoked_engineer_is_disconnected(
     await sync_to_async(engineer.save)()
 
     await viewer.until(lambda v: v.closed_code is not None)
-    assert viewer.closed_code == code
+    # Two mechanisms race: the user's sessions end on save (apps.identity.sessions: 4401) and
+    # the viewer's access re-check (4403/4404); either closes the console, first one wins.
+    assert viewer.closed_code in (code, 4401)
     assert viewer.last("revoked")
     session = await ConsoleSession.objects.aget(node=lab_node)
-    assert session.close_reason == "access revoked"
+    assert session.closed_at is not None
+    assert session.close_reason in (
+        "access revoked",
+        "user deactivated",
+        "role changed from engineer to planner",
+    )
 
 
 async def test_a_revoked_engineers_keystrokes_are_refused_before_the_next_recheck(
@@ -62,7 +69,7 @@ async def test_a_revoked_engineers_keystrokes_are_refused_before_the_next_rechec
     await viewer.type("echo too-late\r")
 
     await viewer.until(lambda v: v.closed_code is not None)
-    assert viewer.closed_code == 4403
+    assert viewer.closed_code in (4403, 4401)  # the re-check, or the sessions ended on save
     assert b"too-late" not in lab.bmc(0).console_log
 
 
