@@ -20,9 +20,16 @@ def _access(user: Any) -> tuple[bool, str, Any]:
     return (bool(user.is_active), str(user.role), user.organisation_id)
 
 
-def user_pre_save(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+_WATCHED = frozenset({"is_active", "role", "organisation", "organisation_id"})
+
+
+def user_pre_save(
+    sender: Any, instance: Any, raw: bool = False, update_fields: Any = None, **kwargs: Any
+) -> None:
     if raw or instance.pk is None:
         return
+    if update_fields is not None and not _WATCHED & set(update_fields):
+        return  # e.g. last_login at every login: nothing that shrinks access
     before = sender.objects.filter(pk=instance.pk).values_list(
         "is_active", "role", "organisation_id"
     )
