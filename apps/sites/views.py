@@ -12,6 +12,7 @@ from apps.accounts import access
 from apps.accounts.policy import Action
 from apps.attestation import selectors as attestation_selectors
 from apps.firmware import notices as firmware_notices
+from apps.gateways import selectors as gateway_selectors
 from apps.hardware import certificates as hardware_certificates
 from apps.hardware import protocols as hardware_protocols
 from apps.hardware import selectors as hardware_selectors
@@ -28,6 +29,9 @@ def fleet(request: HttpRequest) -> HttpResponse:
     query = selectors.FleetQuery.from_params(request.GET)
     page, flags = selectors.fleet_page(user=request.user, query=query)
     site_ids = [site.id for site in page]
+    gateways = gateway_selectors.site_gateways_for_user(request.user, site_ids)
+    for site in page:
+        site.gateway = gateways.get(site.id)
     can_heat = access.can(request.user, Action.VIEW_HEAT)
     # The page's cells per site, the total as one SUM: both bounded whatever the fleet size.
     live_kw = heat_live.live_power(site_ids) if can_heat else {}
@@ -82,6 +86,8 @@ def site_detail(request: HttpRequest, site_id: int) -> HttpResponse:
         **attestation_selectors.site_trust_for_user(request.user, [site.pk]),
         **attestation_selectors.node_badges_for_user(request.user, [n.pk for n in nodes]),
         "maintenance_notice": firmware_notices.site_maintenance_notice(site),
+        # "gateway offline" is one alarm for the site, not "unreachable" on every node
+        "gateway": gateway_selectors.site_gateways_for_user(request.user, [site.pk]).get(site.pk),
     }
     return render(request, "sites/site_detail.html", context)
 
