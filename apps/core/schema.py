@@ -1,6 +1,7 @@
 """The OpenAPI schema's common answers, so each view documents only what is its own.
 
-Every operation that needs a login answers 401; every operation on an object named in the path
+Every operation that needs a login answers 401, and 403 (second factor not enrolled, token
+scope too narrow, re-authentication needed); every operation on an object named in the path
 answers 404 (unknown, or outside the user's reach: ids do not leak); every paginated list
 answers 400 for a bad ``limit``/``offset``. Views add their own 400/403/409 with
 ``extend_schema``.
@@ -49,6 +50,13 @@ class AutoSchema(SpectacularAutoSchema):
         if self._needs_login():
             common["401"] = error(
                 "No valid session or token.", "Authentication credentials were not provided."
+            )
+            # Any signed-in call may be refused: a second factor still to enrol (staff), a token
+            # whose scopes do not cover the act, or a dangerous act without a recent factor.
+            common["403"] = error(
+                "Refused: second factor not enrolled, token scope too narrow, or the act needs"
+                " the second factor again.",
+                "Your role requires a second factor: enrol one first.",
             )
         if self.method not in ("GET", "HEAD", "OPTIONS") and self._token_scoped():
             common["403"] = error(
