@@ -201,6 +201,9 @@ class Command(BaseCommand):
             user, _ = User.objects.get_or_create(username=username)
             user.role, user.organisation = role, org
             user.first_name = username.split("-")[0].capitalize()
+            if orgs and org == orgs[0]:
+                # The demo's French-speaking partner: pages, e-mails, statements in French.
+                user.language = "fr"
             user.set_password(DEMO_PASSWORD)
             user.save()
             users.append(user)
