@@ -213,6 +213,33 @@ def call_expire(call_id: str, *, now: datetime | None = None) -> bool:
     return True
 
 
+def calls_of_revoked(gateway: Gateway) -> int:
+    """Ends the revoked gateway's unanswered calls now (their answers will be refused)."""
+    ended = 0
+    for pk in GatewayCall.objects.filter(
+        gateway=gateway, status=GatewayCall.Status.SENT
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            call = GatewayCall.objects.select_for_update().get(pk=pk)
+            if call.status != GatewayCall.Status.SENT:
+                continue
+            call.status = GatewayCall.Status.EXPIRED
+            call.save(update_fields=["status"])
+            ended += 1
+            if call.action_id is None:
+                continue
+            action = _locked_action(call.action_id)
+            if action.is_active:
+                hardware.power_finish(
+                    action,
+                    status=PowerAction.Status.FAILED,
+                    cause="gateway_revoked",
+                    error=f"The site gateway {gateway.name} was revoked while this action was "
+                    "with it: it may or may not have reached the BMC; check the node's state.",
+                )
+    return ended
+
+
 def calls_expire(*, now: datetime | None = None) -> int:
     """Every call past its deadline without an answer (the beat's backstop to the timers)."""
     now = now or timezone.now()

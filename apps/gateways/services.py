@@ -142,11 +142,18 @@ def gateway_revoke(*, actor: Any, gateway: Gateway) -> Gateway:
         gateway.status, gateway.revoked_at = Gateway.Status.REVOKED, timezone.now()
         gateway.save(update_fields=["status", "revoked_at"])
         gateway.site_links.all().delete()
+        from apps.gateways.power import calls_of_revoked
+
+        ended = calls_of_revoked(gateway)
         audit_record(
             actor=actor,
             action="gateway.revoke",
             target=gateway,
-            detail={"sites": sites, **({"broker_error": error} if error else {})},
+            detail={
+                "sites": sites,
+                "calls_ended": ended,
+                **({"broker_error": error} if error else {}),
+            },
         )
     return gateway
 

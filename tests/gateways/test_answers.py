@@ -77,13 +77,14 @@ def test_a_revoked_gateways_answer_is_refused(sent, settings):
     settings.GATEWAY_RABBITMQCTL = "/bin/false"  # the broker part may fail: revoked anyway
     gateway, keys, action, call = sent
     services.gateway_revoke(actor=None, gateway=gateway)
+    action.refresh_from_db()  # with the gateway when it was revoked: ended, honestly worded
+    assert (action.status, action.error_cause) == ("failed", "gateway_revoked")
+    assert "may or may not have reached the BMC" in action.error
     assert results.result_receive(*_answer(keys, "gw-a", str(call.pk), OFF)) == "refused"
-    action.refresh_from_db()
-    assert action.status == "running"
     refusal = AuditEvent.objects.filter(action="gateway.answer").get()
     assert (refusal.result, refusal.detail["reason"]) == ("refused", "gateway revoked")
     revoke = AuditEvent.objects.get(action="gateway.revoke")
-    assert "broker_error" in revoke.detail
+    assert "broker_error" in revoke.detail and revoke.detail["calls_ended"] == 1
 
 
 def test_a_forged_or_misaddressed_answer_is_refused(sent):
