@@ -17,7 +17,8 @@ from tests.test_route_matrix import _call, objects  # noqa: F401  (fixture)
 
 ROUTES, _, _ = load()
 
-# Routes a `write` token may not call where the role could: power, BMC, BIOS, firmware.
+# Routes a `write` token may not call where the role could: power, BMC, BIOS, firmware,
+# gateways (they hold power credentials). A new route whose action needs operate goes here.
 OPERATE = {
     "api:firmware-bundle-desired",
     "api:firmware-campaign-abort",
@@ -27,6 +28,8 @@ OPERATE = {
     "api:firmware-campaign-rollback",
     "api:firmware-campaign-start",
     "api:firmware-image-upload",
+    "api:gateway-list:post",
+    "api:gateway-revoke",
     "api:node-bmc-password-rotate",
     "api:node-boot-device",
     "api:node-firmware-update",
