@@ -24,7 +24,7 @@ class AuthorisedConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        if user is None or not user.is_authenticated or await _session_over(self.scope):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         try:
@@ -67,6 +67,15 @@ class AuthorisedConsumer(AsyncJsonWebsocketConsumer):
 
     async def session_ended(self, reason: str) -> None:
         """Hook for consumers with something to release before the socket closes."""
+
+
+@database_sync_to_async
+def _session_over(scope: dict[str, Any]) -> bool:
+    """The session passed its idle or absolute limit (apps.identity.session_limits)."""
+    from apps.identity.session_limits import expired
+
+    session = scope.get("session")
+    return session is not None and expired(session, scope["user"]) is not None
 
 
 def sync_authorise(func):

@@ -116,3 +116,25 @@ async def test_ending_the_other_sessions_leaves_this_sessions_sockets_open(redis
     await layer.group_send(user_group(engineer.pk), {"type": "push", "event": {"n": 1}})
     assert await mine.receive_json_from(timeout=WAIT) == {"n": 1}
     await mine.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_session_past_its_idle_limit_opens_no_websocket(engineer, monkeypatch):
+    import time
+
+    client = Client()
+    await sync_to_async(client.force_login)(engineer)
+    await sync_to_async(client.get)("/account/")  # starts the session's clocks
+    monkeypatch.setattr("apps.identity.clock.now", lambda: time.time() + 31 * 60)
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/fleet/",
+        headers=[
+            (b"origin", b"http://testserver"),
+            (b"host", b"testserver"),
+            (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
+        ],
+    )
+    connected, code = await communicator.connect(timeout=WAIT)
+    assert (connected, code) == (False, 4401)
