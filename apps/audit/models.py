@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class AuditEvent(models.Model):
@@ -15,10 +16,10 @@ class AuditEvent(models.Model):
     """
 
     class Result(models.TextChoices):
-        OK = "ok", "Succeeded"
-        FAILED = "failed", "Failed"
-        REFUSED = "refused", "Refused"
-        PENDING = "pending", "Requested"
+        OK = "ok", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        REFUSED = "refused", _("Refused")
+        PENDING = "pending", _("Requested")
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(

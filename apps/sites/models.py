@@ -119,25 +119,25 @@ class Node(models.Model):
     """One water-cooled server at a site, reached through its BMC."""
 
     class Status(models.TextChoices):
-        PRODUCTION = "production", "In production"
-        MAINTENANCE = "maintenance", "Maintenance"
-        FAILED = "failed", "Failed"
-        RETIRED = "retired", "Retired"
+        PRODUCTION = "production", _("In production")
+        MAINTENANCE = "maintenance", _("Maintenance")
+        FAILED = "failed", _("Failed")
+        RETIRED = "retired", _("Retired")
 
     class BmcProtocol(models.TextChoices):
-        IPMI = "ipmi", "IPMI 2.0 (RMCP+)"
-        REDFISH = "redfish", "Redfish"
-        AUTO = "auto", "Auto (Redfish when it answers, else IPMI)"
+        IPMI = "ipmi", _("IPMI 2.0 (RMCP+)")
+        REDFISH = "redfish", _("Redfish")
+        AUTO = "auto", _("Auto (Redfish when it answers, else IPMI)")
 
     class BmcRotationState(models.TextChoices):
-        NONE = "", "None"
-        PENDING = "pending", "In progress"
-        FAILED = "failed", "Failed"
+        NONE = "", _("None")
+        PENDING = "pending", _("In progress")
+        FAILED = "failed", _("Failed")
 
     class PowerState(models.TextChoices):
-        UNKNOWN = "unknown", "Unknown"
-        ON = "on", "On"
-        OFF = "off", "Off"
+        UNKNOWN = "unknown", _("Unknown")
+        ON = "on", _("On")
+        OFF = "off", _("Off")
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="nodes")
     name = models.CharField(max_length=100, unique=True)
@@ -235,7 +235,7 @@ class HeatMeter(models.Model):
     """A heat meter on a site's water loop, read over Modbus TCP."""
 
     class Protocol(models.TextChoices):
-        MODBUS_TCP = "modbus_tcp", "Modbus TCP"
+        MODBUS_TCP = "modbus_tcp", _("Modbus TCP")
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="meters")
     serial = models.CharField(max_length=64, unique=True)
