@@ -148,7 +148,10 @@ vendor:
 	  cp $$tmp/xterm-xterm-*/package/lib/xterm.js $$tmp/xterm-xterm-*/package/css/xterm.css $$V/xterm/ && \
 	  cp $$tmp/xterm-addon-fit-*/package/lib/addon-fit.js $$V/xterm/ && \
 	  cd $$tmp && npm pack -s plotly.js@2.35.3 >/dev/null && mkdir -p pjs && tar xzf plotly.js-2.35.3.tgz -C pjs && \
-	  cd $(CURDIR) && cp $$tmp/pjs/package/dist/topojson/*.json $$V/plotly/topojson/ && rm -rf $$tmp
+	  cd $(CURDIR) && cp $$tmp/pjs/package/dist/topojson/*.json $$V/plotly/topojson/ && \
+	  cd $$tmp && npm pack -s plotly.js-locales@3.7.0 >/dev/null && mkdir -p pll && tar xzf plotly.js-locales-3.7.0.tgz -C pll && \
+	  cd $(CURDIR) && { printf '/* plotly.js-locales 3.7.0 fr.js (MIT, Plotly, Inc.), wrapped for the browser by `make vendor`:\n   registers the French locale (months, days, decimal comma) with the page'"'"'s Plotly. */\n(function () {\nvar module = { exports: {} };\n'; \
+	    cat $$tmp/pll/package/fr.js; printf 'if (window.Plotly) window.Plotly.register(module.exports);\n})();\n'; } > $$V/plotly/plotly-locale-fr.js && rm -rf $$tmp
 
 # Refresh the DMTF Redfish schema digest the lab's conformance tests read (committed in
 # tests/lab/dmtf/, see its README): DSP8010 2026.1 as the Apache-2.0 wheel mirastack-redfish-mcp
