@@ -237,3 +237,45 @@ def test_a_factor_added_ends_the_other_sessions_but_not_the_enrolling_one(engine
     assert first.get(reverse("account")).status_code == 200
     assert second.get(reverse("account")).status_code == 302
     assert ApiToken.objects.filter(user=engineer, revoked_at__isnull=True).count() == 0
+
+
+def test_a_factor_removed_by_an_admin_ends_every_session_of_the_user(engineer, admin_user):
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.signals import authenticator_removed
+    from django.test import RequestFactory
+
+    first, second = _two_sessions(engineer)
+    request = RequestFactory().post("/admin/")
+    request.user = admin_user
+    authenticator = Authenticator(user=engineer, type=Authenticator.Type.TOTP, data={})
+    authenticator_removed.send(
+        sender=Authenticator, request=request, user=engineer, authenticator=authenticator
+    )
+    assert first.get(reverse("account")).status_code == 302
+    assert second.get(reverse("account")).status_code == 302
+    event = AuditEvent.objects.get(action="session.end_all")
+    assert event.actor == admin_user
+    assert event.detail["reason"] == "factor removed (totp)"
+
+
+def test_allauths_own_reauthentication_gives_the_session_a_new_id(client, engineer):
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.signals import authenticator_used
+    from django.test import RequestFactory
+
+    client.force_login(engineer)
+    request = RequestFactory().post("/accounts/2fa/reauthenticate/")
+    request.session, request.user = client.session, engineer
+    before = request.session.session_key
+    authenticator = Authenticator.objects.create(
+        user=engineer, type=Authenticator.Type.WEBAUTHN, data={}
+    )
+    authenticator_used.send(
+        sender=Authenticator,
+        request=request,
+        user=engineer,
+        authenticator=authenticator,
+        reauthenticated=True,
+        passwordless=False,
+    )
+    assert request.session.session_key != before
