@@ -253,7 +253,7 @@ HEATSITE_LOCKOUT_IP_LIMIT = int(os.environ.get("HEATSITE_LOCKOUT_IP_LIMIT", "20"
 # Dangerous acts need a second factor used within this many seconds (apps.identity.recent).
 HEATSITE_REAUTH_SECONDS = int(os.environ.get("HEATSITE_REAUTH_SECONDS", "300"))
 # Session limits per role, seconds: idle (no request) and absolute (since login)
-# (apps.identity.middleware_sessions). JSON {"role": [idle, absolute]} overrides some or all.
+# (apps.identity.session_limits). JSON {"role": [idle, absolute]} overrides some or all.
 HEATSITE_SESSION_LIMITS = {
     "engineer": (30 * 60, 12 * 3600),
     "admin": (30 * 60, 12 * 3600),
