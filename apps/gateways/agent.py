@@ -244,15 +244,16 @@ class Gateway:
             worker_hijack_root_logger=False,
         )
 
-        @app.task(name=wire.POWER_TASK, acks_late=True, reject_on_worker_lost=True)
+        # shared=False: each gateway app has its own tasks (several in one test process)
+        @app.task(name=wire.POWER_TASK, acks_late=True, reject_on_worker_lost=True, shared=False)
         def power(call: dict[str, Any]) -> str:
             return self.power_call(call)
 
-        @app.task(name=wire.BMC_POLL_TASK)
+        @app.task(name=wire.BMC_POLL_TASK, shared=False)
         def bmc_poll(call: dict[str, Any]) -> int:
             return self.bmc_poll_call(call)
 
-        @app.task(name=wire.METER_POLL_TASK)
+        @app.task(name=wire.METER_POLL_TASK, shared=False)
         def meter_poll(call: dict[str, Any]) -> int:
             return self.meter_poll_call(call)
 
