@@ -17,6 +17,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.gateways import crypto, power, wire
 from apps.gateways.models import Gateway
+from apps.ops import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def result_receive(document: Any, signature: Any) -> str:
     )
     kind, payload = document.get("kind"), document.get("payload") or {}
     if kind == wire.HEARTBEAT_KIND:
+        metrics.GATEWAY_HEARTBEATS.labels(gateway.name).inc()
         return "heartbeat"
     if kind == "power":
         return power.power_answer(gateway, str(document.get("call_id")), payload)

@@ -96,3 +96,24 @@ def test_the_endpoint_counts_the_gateways_tasks_and_bmc_errors(gateway, served):
         for line in before.splitlines()
         if line.startswith(errors + "{")
     )
+
+
+@pytest.mark.django_db
+def test_the_central_side_counts_a_verified_heartbeat_per_gateway():
+    from apps.gateways import results
+    from apps.gateways.models import Gateway
+    from apps.ops import metrics
+
+    keys = crypto.keys_generate()
+    Gateway.objects.create(
+        name="gw-beats", box_public_key=keys.box_public, signing_public_key=keys.signing_public
+    )
+    counter = metrics.GATEWAY_HEARTBEATS.labels("gw-beats")
+    before = counter._value.get()
+    document = wire.envelope(
+        gateway="gw-beats", kind=wire.HEARTBEAT_KIND, call_id="", payload={}, version="1.0"
+    )
+    assert results.result_receive(document, crypto.sign(keys, document)) == "heartbeat"
+    forged = crypto.sign(crypto.keys_generate(), document)
+    assert results.result_receive(document, forged) == "refused"  # not counted
+    assert counter._value.get() == before + 1
