@@ -118,10 +118,11 @@ class TrustSummary:
             return str(_("No machines"))
         if self.all_verified:
             return str(_("Machines verified"))
+        # English reads the same either way; French agrees with the verified count.
         return ngettext(
-            "%(verified)s of %(total)s machine verified",
             "%(verified)s of %(total)s machines verified",
-            self.total,
+            "%(verified)s of %(total)s machines verified",
+            self.verified,
         ) % {"verified": self.verified, "total": self.total}
 
 

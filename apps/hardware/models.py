@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class PowerBatch(models.Model):
@@ -26,18 +27,18 @@ class PowerAction(models.Model):
     """One requested power or boot-device action on one node, and what became of it."""
 
     class Kind(models.TextChoices):
-        ON = "on", "Power on"
-        OFF = "off", "Power off (hard)"
-        SOFT = "soft", "Soft shutdown"
-        RESET = "reset", "Reset"
-        CYCLE = "cycle", "Power cycle"
-        BOOT_DEVICE = "bootdev", "Set boot device"
+        ON = "on", _("Power on")
+        OFF = "off", _("Power off (hard)")
+        SOFT = "soft", _("Soft shutdown")
+        RESET = "reset", _("Reset")
+        CYCLE = "cycle", _("Power cycle")
+        BOOT_DEVICE = "bootdev", _("Set boot device")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
 
     ACTIVE = (Status.PENDING, Status.RUNNING)
     DESTRUCTIVE = (Kind.OFF, Kind.SOFT, Kind.RESET, Kind.CYCLE)
@@ -152,9 +153,9 @@ class ElectricalDaily(models.Model):
     """
 
     class Source(models.TextChoices):
-        MEASURED = "measured", "Measured by the BMCs"
-        NOMINAL = "nominal", "Nominal power x powered-on time"
-        MIXED = "mixed", "Partly measured, partly nominal"
+        MEASURED = "measured", _("Measured by the BMCs")
+        NOMINAL = "nominal", _("Nominal power x powered-on time")
+        MIXED = "mixed", _("Partly measured, partly nominal")
 
     site = models.ForeignKey("sites.Site", on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
