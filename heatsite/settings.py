@@ -292,6 +292,8 @@ GATEWAY_RABBITMQCTL = os.environ.get("GATEWAY_RABBITMQCTL", "rabbitmqctl")
 GATEWAY_POWER_DEADLINE = float(os.environ.get("GATEWAY_POWER_DEADLINE", "300"))
 GATEWAY_START_MARGIN = float(os.environ.get("GATEWAY_START_MARGIN", "60"))
 GATEWAY_EXPIRE_INTERVAL = float(os.environ.get("GATEWAY_EXPIRE_INTERVAL", "30"))
+# A gateway without a heartbeat for this long shows "site gateway offline" (apps.gateways).
+GATEWAY_OFFLINE_AFTER = float(os.environ.get("GATEWAY_OFFLINE_AFTER", "120"))
 
 # Poll intervals, seconds (beat schedule lives in heatsite/celery.py).
 BMC_POLL_INTERVAL = float(os.environ.get("BMC_POLL_INTERVAL", "30"))
