@@ -19,8 +19,12 @@ _TOKEN_KEYWORDS = (b"token", b"bearer")
 
 
 def token_request(request: HttpRequest) -> bool:
-    """Whether the request authenticates with an API token (a junk Authorization header does
-    not count: DRF would fall back to the session for it)."""
+    """Whether the request authenticates with an API token: an API call (only the API reads
+    tokens: a page with an Authorization header still runs on its session, so the header must
+    not spare it the factor, session and re-authentication checks) whose header names a token
+    scheme (a junk one does not count)."""
+    if not request.path.startswith("/api/"):
+        return False
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if isinstance(header, str):
         header = header.encode("latin-1", "replace")

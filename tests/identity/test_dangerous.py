@@ -149,3 +149,18 @@ def test_console_websocket_needs_a_recent_factor(client, engineer, node, clock):
     assert _ws(path, client) == 4428
     client.post(reverse("reauth"), {"code": totp_code(secret)})
     assert _ws(path, client) == "ok"
+
+
+PAGES = [d for d in HTTP if d.kind != "api" and not d.url_name.startswith("admin:")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("entry", PAGES[:3], ids=[f"{d.method} {d.url_name}" for d in PAGES[:3]])
+def test_a_token_header_on_a_page_spares_it_no_check(client, engineer, node, site, clock, entry):
+    """Pages run on the session whatever Authorization says: a made-up token header on a
+    page's dangerous request still meets the re-authentication check."""
+    client.force_login(engineer)
+    clock.advance(6 * 60)
+    url = _url(entry, node, site, engineer)
+    response = _send(client, entry, url, HTTP_AUTHORIZATION="Token hst_madeup")
+    assert _refused(entry, response), (response.status_code, response.get("Location"))
