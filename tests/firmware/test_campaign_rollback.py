@@ -1,6 +1,7 @@
-"""Rollback through the same gates as the rollout: bounded retries, the heat budget and
-``max_parallel``, and the error threshold, which halts a rollback that keeps failing with its
-reasons; a resume goes on rolling back (never forward again) and tries the failed nodes again."""
+"""Rollback through the same gates as the rollout: bounded retries and the error threshold,
+which halts a rollback that keeps failing with its reasons (the heat budget on the way back is
+asserted in test_campaign_run_attested.py); a resume goes on rolling back (never forward again)
+and tries the failed nodes again."""
 
 from apps.audit.models import AuditEvent
 from apps.firmware.campaign_run import campaign_advance
@@ -42,12 +43,6 @@ def test_a_rollback_that_keeps_failing_halts_at_the_error_threshold_with_its_rea
     (untouched,) = campaign.campaign_nodes.exclude(phase="rollback")
     assert untouched.state == "skipped" and untouched.started_at is None
     assert not FirmwareUpdate.objects.filter(node=untouched.node).exists()
-    # max_parallel held during the rollback too: never two rollback updates at once
-    spans = sorted(
-        (u.requested_at, u.finished_at)
-        for u in FirmwareUpdate.objects.filter(state="failed", image__version__lt=NEW)
-    )
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
     halt = AuditEvent.objects.filter(action="firmware.campaign_halt").latest("id")
     assert halt.result == "failed" and "Halted the rollback" in halt.detail["reason"]
     # halted: later rounds start nothing
