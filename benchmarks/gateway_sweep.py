@@ -37,7 +37,9 @@ import multiprocessing
 import os
 import re
 import secrets
+import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -429,6 +431,13 @@ def main() -> None:
     parser.add_argument("--fleet-sweeps", type=int, default=5)
     parser.add_argument("--skip-fleet", action="store_true")
     args = parser.parse_args()
+    if shutil.which("rabbitmqctl") is None:
+        raise SystemExit("gateway_sweep: needs RabbitMQ's rabbitmqctl (not installed)")
+    try:
+        host, port = RABBIT.split(":")
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as error:
+        raise SystemExit(f"gateway_sweep: RabbitMQ does not answer on {RABBIT}: {error}") from None
     load_start = os.getloadavg()
     lab, ports = start_lab(args.count)
     endpoints = [BmcEndpoint("127.0.0.1", p, "admin", "password") for p in ports]
