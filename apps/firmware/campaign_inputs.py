@@ -138,6 +138,8 @@ def campaign_inputs(
             "pcrs_class",
             "prediction__reason_code",
             "prediction__reason",
+            "bmc_protocol",
+            "bmc_protocol_detected",
         )
     )
     wanted = {r[0] for r in rows}
@@ -191,7 +193,7 @@ def campaign_inputs(
     parsed: dict[str | None, dict[str, str]] = {}
     for row in rows:
         node_id, name, site_id, status, power_w, model, config_sku, option_roms = row[:8]
-        text, predicted, pcrs, code, reason = row[8:]
+        text, predicted, pcrs, code, reason, protocol, detected = row[8:]
         if text not in parsed:
             parsed[text] = _versions(json.loads(text) if text else None)
         if predicted is None:
@@ -211,6 +213,11 @@ def campaign_inputs(
                 reason=reason,
                 in_campaign=holding.get(node_id, ""),
                 other_sku="" if str(node_sku).lower() == sku.lower() else str(node_sku or "?"),
+                # Updates go through Redfish's UpdateService (as Node.speaks_redfish says, which
+                # the update service checks too): an IPMI or not yet probed BMC cannot take one.
+                no_redfish=not (
+                    protocol == "redfish" or (protocol == "auto" and detected == "redfish")
+                ),
             )
         )
     components = tuple(bundle.components.values_list("component", "version"))

@@ -45,6 +45,7 @@ class NodeRow:
     reason: str = ""
     in_campaign: str = ""  # another active campaign that holds the node
     other_sku: str = ""  # named explicitly but of another SKU
+    no_redfish: bool = False  # its BMC does not speak Redfish: no UpdateService
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +262,11 @@ def _exclusion(
         return "not_in_service", f"The node is {node.status}, not in production."
     if node.in_campaign:
         return "in_campaign", f"Already in campaign {node.in_campaign!r}, which is not finished."
+    if node.no_redfish:
+        return "no_redfish", (
+            "Its BMC does not speak Redfish (or was not probed yet): firmware updates need its "
+            "UpdateService."
+        )
     versions = node.versions
     if versions:
         for component, version in components:

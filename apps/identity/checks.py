@@ -15,11 +15,13 @@ PER_PROCESS_CACHES = frozenset(
 )
 
 
-@register(Tags.security, Tags.caches)
+@register(Tags.security, Tags.caches, deploy=True)
 def shared_cache_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     """With DEBUG off the default cache must be shared by every process: the sign-in lockout,
     allauth's rate limits and its single-use TOTP codes live there, and a per-process cache
-    would give each web process its own count (and a dummy cache none at all)."""
+    would give each web process its own count (and a dummy cache none at all). A deploy check
+    (`manage.py check --deploy`, run before every production start and in CI): the suite's own
+    commands run with DEBUG off on a per-process cache and must not trip it."""
     if settings.DEBUG:
         return []
     backend = settings.CACHES.get("default", {}).get("BACKEND", "")

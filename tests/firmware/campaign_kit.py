@@ -27,6 +27,7 @@ def make_bundle(version: str = "1.5.0") -> FirmwareBundle:
 
 
 def add_node(bundle, site, name, *, power_w=400.0, firmware=OLD, predicted=True, **kw) -> Node:
+    kw.setdefault("bmc_protocol", "redfish")  # firmware updates need Redfish
     node = NodeFactory(site=site, name=name, model=SKU, power_w=power_w, **kw)
     BmcFacts.objects.create(node=node, firmware=firmware)
     BundlePrediction.objects.create(

@@ -62,6 +62,7 @@ def make_desired(engineer, version="1.5.0", components=None, sku=SKU) -> Firmwar
 
 def add_node(site, name, versions=None, *, model=SKU, read_at=READ_AT, **kw) -> Node:
     """A node whose BMC reported ``versions`` ({component: version}); None: never read."""
+    kw.setdefault("bmc_protocol", "redfish")  # firmware updates need Redfish
     node = NodeFactory(site=site, name=name, model=model, **kw)
     if versions is not None:
         BmcFacts.objects.create(

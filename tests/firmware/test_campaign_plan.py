@@ -167,6 +167,7 @@ def test_exclusions_carry_their_reasons():
         node(6, 1, in_campaign="spring"),
         node(7, 1, other_sku="HX-500"),
         node(8, 1, versions={"bmc": "2.42", "bios": "1.3.2"}),
+        node(9, 1, no_redfish=True),
     ]
     plan = campaign_plan(inputs(nodes, BIOS="1.4.0"), Strategy())
     codes = {e.node: (e.code, e.reason) for e in plan.excluded}
@@ -177,6 +178,7 @@ def test_exclusions_carry_their_reasons():
     assert codes["n006"][0] == "in_campaign" and "spring" in codes["n006"][1]
     assert codes["n007"][0] == "other_sku"
     assert codes["n008"][0] == "filtered" and "1.3.2" in codes["n008"][1]
+    assert codes["n009"][0] == "no_redfish" and "Redfish" in codes["n009"][1]
     assert [i for w in plan.waves for i in w.node_ids] == [1]
 
 

@@ -32,8 +32,8 @@ def test_redis_passes_and_development_may_use_anything(settings):
     assert shared_cache_check() == []
 
 
-def test_manage_py_check_stops_on_it(settings):
+def test_manage_py_check_deploy_stops_on_it(settings):
     settings.DEBUG = False
     settings.CACHES = LOCMEM
     with pytest.raises(SystemCheckError, match=r"identity\.E001"):
-        call_command("check", tags=["caches"])
+        call_command("check", deploy=True, tags=["caches"])
