@@ -486,6 +486,17 @@ def main() -> None:
 def report(args, rows, fleet_row, load_start, load_end) -> None:
     direct = [r for kind, r in rows if kind == "direct"]
     gateway = [r for kind, r in rows if kind == "gateway"]
+    if rows:
+        report_overhead(args, direct, gateway)
+    if fleet_row:
+        report_fleet(args, fleet_row)
+    print(
+        f"\nload average at start {load_start[0]:.1f} / {load_start[1]:.1f} / {load_start[2]:.1f}, "
+        f"at end {load_end[0]:.1f} / {load_end[1]:.1f} / {load_end[2]:.1f}"
+    )
+
+
+def report_overhead(args, direct, gateway) -> None:
     d_med = statistics.median(r[0] for r in direct)
     g_med = statistics.median(r[0] for r in gateway)
     print(
@@ -503,32 +514,27 @@ def report(args, rows, fleet_row, load_start, load_end) -> None:
         f"\ngateway path: {1 - g_med / d_med:.0%} fewer polls/s (medians), "
         f"{1 - paired:.0%} (median of the rounds' ratios); target <= 25 %"
     )
-    if fleet_row:
-        f = fleet_row
-        print(
-            f"\n(b) fleet sweep: {args.fleet_gateways} gateways (own users and queues) in "
-            f"{args.fleet_hosts} processes, {args.count} BMCs\n"
-        )
-        print("| figure | value |")
-        print("|---|---:|")
-        print(f"| sweep of {args.fleet_gateways} site queues, median | {f['median']:.2f} s |")
-        print(f"| sweep, worst of {args.fleet_sweeps} | {f['max']:.2f} s |")
-        print(
-            f"| central dispatch (seal + publish {args.fleet_gateways} calls) | "
-            f"{f['dispatch'] * 1000:.0f} ms |"
-        )
-        print(f"| polls/s over the sweeps | {f['rate']:,.0f} |")
-        print(f"| RSS per hosted gateway | {f['rss_per_gateway_kib']:,.0f} KiB |")
-        print(
-            f"| RSS per host process | {', '.join(f'{r:.0f}' for r in f['rss_per_host_mib'])} MiB |"
-        )
-        print(
-            f"| enrolling {args.fleet_gateways} RabbitMQ users (rabbitmqctl, 8 at a time) | "
-            f"{f['enrol_seconds']:.0f} s |"
-        )
+
+
+def report_fleet(args, f) -> None:
     print(
-        f"\nload average at start {load_start[0]:.1f} / {load_start[1]:.1f} / {load_start[2]:.1f}, "
-        f"at end {load_end[0]:.1f} / {load_end[1]:.1f} / {load_end[2]:.1f}"
+        f"\n(b) fleet sweep: {args.fleet_gateways} gateways (own users and queues) in "
+        f"{args.fleet_hosts} processes, {args.count} BMCs\n"
+    )
+    print("| figure | value |")
+    print("|---|---:|")
+    print(f"| sweep of {args.fleet_gateways} site queues, median | {f['median']:.2f} s |")
+    print(f"| sweep, worst of {args.fleet_sweeps} | {f['max']:.2f} s |")
+    print(
+        f"| central dispatch (seal + publish {args.fleet_gateways} calls) | "
+        f"{f['dispatch'] * 1000:.0f} ms |"
+    )
+    print(f"| polls/s over the sweeps | {f['rate']:,.0f} |")
+    print(f"| RSS per hosted gateway | {f['rss_per_gateway_kib']:,.0f} KiB |")
+    print(f"| RSS per host process | {', '.join(f'{r:.0f}' for r in f['rss_per_host_mib'])} MiB |")
+    print(
+        f"| enrolling {args.fleet_gateways} RabbitMQ users (rabbitmqctl, 8 at a time) | "
+        f"{f['enrol_seconds']:.0f} s |"
     )
 
 
