@@ -15,6 +15,7 @@ import base64
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from apps.attestation import predict
 from apps.core import crypto
@@ -48,8 +49,8 @@ class FirmwareRelease(models.Model):
     """A firmware build for one SKU with its reference measurements (a template with slots)."""
 
     class Source(models.TextChoices):
-        ARTEFACTS = "artefacts", "Computed from build artefacts"
-        GOLDEN_BOOT = "golden-boot", "Harvested from a golden boot"
+        ARTEFACTS = "artefacts", _("Computed from build artefacts")
+        GOLDEN_BOOT = "golden-boot", _("Harvested from a golden boot")
 
     profile = models.ForeignKey(PlatformProfile, on_delete=models.PROTECT, related_name="releases")
     version = models.CharField(max_length=64)
@@ -159,10 +160,10 @@ class Attestation(models.Model):
     """One attestation of one node: the verdict, why, and the evidence it rests on."""
 
     class Verdict(models.TextChoices):
-        TRUSTED = "trusted", "Trusted"
-        MISMATCH = "mismatch", "Mismatch"
-        INVALID = "invalid", "Invalid evidence"
-        UNREACHABLE = "unreachable", "Unreachable"
+        TRUSTED = "trusted", _("Trusted")
+        MISMATCH = "mismatch", _("Mismatch")
+        INVALID = "invalid", _("Invalid evidence")
+        UNREACHABLE = "unreachable", _("Unreachable")
 
     node = models.ForeignKey("sites.Node", on_delete=models.CASCADE, related_name="attestations")
     enrolment = models.ForeignKey(

@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.accounts import access
 from apps.accounts.policy import Action
@@ -198,7 +199,7 @@ def release_template_pcrs(release: FirmwareRelease) -> list[dict[str, Any]]:
     return [
         {
             "pcr": e.pcr,
-            "type": e.type_name if e.digests else "(filled from the node's configuration)",
+            "type": e.type_name if e.digests else _("(filled from the node's configuration)"),
             "slot": e.slot,
             "digest": e.digests.get("sha256", b"").hex(),
         }

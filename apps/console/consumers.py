@@ -17,6 +17,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.http import Http404
+from django.utils.translation import gettext_noop
 
 from apps.accounts import access
 from apps.accounts.models import User
@@ -41,7 +42,7 @@ class ReauthRequired(PermissionError):
 
 # A Redfish-only node: Heatsite's console is IPMI SOL, which such a BMC does not offer.
 CLOSE_NO_CONSOLE = 4409
-NO_SOL = (
+NO_SOL = gettext_noop(
     "This node's BMC is reached over Redfish only: Heatsite's serial console is IPMI "
     "serial-over-LAN, which it does not offer. Set the node's protocol to IPMI or auto "
     "if its BMC also speaks IPMI."

@@ -3,6 +3,8 @@
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from apps.accounts import access
@@ -12,11 +14,11 @@ from apps.console.consumers import NO_SOL
 from apps.hardware.protocols import has_serial_console
 
 POWER_BUTTONS = [
-    ("on", "Power on", "success"),
-    ("reset", "Reset", "danger"),
-    ("cycle", "Cycle", "danger"),
-    ("soft", "Shut down", "warning"),
-    ("off", "Power off", "danger"),
+    ("on", gettext_lazy("Power on"), "success"),
+    ("reset", gettext_lazy("Reset"), "danger"),
+    ("cycle", gettext_lazy("Cycle"), "danger"),
+    ("soft", gettext_lazy("Shut down"), "warning"),
+    ("off", gettext_lazy("Power off"), "danger"),
 ]
 
 
@@ -29,7 +31,7 @@ def node_console(request: HttpRequest, node_id: int) -> HttpResponse:
         "site": node.site,
         "can_power": access.can(request.user, Action.POWER_CONTROL),
         "power_buttons": POWER_BUTTONS,
-        "no_console": None if has_serial_console(node) else NO_SOL,
+        "no_console": None if has_serial_console(node) else _(NO_SOL),
     }
     return render(request, "console/node_console.html", context)
 

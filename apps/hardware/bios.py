@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from apps.accounts import access
 from apps.accounts.policy import Action
@@ -34,7 +35,9 @@ logger = logging.getLogger(__name__)
 
 MAX_CHANGES = 64
 MAX_NAME, MAX_REASON = 100, 300
-APPLY_NOTE = "Changes are staged on the BMC and applied by the BIOS at the node's next reset."
+APPLY_NOTE = gettext_noop(
+    "Changes are staged on the BMC and applied by the BIOS at the node's next reset."
+)
 # BMC answers that mean "the BMC refused this" (409), as opposed to "it did not answer" (502).
 REFUSALS = (
     "bad_request",

@@ -11,6 +11,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
 from apps.core.charts import local_x, time_axis
 
 # The window of sensor history the node page draws.
@@ -21,9 +24,9 @@ TEMPERATURE_DOMAIN = [0.0, 0.46]
 # (column of ``selectors.node_history``, legend, colour); power first: the live script extends
 # trace 0 with the power pushed in ``node.state`` events.
 _TEMPERATURES = (
-    ("cpu_temp_c", "CPU (°C)", "#e8590c"),
-    ("water_in_c", "Water in (°C)", "#1971c2"),
-    ("water_out_c", "Water out (°C)", "#c92a2a"),
+    ("cpu_temp_c", gettext_noop("CPU (°C)"), "#e8590c"),
+    ("water_in_c", gettext_noop("Water in (°C)"), "#1971c2"),
+    ("water_out_c", gettext_noop("Water out (°C)"), "#c92a2a"),
 )
 
 
@@ -46,7 +49,7 @@ def sensor_figure(
         {
             "x": x,
             "y": _values(history.get("power_w", [])),
-            "name": "Power (W)",
+            "name": _("Power (W)"),
             "type": "scatter",
             "mode": "lines+markers" if len(x) < 2 else "lines",
             "line": {"color": "#495057", "width": 2.5},
@@ -57,7 +60,7 @@ def sensor_figure(
             {
                 "x": list(x),
                 "y": _values(history.get(key, [])),
-                "name": name,
+                "name": _(name),
                 "type": "scatter",
                 "mode": "lines+markers" if len(x) < 2 else "lines",
                 "yaxis": "y2",
@@ -68,7 +71,7 @@ def sensor_figure(
         "margin": {"l": 60, "r": 20, "t": 30, "b": 40},
         "legend": {"orientation": "h", "y": -0.25},
         "xaxis": time_axis(at, tz, start=start, end=end, anchor="y2"),
-        "yaxis": {"title": {"text": "Power (W)"}, "domain": POWER_DOMAIN, "rangemode": "tozero"},
+        "yaxis": {"title": {"text": _("Power (W)")}, "domain": POWER_DOMAIN, "rangemode": "tozero"},
         "yaxis2": {"title": {"text": "°C"}, "domain": TEMPERATURE_DOMAIN, "anchor": "x"},
         "uirevision": "sensors",
     }

@@ -8,6 +8,8 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from apps.hardware.models import BmcFacts, NodeTelemetry, PowerAction
 from apps.sites.models import Node, Site
@@ -25,12 +27,12 @@ def node_facts(node: Node) -> BmcFacts | None:
 
 # How people write the FRU fields (``drivers.base.FruInventory``); other keys get their words.
 INVENTORY_LABELS = {
-    "manufacturer": "Manufacturer",
-    "product": "Product",
-    "serial": "Serial",
-    "part_number": "Part number",
-    "board_serial": "Board serial",
-    "chassis_serial": "Chassis serial",
+    "manufacturer": gettext_noop("Manufacturer"),
+    "product": gettext_noop("Product"),
+    "serial": gettext_noop("Serial"),
+    "part_number": gettext_noop("Part number"),
+    "board_serial": gettext_noop("Board serial"),
+    "chassis_serial": gettext_noop("Chassis serial"),
     "uuid": "UUID",
 }
 
@@ -46,7 +48,8 @@ def inventory_fields(inventory: dict[str, Any] | None) -> list[tuple[str, str]]:
         value = inventory[key]
         if key == "extra" or value in (None, ""):
             continue
-        label = INVENTORY_LABELS.get(key) or str(key).replace("_", " ").capitalize()
+        known_label = INVENTORY_LABELS.get(key)
+        label = _(known_label) if known_label else str(key).replace("_", " ").capitalize()
         rows.append((label, str(value)))
     return rows
 

@@ -6,6 +6,8 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts import access
@@ -16,11 +18,17 @@ from apps.hardware.models import PowerAction
 from apps.hardware.protocols import node_protocol
 
 WHAT_HAPPENS = {
-    "on": "The node powers on and boots; its heat returns to the water loop within minutes.",
-    "off": "Power is cut at once, like pulling the plug: unsaved work on the node is lost.",
-    "soft": "The operating system is asked to shut down cleanly; the node then powers off.",
-    "reset": "The node restarts at once without shutting down: running work is lost.",
-    "cycle": "Power is cut, then restored after a few seconds: running work is lost.",
+    "on": gettext_lazy(
+        "The node powers on and boots; its heat returns to the water loop within minutes."
+    ),
+    "off": gettext_lazy(
+        "Power is cut at once, like pulling the plug: unsaved work on the node is lost."
+    ),
+    "soft": gettext_lazy(
+        "The operating system is asked to shut down cleanly; the node then powers off."
+    ),
+    "reset": gettext_lazy("The node restarts at once without shutting down: running work is lost."),
+    "cycle": gettext_lazy("Power is cut, then restored after a few seconds: running work is lost."),
 }
 
 
@@ -50,7 +58,7 @@ def node_power_confirm(request: HttpRequest, node_id: int) -> HttpResponse:
     node = access.node_for_user(request.user, node_id, Action.POWER_CONTROL)
     kind = _kind_or_400(request, request.GET)
     if kind is None:
-        return HttpResponseBadRequest("Unknown power action.")
+        return HttpResponseBadRequest(_("Unknown power action."))
     return _confirm(request, site=node.site, kind=kind, nodes=[node], bulk=False)
 
 
@@ -60,13 +68,17 @@ def node_power(request: HttpRequest, node_id: int) -> HttpResponse:
     node = access.node_for_user(request.user, node_id, Action.POWER_CONTROL)
     kind = _kind_or_400(request, request.POST)
     if kind is None:
-        return HttpResponseBadRequest("Unknown power action.")
+        return HttpResponseBadRequest(_("Unknown power action."))
     try:
         action = services.power_request(actor=request.user, node=node, kind=kind)
     except services.PowerConflict as conflict:
         messages.error(request, str(conflict))
     else:
-        messages.info(request, f"{action.get_kind_display()} of {node.name} queued.")
+        messages.info(
+            request,
+            _("%(action)s of %(node)s queued.")
+            % {"action": action.get_kind_display(), "node": node.name},
+        )
     return redirect("node-detail", node_id=node.pk)
 
 
@@ -76,7 +88,7 @@ def node_boot_device(request: HttpRequest, node_id: int) -> HttpResponse:
     node = access.node_for_user(request.user, node_id, Action.POWER_CONTROL)
     device = request.POST.get("device", "")
     if device not in BOOT_DEVICES:
-        messages.error(request, f"Unknown boot device {device!r}.")
+        messages.error(request, _("Unknown boot device %(device)r.") % {"device": device})
         return redirect("node-detail", node_id=node.pk)
     params = {
         "device": device,
@@ -89,7 +101,11 @@ def node_boot_device(request: HttpRequest, node_id: int) -> HttpResponse:
     except (services.PowerConflict, BmcError) as error:
         messages.error(request, str(error))
     else:
-        messages.info(request, f"Boot device of {node.name}: {device} requested.")
+        messages.info(
+            request,
+            _("Boot device of %(node)s: %(device)s requested.")
+            % {"node": node.name, "device": device},
+        )
     return redirect("node-detail", node_id=node.pk)
 
 
@@ -101,7 +117,7 @@ def node_details_refresh(request: HttpRequest, node_id: int) -> HttpResponse:
     node = access.node_for_user(request.user, node_id, Action.VIEW_HARDWARE)
     transaction.on_commit(lambda: bmc_details_refresh_task.delay(node.pk))
     messages.info(
-        request, "Reading inventory, firmware, boot device, BIOS settings and log from the BMC…"
+        request, _("Reading inventory, firmware, boot device, BIOS settings and log from the BMC…")
     )
     return redirect("node-detail", node_id=node.pk)
 
@@ -118,7 +134,7 @@ def site_power_confirm(request: HttpRequest, site_id: int) -> HttpResponse:
     site = access.site_for_user(request.user, site_id, Action.POWER_CONTROL)
     kind = _kind_or_400(request, request.GET)
     if kind is None:
-        return HttpResponseBadRequest("Unknown power action.")
+        return HttpResponseBadRequest(_("Unknown power action."))
     nodes = _selected_nodes(request, site, request.GET)
     return _confirm(request, site=site, kind=kind, nodes=nodes, bulk=True)
 
@@ -129,7 +145,7 @@ def site_power(request: HttpRequest, site_id: int) -> HttpResponse:
     site = access.site_for_user(request.user, site_id, Action.POWER_CONTROL)
     kind = _kind_or_400(request, request.POST)
     if kind is None:
-        return HttpResponseBadRequest("Unknown power action.")
+        return HttpResponseBadRequest(_("Unknown power action."))
     try:
         concurrency = max(1, min(16, int(request.POST.get("concurrency", 2))))
     except ValueError:
@@ -141,7 +157,9 @@ def site_power(request: HttpRequest, site_id: int) -> HttpResponse:
     for reason in skipped:
         messages.warning(request, reason)
     messages.info(
-        request, f"{PowerAction.Kind(kind).label} of {batch.actions.count()} node(s) queued."
+        request,
+        _("%(action)s of %(count)d node(s) queued.")
+        % {"action": PowerAction.Kind(kind).label, "count": batch.actions.count()},
     )
     return redirect(f"{reverse('site-detail', args=[site.pk])}?batch={batch.pk}#power")
 
@@ -189,7 +207,9 @@ def node_certificate_accept(request: HttpRequest, node_id: int) -> HttpResponse:
     except (certificates.CertificateMismatch, BmcError) as error:
         messages.error(request, str(error))
     else:
-        messages.info(request, f"The BMC certificate of {node.name} is accepted.")
+        messages.info(
+            request, _("The BMC certificate of %(node)s is accepted.") % {"node": node.name}
+        )
     return redirect("node-detail", node_id=node.pk)
 
 
@@ -231,5 +251,7 @@ def node_bmc_password_rotate(request: HttpRequest, node_id: int) -> HttpResponse
     except (rotation.RotationBusy, rotation.RotationFailed) as error:
         messages.error(request, str(error))
     else:
-        messages.info(request, f"Rotating the BMC password of {node.name}: queued.")
+        messages.info(
+            request, _("Rotating the BMC password of %(node)s: queued.") % {"node": node.name}
+        )
     return redirect("node-detail", node_id=node.pk)

@@ -17,6 +17,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts import access
@@ -35,7 +36,7 @@ def _page(
     *,
     status: int = 200,
 ) -> HttpResponse:
-    context = {"node": node, "site": node.site, "apply_note": bios.APPLY_NOTE} | context
+    context = {"node": node, "site": node.site, "apply_note": _(bios.APPLY_NOTE)} | context
     if request.htmx:
         return render(request, template, context)
     return render(request, "hardware/bios_edit.html", context | {"step": template}, status=status)
@@ -134,7 +135,10 @@ def node_bios_change(request: HttpRequest, node_id: int) -> HttpResponse:
     pending = facts.bios.get("pending") or {}
     messages.success(
         request,
-        f"BIOS changes staged on {node.name} ({len(pending)} pending): "
-        "they apply at the node's next reset.",
+        _(
+            "BIOS changes staged on %(node)s (%(count)d pending): "
+            "they apply at the node's next reset."
+        )
+        % {"node": node.name, "count": len(pending)},
     )
     return redirect("node-detail", node_id=node.pk)

@@ -2,18 +2,22 @@
 (function () {
   "use strict";
 
-  var STATES = {
-    connecting: ["Connecting…", "text-bg-secondary"],
-    connected: ["Connected", "text-bg-success"],
-    off: ["Node powered off", "text-bg-dark"],
-    lost: ["BMC session lost — reconnecting", "text-bg-warning"],
-    no_session: ["No free BMC session", "text-bg-danger"],
-    failed: ["Console unavailable", "text-bg-danger"],
-    closed: ["Closed (idle)", "text-bg-secondary"],
-    offline: ["Connection to Heatsite lost — reconnecting", "text-bg-warning"],
-    refused: ["Access refused", "text-bg-danger"]
+  var gettext = window.gettext || function (s) { return s; };
+  var interpolate = window.interpolate || function (fmt, obj) {
+    return fmt.replace(/%\((\w+)\)s/g, function (m, k) { return String(obj[k]); });
   };
-  var REFUSALS = { 4401: "Your login has expired: reload the page.", 4403: "Your role may not open consoles.", 4404: "No such node.", 4428: "Opening a console needs a recent second factor: reload the page to confirm it is you." };
+  var STATES = {
+    connecting: [gettext("Connecting…"), "text-bg-secondary"],
+    connected: [gettext("Connected"), "text-bg-success"],
+    off: [gettext("Node powered off"), "text-bg-dark"],
+    lost: [gettext("BMC session lost — reconnecting"), "text-bg-warning"],
+    no_session: [gettext("No free BMC session"), "text-bg-danger"],
+    failed: [gettext("Console unavailable"), "text-bg-danger"],
+    closed: [gettext("Closed (idle)"), "text-bg-secondary"],
+    offline: [gettext("Connection to Heatsite lost — reconnecting"), "text-bg-warning"],
+    refused: [gettext("Access refused"), "text-bg-danger"]
+  };
+  var REFUSALS = { 4401: gettext("Your login has expired: reload the page."), 4403: gettext("Your role may not open consoles."), 4404: gettext("No such node."), 4428: gettext("Opening a console needs a recent second factor: reload the page to confirm it is you.") };
 
   function open(root) {
     var nodeId = root.dataset.nodeId;
@@ -56,18 +60,20 @@
     function showKeyboard(status) {
       holder = status.holder;
       var mine = holder && holder.session_id === sessionId;
-      byId("keyboard-holder").textContent = !holder ? "Nobody holds the keyboard."
-        : mine ? "You hold the keyboard." : holder.name + " holds the keyboard.";
+      byId("keyboard-holder").textContent = !holder ? gettext("Nobody holds the keyboard.")
+        : mine ? gettext("You hold the keyboard.")
+        : interpolate(gettext("%(name)s holds the keyboard."), { name: holder.name }, true);
       byId("keyboard-ask").disabled = !!mine;
       byId("keyboard-take").disabled = !holder || !!mine;
       byId("keyboard-release").disabled = !mine;
       var req = byId("keyboard-request");
       var asked = status.requested;
       if (asked && asked.session_id !== sessionId) {
-        req.textContent = asked.name + " asks for the keyboard" + (mine ? ": release it to hand over." : ".");
+        req.textContent = interpolate(mine ? gettext("%(name)s asks for the keyboard: release it to hand over.")
+          : gettext("%(name)s asks for the keyboard."), { name: asked.name }, true);
         req.classList.remove("d-none");
       } else if (asked) {
-        req.textContent = "You asked for the keyboard.";
+        req.textContent = gettext("You asked for the keyboard.");
         req.classList.remove("d-none");
       } else {
         req.classList.add("d-none");
@@ -132,7 +138,8 @@
     byId("keyboard-ask").addEventListener("click", function () { send({ type: "keyboard", action: "request" }); });
     byId("keyboard-release").addEventListener("click", function () { send({ type: "keyboard", action: "release" }); });
     byId("keyboard-take").addEventListener("click", function () {
-      if (window.confirm("Take the keyboard from " + (holder ? holder.name : "its holder") + "? This is recorded.")) {
+      if (window.confirm(holder ? interpolate(gettext("Take the keyboard from %(name)s? This is recorded."), { name: holder.name }, true)
+        : gettext("Take the keyboard from its holder? This is recorded."))) {
         send({ type: "keyboard", action: "take" });
       }
     });
@@ -143,8 +150,9 @@
       if (!form.closest || !form.closest("#modal")) return;
       e.preventDefault();
       fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" })
-        .then(function (r) { notice(r.ok ? "Power action requested: watch the console." : "The power request failed (" + r.status + ")."); })
-        .catch(function () { notice("The power request could not be sent."); });
+        .then(function (r) { notice(r.ok ? gettext("Power action requested: watch the console.")
+          : interpolate(gettext("The power request failed (%(status)s)."), { status: r.status }, true)); })
+        .catch(function () { notice(gettext("The power request could not be sent.")); });
       var modal = window.bootstrap && window.bootstrap.Modal.getInstance(byId("modal"));
       if (modal) modal.hide();
     });
