@@ -7,11 +7,13 @@ sets ``topojsonURL``), so it draws offline. PNG and SVG exports are plotly's mod
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
+
+from django.utils.translation import gettext, gettext_noop
+
+from apps.core.l10n import CSV_DIALECTS, CsvDialect, number
 
 from .selectors import (
     COLUMN_BY_KEY,
@@ -46,6 +48,27 @@ CSV_FIELDS = (
     "latitude",
     "longitude",
 )
+# Headings of the French CSV dialect (docs/decisions.md, 27) for the fields that are not table
+# columns; the table's columns use their ``heading``. The ``en`` file keeps the field names.
+_CSV_HEADINGS = {
+    "period_start": gettext_noop("Period start"),
+    "period_end_exclusive": gettext_noop("Period end (exclusive)"),
+    "id": "ID",
+    "code": gettext_noop("Site code"),
+    "name": gettext_noop("Site"),
+    "partner": gettext_noop("Partner"),
+    "heat_network": gettext_noop("Heat network"),
+    "region": gettext_noop("Region"),
+    "status": gettext_noop("Status"),
+    "timezone": gettext_noop("Time zone"),
+    "heat_power_mwh": gettext_noop("Heat integrated from the meters' power (MWh_th)"),
+    "electrical_coverage_pct": gettext_noop("Electrical data coverage (%)"),
+    "heat_previous_mwh": gettext_noop("Heat delivered, previous period (MWh_th)"),
+    "contract_min_supply_c": gettext_noop("Contracted minimum supply (°C)"),
+    "co2_factor_kg_per_mwh": gettext_noop("CO₂ factor (kg/MWh)"),
+    "latitude": gettext_noop("Latitude"),
+    "longitude": gettext_noop("Longitude"),
+}
 
 
 def numeric_column(key: str) -> str:
@@ -68,8 +91,12 @@ def bar_figure(rows: Sequence[SiteFigures], column: str, period: Period) -> dict
     col = COLUMN_BY_KEY[numeric_column(column)]
     shown = [r for r in rows if getattr(r, column) is not None][:BAR_LIMIT]
     more = len(rows) - len(shown)
-    title = f"{col.title}, {period}" + (
-        f" (first {len(shown)} sites of {len(rows)})" if more else ""
+    title = f"{col.heading}, {period}" + (
+        " "
+        + gettext("(first %(shown)d sites of %(total)d)")
+        % {"shown": len(shown), "total": len(rows)}
+        if more
+        else ""
     )
     return {
         "data": [
@@ -83,7 +110,9 @@ def bar_figure(rows: Sequence[SiteFigures], column: str, period: Period) -> dict
                 "marker": {"color": "#d9480f"},
             }
         ],
-        "layout": _layout(title, xaxis={"type": "category"}, yaxis={"title": {"text": col.title}}),
+        "layout": _layout(
+            title, xaxis={"type": "category"}, yaxis={"title": {"text": col.heading}}
+        ),
     }
 
 
@@ -108,7 +137,7 @@ def map_figure(rows: Sequence[SiteFigures], column: str, period: Period) -> dict
         "marker": {
             "color": [_round(getattr(r, column)) for r in valued],
             "colorscale": "YlOrRd",
-            "colorbar": {"title": {"text": col.title}},
+            "colorbar": {"title": {"text": col.heading}},
             "size": 9,
             "line": {"width": 0.5, "color": "#333"},
         },
@@ -139,7 +168,7 @@ def map_figure(rows: Sequence[SiteFigures], column: str, period: Period) -> dict
     }
     return {
         "data": data,
-        "layout": _layout(f"{col.title}, {period}", geo=geo, showlegend=bool(blank), height=560),
+        "layout": _layout(f"{col.heading}, {period}", geo=geo, showlegend=bool(blank), height=560),
     }
 
 
@@ -162,15 +191,16 @@ def scatter_figure(rows: Sequence[SiteFigures], period: Period) -> dict[str, Any
                     "colorscale": "RdYlGn",
                     "cmin": 0,
                     "cmax": 100,
-                    "colorbar": {"title": {"text": "At/above contract (%)"}},
+                    "colorbar": {"title": {"text": gettext("At/above contract (%)")}},
                 },
                 "hovertemplate": "%{text}<br>%{x} °C, %{y} %<extra></extra>",
             }
         ],
         "layout": _layout(
-            f"Efficiency vs supply temperature, {period} (size: heat delivered)",
-            xaxis={"title": {"text": "Average supply (°C)"}},
-            yaxis={"title": {"text": "Heat recovery efficiency (%)"}},
+            gettext("Efficiency vs supply temperature, %(period)s (size: heat delivered)")
+            % {"period": period},
+            xaxis={"title": {"text": gettext("Average supply (°C)")}},
+            yaxis={"title": {"text": gettext("Heat recovery efficiency (%)")}},
         ),
     }
 
@@ -229,24 +259,35 @@ def cell(row: SiteFigures, key: str) -> str:
     col = COLUMN_BY_KEY.get(key)
     if col is None or not col.numeric:
         return str(value)
-    return f"{value:,.{col.decimals}f}"
+    return number(value, col.decimals)
 
 
-def comparison_csv(rows: Sequence[SiteFigures], period: Period) -> str:
-    """The table as CSV: one row per site, raw numbers (dot decimals), empty when missing."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["period_start", "period_end_exclusive", *CSV_FIELDS])
+def _csv_heading(field: str) -> str:
+    column = COLUMN_BY_KEY.get(field)
+    return column.heading if column else gettext(_CSV_HEADINGS.get(field, field))
+
+
+def comparison_csv(
+    rows: Sequence[SiteFigures], period: Period, dialect: CsvDialect = CSV_DIALECTS["en"]
+) -> str:
+    """The table as CSV: one row per site, raw numbers, empty when missing. ``en``: field names,
+    dot decimals, ISO dates; ``fr``: French headings, ``;``, decimal comma, dd/mm/yyyy, BOM."""
+    fields = ["period_start", "period_end_exclusive", *CSV_FIELDS]
+    french = dialect.code != "en"
+    day = (lambda d: d.strftime("%d/%m/%Y")) if french else (lambda d: d.isoformat())
+    out = [[_csv_heading(f) for f in fields] if french else fields]
     for r in rows:
         values = [getattr(r, f) for f in CSV_FIELDS]
-        writer.writerow(
+        out.append(
             [
-                period.start.isoformat(),
-                period.end.isoformat(),
+                day(period.start),
+                day(period.end),
                 *(
-                    "" if v is None else (repr(round(v, 4)) if isinstance(v, float) else v)
+                    ""
+                    if v is None
+                    else (dialect.figure(repr(round(v, 4))) if isinstance(v, float) else v)
                     for v in values
                 ),
             ]
         )
-    return out.getvalue()
+    return dialect.write(out)

@@ -14,6 +14,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.translation import gettext_lazy
 
 from apps.accounts import access
 from apps.accounts.policy import Action
@@ -24,11 +25,11 @@ from .models import SiteSelection
 from .selectors import SORT_KEYS, CompareError, Period, last_days, month_period
 
 PERIODS = [
-    ("7d", "Last 7 days"),
-    ("30d", "Last 30 days"),
-    ("365d", "Last 365 days"),
-    ("month", "A month"),
-    ("custom", "Custom range"),
+    ("7d", gettext_lazy("Last 7 days")),
+    ("30d", gettext_lazy("Last 30 days")),
+    ("365d", gettext_lazy("Last 365 days")),
+    ("month", gettext_lazy("A month")),
+    ("custom", gettext_lazy("Custom range")),
 ]
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 MAX_IDS = 10_000
@@ -63,7 +64,9 @@ class CompareForm(forms.Form):
     )
     heat_network = forms.CharField(required=False, max_length=200)
     region = forms.CharField(required=False, max_length=100)
-    status = forms.ChoiceField(choices=[("", "Any status"), *Site.Status.choices], required=False)
+    status = forms.ChoiceField(
+        choices=[("", gettext_lazy("Any status")), *Site.Status.choices], required=False
+    )
     selection = forms.CharField(required=False, max_length=16)
     sort = forms.ChoiceField(choices=[(k, k) for k in SORT_KEYS], required=False)
     dir = forms.ChoiceField(choices=[("desc", "desc"), ("asc", "asc")], required=False)

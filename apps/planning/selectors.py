@@ -39,6 +39,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from apps.hardware.models import ElectricalDaily, energy_source
 from apps.heat.models import DailyRollup
@@ -117,23 +118,29 @@ class Column:
     def title(self) -> str:
         return f"{self.label} ({self.unit})" if self.unit else self.label
 
+    @property
+    def heading(self) -> str:
+        """The title in the reader's language (pages and charts; the API keeps ``title``)."""
+        label = gettext(self.label)
+        return f"{label} ({gettext(self.unit)})" if self.unit else label
+
 
 COLUMNS: tuple[Column, ...] = (
-    Column("heat_mwh", "Heat delivered", "MWh_th", 2),
-    Column("supply_avg_c", "Avg supply", "°C", 1),
-    Column("supply_min_c", "Min supply", "°C", 1),
-    Column("hours_at_contract", "Hours at/above contract", "h", 0),
-    Column("contract_pct", "At/above contract", "% of period", 1),
-    Column("availability_pct", "Heat availability", "%", 1),
-    Column("electrical_mwh", "Electrical energy", "MWh_e", 2),
-    Column("electrical_source", "Electricity source", numeric=False),
-    Column("efficiency_pct", "Heat recovery efficiency", "%", 1),
-    Column("nodes", "Nodes", "", 0),
-    Column("nominal_kw", "Nominal capacity", "kW_th", 1),
-    Column("utilisation_pct", "Utilisation", "%", 1),
-    Column("co2_avoided_t", "CO₂ avoided", "t", 2),
-    Column("coverage_pct", "Data coverage", "%", 1),
-    Column("trend_pct", "Trend vs previous period", "%", 1),
+    Column("heat_mwh", gettext_noop("Heat delivered"), "MWh_th", 2),
+    Column("supply_avg_c", gettext_noop("Avg supply"), "°C", 1),
+    Column("supply_min_c", gettext_noop("Min supply"), "°C", 1),
+    Column("hours_at_contract", gettext_noop("Hours at/above contract"), "h", 0),
+    Column("contract_pct", gettext_noop("At/above contract"), gettext_noop("% of period"), 1),
+    Column("availability_pct", gettext_noop("Heat availability"), "%", 1),
+    Column("electrical_mwh", gettext_noop("Electrical energy"), "MWh_e", 2),
+    Column("electrical_source", gettext_noop("Electricity source"), numeric=False),
+    Column("efficiency_pct", gettext_noop("Heat recovery efficiency"), "%", 1),
+    Column("nodes", gettext_noop("Nodes"), "", 0),
+    Column("nominal_kw", gettext_noop("Nominal capacity"), "kW_th", 1),
+    Column("utilisation_pct", gettext_noop("Utilisation"), "%", 1),
+    Column("co2_avoided_t", gettext_noop("CO₂ avoided"), "t", 2),
+    Column("coverage_pct", gettext_noop("Data coverage"), "%", 1),
+    Column("trend_pct", gettext_noop("Trend vs previous period"), "%", 1),
 )
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
 NUMERIC_KEYS = tuple(c.key for c in COLUMNS if c.numeric)
@@ -481,11 +488,11 @@ def sort_rows(rows: Sequence[SiteFigures], key: str, descending: bool) -> list[S
 
 
 SERIES_METRICS = {
-    "heat_mwh": "Heat delivered (MWh_th per day)",
-    "supply_avg_c": "Average supply (°C)",
-    "coverage_pct": "Data coverage (%)",
-    "efficiency_pct": "Heat recovery efficiency (%)",
-    "electrical_mwh": "Electrical energy (MWh_e per day)",
+    "heat_mwh": gettext_noop("Heat delivered (MWh_th per day)"),
+    "supply_avg_c": gettext_noop("Average supply (°C)"),
+    "coverage_pct": gettext_noop("Data coverage (%)"),
+    "efficiency_pct": gettext_noop("Heat recovery efficiency (%)"),
+    "electrical_mwh": gettext_noop("Electrical energy (MWh_e per day)"),
 }
 
 

@@ -15,10 +15,12 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts import access
 from apps.accounts.policy import Action
+from apps.core.l10n import UnknownDialect, csv_dialect
 
 from . import figures, selectors
 from .forms import PERIODS, CompareForm, CompareQuery, SelectionForm
@@ -32,7 +34,7 @@ SERIES_DEFAULT_SITES = 6
 def _bad_request(request: HttpRequest, reason: str) -> HttpResponse:
     if request.headers.get("accept", "").startswith("application/json"):
         return JsonResponse({"detail": reason}, status=400)
-    context = {"status": 400, "title": "Bad request", "message": reason}
+    context = {"status": 400, "title": _("Bad request"), "message": reason}
     return render(request, "error.html", context, status=400)
 
 
@@ -62,7 +64,7 @@ def compare(request: HttpRequest) -> HttpResponse:
         return _bad_request(request, str(exc))
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     headers = []
-    for key, label in [("code", "Site"), *((c.key, c.title) for c in COLUMNS)]:
+    for key, label in [("code", _("Site")), *((c.key, c.heading) for c in COLUMNS)]:
         active = key == query.sort
         direction = "asc" if active and query.descending else "desc"
         if key == "code" and not active:
@@ -101,7 +103,7 @@ def compare(request: HttpRequest) -> HttpResponse:
         ),
         "columns": [c for c in COLUMNS if c.numeric],
         "sort_column": sort_column,
-        "series_metrics": SERIES_METRICS.items(),
+        "series_metrics": [(key, _(label)) for key, label in SERIES_METRICS.items()],
         "bar_figure": figures.bar_figure(rows, sort_column, query.period),
         "selections": SiteSelection.objects.order_by("-created_at")[:20],
         "statuses": form.fields["status"].choices,
@@ -151,7 +153,11 @@ def compare_csv(request: HttpRequest) -> HttpResponse:
         query, rows = _compare(request)
     except CompareError as exc:
         return _bad_request(request, str(exc))
-    body = figures.comparison_csv(rows, query.period)
+    try:
+        dialect = csv_dialect(request.GET.get("dialect"))
+    except UnknownDialect as exc:
+        return _bad_request(request, str(exc))
+    body = figures.comparison_csv(rows, query.period, dialect)
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     name = f"heatsite-compare-{query.period.start}-{query.period.end}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'

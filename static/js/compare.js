@@ -3,13 +3,14 @@
    PNG and SVG downloads are plotly's own modebar tools. Maps use our vendored topojson. */
 (function () {
   "use strict";
+  var gettext = window.gettext || function (s) { return s; };
   var el = document.getElementById("compare-chart");
   if (!el) return;
   var kind = document.getElementById("chart-kind");
   var column = document.getElementById("chart-column");
   var metric = document.getElementById("chart-metric");
   var svgButton = {
-    name: "Download plot as SVG",
+    name: gettext("Download plot as SVG"),
     icon: Plotly.Icons.camera,
     click: function (gd) { Plotly.downloadImage(gd, { format: "svg", filename: "heatsite-compare" }); },
   };
@@ -49,7 +50,7 @@
     fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
       .then(function (res) {
-        if (!res.ok) { el.textContent = res.body.detail || "Chart unavailable"; return; }
+        if (!res.ok) { el.textContent = res.body.detail || gettext("Chart unavailable"); return; }
         draw(res.body);
       });
   }

@@ -201,3 +201,24 @@ def test_engineer_route_in_french_has_no_english(client, french_engineer, object
     }  # fmt: skip
     found = english_in(visible_texts(response.content.decode()), allowed=allowed)
     assert not found, f"{name}: English left: {found[:10]}"
+
+
+def test_planners_compare_page_chart_and_csv_in_french(client, planner, site, other_site):
+    planner.language = "fr"
+    planner.save()
+    client.force_login(planner)
+    allowed = {s for x in (site, other_site) for s in (x.name, x.code, x.partner.name)} | {
+        "CSV", "API", "Heatsite", "English", "Français", "MWh_th", "MWh_e", "kW_th",
+    }  # fmt: skip
+    period = {"start": "2026-11-01", "end": "2026-12-01"}
+    html = _french_page(client, reverse("compare") + "?start=2026-11-01&end=2026-12-01", allowed)
+    assert "Comparer les sites" in html and "Chaleur livrée (MWh_th)" in html
+    chart = client.get(reverse("compare-chart"), period | {"chart": "scatter"}).json()
+    assert chart["layout"]["yaxis"]["title"]["text"] == "Rendement de récupération de chaleur (%)"
+    body = client.get(reverse("compare-csv"), period).content
+    assert body.startswith("\ufeff".encode())
+    header = body.decode("utf-8-sig").splitlines()[0]
+    assert header.startswith("Début de période;Fin de période (exclue);ID;Code du site;")
+    english = client.get(reverse("compare-csv"), period | {"dialect": "en"}).content.decode()
+    assert english.startswith("period_start,period_end_exclusive,id,code,")
+    assert client.get(reverse("compare-csv"), period | {"dialect": "xx"}).status_code == 400
