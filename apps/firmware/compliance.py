@@ -28,6 +28,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext, gettext_lazy
 
 from apps.attestation.models import NodeConfiguration, PlatformProfile
 from apps.firmware.bundles import sku_of_node
@@ -38,10 +39,10 @@ from apps.sites.models import Node
 
 UP_TO_DATE, BEHIND, AHEAD, UNKNOWN = "up_to_date", "behind", "ahead", "unknown"
 STATUSES = (
-    (UP_TO_DATE, "Up to date"),
-    (BEHIND, "Behind"),
-    (AHEAD, "Ahead"),
-    (UNKNOWN, "Unknown"),
+    (UP_TO_DATE, gettext_lazy("Up to date")),
+    (BEHIND, gettext_lazy("Behind")),
+    (AHEAD, gettext_lazy("Ahead")),
+    (UNKNOWN, gettext_lazy("Unknown")),
 )
 _STATUS_VALUES = {value for value, _ in STATUSES}
 
@@ -264,9 +265,10 @@ def compliance_compute(*, nodes: QuerySet[Node], query: ComplianceQuery) -> Comp
             running, row.read_at = _running(firmware.get(node_id))
             row.running = dict(running.values())
             row.reason = (
-                f"No desired bundle for SKU {sku}."
+                gettext("No desired bundle for SKU %(sku)s.") % {"sku": sku}
                 if sku
-                else f"No SKU: model {model or '(none)'!r} is not a known platform profile."
+                else gettext("No SKU: model %(model)r is not a known platform profile.")
+                % {"model": model or "(none)"}
             )
         else:
             _evaluate(row, want.wanted, firmware.get(node_id))  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils.deconstruct import deconstructible
+from django.utils.translation import gettext_lazy
 
 
 @deconstructible
@@ -73,16 +74,16 @@ class FirmwareUpdate(models.Model):
         ON_RESET = "OnReset", "On the next reset"
 
     class State(models.TextChoices):
-        PENDING = "pending", "Queued"
-        STAGING = "staging", "Sending the image"
-        RUNNING = "running", "BMC task running"
-        APPLYING = "applying", "Awaiting the reset"
-        VERIFYING = "verifying", "Reading the version back"
+        PENDING = "pending", gettext_lazy("Queued")
+        STAGING = "staging", gettext_lazy("Sending the image")
+        RUNNING = "running", gettext_lazy("BMC task running")
+        APPLYING = "applying", gettext_lazy("Awaiting the reset")
+        VERIFYING = "verifying", gettext_lazy("Reading the version back")
         # defer_reset: the image is staged on the BMC, the reset is the caller's (a campaign
         # resets a node once per bundle); settled by the version read back after that reset.
-        STAGED = "staged", "Staged (awaiting the node's reset)"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+        STAGED = "staged", gettext_lazy("Staged (awaiting the node's reset)")
+        SUCCEEDED = "succeeded", gettext_lazy("Succeeded")
+        FAILED = "failed", gettext_lazy("Failed")
 
     ACTIVE = (State.PENDING, State.STAGING, State.RUNNING, State.APPLYING, State.VERIFYING)
 

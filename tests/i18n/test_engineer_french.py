@@ -166,16 +166,26 @@ def test_console_page_of_a_redfish_only_node_in_french(client, french_engineer, 
 
 
 # The route matrix's engineer pages of the areas translated for engineers (the others are
-# partner surfaces, checked by the partner walker, or not yet translated: firmware campaigns).
+# partner surfaces, checked by the partner walker, or not yet translated: a campaign's page
+# and the new-campaign form).
 ROUTES, _, EXTRA_OBJECTS = load()
-SCOPE = ("node-", "attestation-", "firmware-release", "power-batch", "site-power-confirm")
+SCOPE = (
+    "node-",
+    "attestation-",
+    "firmware-release",
+    "firmware-bundles",
+    "firmware-campaigns",
+    "firmware-compliance",
+    "power-batch",
+    "site-power-confirm",
+)
 ENGINEER_PAGES = sorted(
     name
     for name, route in ROUTES.items()
     if route.method == "get"
     and route.expect.get("engineer") == 200
     and name.startswith(SCOPE)
-    and name != "node-firmware-updates"
+    and name != "firmware-compliance-csv"
 )
 
 
