@@ -173,8 +173,8 @@ class FirmwareBundle(models.Model):
     """
 
     class Source(models.TextChoices):
-        ARTEFACTS = "artefacts", "Computed from build artefacts"
-        GOLDEN = "golden", "Harvested from a golden boot"
+        ARTEFACTS = "artefacts", gettext_lazy("Computed from build artefacts")
+        GOLDEN = "golden", gettext_lazy("Harvested from a golden boot")
 
     profile = models.ForeignKey(
         "attestation.PlatformProfile", on_delete=models.PROTECT, related_name="firmware_bundles"

@@ -173,7 +173,7 @@ SCOPE = (
     "node-",
     "attestation-",
     "firmware-release",
-    "firmware-bundles",
+    "firmware-bundle",
     "firmware-campaigns",
     "firmware-compliance",
     "power-batch",
