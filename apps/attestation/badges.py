@@ -37,9 +37,7 @@ LABELS = {
 EXPLANATIONS = {
     Badge.TRUSTED: _("The TPM's signed PCR values match the prediction for this node."),
     Badge.MISMATCH: _("The TPM's signed PCR values differ from every approved prediction."),
-    Badge.INVALID: _(
-        "The evidence failed verification (signature, nonce, replay or event log)."
-    ),
+    Badge.INVALID: _("The evidence failed verification (signature, nonce, replay or event log)."),
     Badge.UNREACHABLE: _("The node's agent did not answer the last challenge."),
     Badge.STALE: _("No successful check recently: the verifier may not be running."),
     Badge.NOT_ENROLLED: _("No TPM identity is enrolled for this node yet."),
