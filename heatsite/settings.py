@@ -291,6 +291,9 @@ GATEWAY_RABBITMQCTL = os.environ.get("GATEWAY_RABBITMQCTL", "rabbitmqctl")
 # before that deadline (the time a power action may take at the BMC).
 GATEWAY_POWER_DEADLINE = float(os.environ.get("GATEWAY_POWER_DEADLINE", "300"))
 GATEWAY_START_MARGIN = float(os.environ.get("GATEWAY_START_MARGIN", "60"))
+# A TPM quote or enrolment step through a gateway: its nodes are recorded unreachable ("site
+# gateway offline") if it has not answered within GATEWAY_QUOTE_DEADLINE s.
+GATEWAY_QUOTE_DEADLINE = float(os.environ.get("GATEWAY_QUOTE_DEADLINE", "180"))
 GATEWAY_EXPIRE_INTERVAL = float(os.environ.get("GATEWAY_EXPIRE_INTERVAL", "30"))
 # A gateway without a heartbeat for this long shows "site gateway offline" (apps.gateways).
 GATEWAY_OFFLINE_AFTER = float(os.environ.get("GATEWAY_OFFLINE_AFTER", "120"))

@@ -148,19 +148,25 @@ class Outcome:
 # --- agents ---------------------------------------------------------------------------------
 
 
-def _timeout() -> float:
+def agent_timeout() -> float:
     return float(getattr(settings, "ATTESTATION_AGENT_TIMEOUT", 10.0))
 
 
 def client_for(address: AgentAddress) -> Any:
     """The agent client of one node (tests substitute evidence by wrapping this)."""
     return AgentClient(
-        address.host, address.port, address.token, address.cert_fingerprint, timeout=_timeout()
+        address.host, address.port, address.token, address.cert_fingerprint, timeout=agent_timeout()
     )
 
 
 def _address(endpoint: AgentEndpoint) -> AgentAddress:
     return AgentAddress(endpoint.host, endpoint.port, endpoint.token, endpoint.cert_fingerprint)
+
+
+def addresses_for(node_ids: Iterable[int]) -> dict[int, AgentAddress]:
+    """The agent addresses of those of ``node_ids`` that have an endpoint (for a gateway)."""
+    endpoints = AgentEndpoint.objects.filter(node_id__in=list(node_ids)).order_by("node_id")
+    return {e.node_id: _address(e) for e in endpoints}
 
 
 def endpoint_register(
@@ -186,7 +192,7 @@ def endpoint_register(
 # --- enrolment ------------------------------------------------------------------------------
 
 
-def _ek_issuers() -> list[bytes]:
+def ek_issuers() -> list[bytes]:
     return [Path(p).read_bytes() for p in getattr(settings, "ATTESTATION_EK_CA_FILES", [])]
 
 
@@ -198,17 +204,26 @@ def prove_identity(address: AgentAddress, issuers: list[bytes] | None = None) ->
     client = client_for(address)
     try:
         ident = client.identity()
-        ak = tpm_enrolment.check_ak_attributes(ident.ak_public)
-        if tpm_enrolment.ak_name(ak) != ident.ak_name:
-            raise tpm_enrolment.EnrolmentError("the AK name does not match the AK public area")
-        if ident.ek_certificate:
-            tpm_enrolment.check_ek_certificate(ident.ek_certificate, ident.ek_public, issuers)
-        blob, secret = tpm_enrolment.make_credential(ident.ek_public, ident.ak_name)
+        blob, secret = credential_make(ident, issuers)
         if not hmac.compare_digest(client.activate(blob), secret):
             raise tpm_enrolment.EnrolmentError("credential activation returned the wrong secret")
     except (AgentError, tpm_enrolment.EnrolmentError) as exc:
         raise EnrolmentFailed(str(exc)) from None
     return ident
+
+
+def credential_make(ident: AgentIdentity, issuers: list[bytes] | None) -> tuple[bytes, bytes]:
+    """Checks an agent's reported identity (AK attributes and name, EK certificate) and makes
+    the credential only its TPM can activate: (blob, secret). Raises EnrolmentFailed."""
+    try:
+        ak = tpm_enrolment.check_ak_attributes(ident.ak_public)
+        if tpm_enrolment.ak_name(ak) != ident.ak_name:
+            raise tpm_enrolment.EnrolmentError("the AK name does not match the AK public area")
+        if ident.ek_certificate:
+            tpm_enrolment.check_ek_certificate(ident.ek_certificate, ident.ek_public, issuers)
+        return tpm_enrolment.make_credential(ident.ek_public, ident.ak_name)
+    except tpm_enrolment.EnrolmentError as exc:
+        raise EnrolmentFailed(str(exc)) from None
 
 
 def _store_enrolment(node: Node, ident: AgentIdentity, fingerprint: str, actor: Any) -> Enrolment:
@@ -255,8 +270,9 @@ def _store_enrolment(node: Node, ident: AgentIdentity, fingerprint: str, actor: 
     return enrolment
 
 
-def enrol(*, node_id: int, actor: Any = None) -> Enrolment:
-    """Zero-touch enrolment of one node: MakeCredential/ActivateCredential against its agent.
+def enrol(*, node_id: int, actor: Any = None) -> Enrolment | None:
+    """Zero-touch enrolment of one node: MakeCredential/ActivateCredential against its agent
+    (through its site gateway if it has one: then None, the enrolment comes with the answer).
 
     Enrolling again with the same EK and AK changes nothing; a different EK or AK (TPM cleared,
     board replaced) supersedes the previous enrolment and is audited as a re-enrolment.
@@ -267,18 +283,36 @@ def enrol(*, node_id: int, actor: Any = None) -> Enrolment:
     endpoint = AgentEndpoint.objects.filter(node=node).first()
     if endpoint is None:
         raise EnrolmentFailed(f"{node.name} has no registered agent endpoint")
+    from apps.gateways import quotes
+    from apps.gateways import services as gateways
+
+    gateway = gateways.gateway_for_site(node.site_id)
+    if gateway is not None:
+        quotes.enrol_send(gateway, [node.pk])  # recorded when the gateway answers
+        return None
     try:
-        ident = prove_identity(_address(endpoint), _ek_issuers())
+        ident = prove_identity(_address(endpoint), ek_issuers())
     except EnrolmentFailed as exc:
-        audit_record(
-            actor=actor,
-            action="attestation.enrol",
-            target=node,
-            result=AuditEvent.Result.FAILED,
-            detail={"reason": str(exc)},
-        )
+        enrolment_failed(node.pk, str(exc), actor)
         raise
     return _store_enrolment(node, ident, endpoint.cert_fingerprint, actor)
+
+
+def enrolment_failed(node_id: int, reason: str, actor: Any = None) -> None:
+    node = Node.objects.filter(pk=node_id).first()
+    audit_record(
+        actor=actor,
+        action="attestation.enrol",
+        target=node,
+        result=AuditEvent.Result.FAILED,
+        detail={"reason": reason[:300]},
+    )
+
+
+def enrolment_store(node_id: int, ident: AgentIdentity) -> Enrolment:
+    """Stores an identity proven through a site gateway (`gateways.quotes`)."""
+    endpoint = AgentEndpoint.objects.select_related("node").get(node_id=node_id)
+    return _store_enrolment(endpoint.node, ident, endpoint.cert_fingerprint, None)
 
 
 # --- references (predictions) ---------------------------------------------------------------
@@ -558,6 +592,16 @@ def _replayed_nonce_at(node_id: int, quoted_nonce: bytes) -> datetime | None:
     return earlier
 
 
+def plans_for(node_ids: Iterable[int]) -> tuple[list[Plan], list[int]]:
+    """(plans of the enrolled nodes, ids of those with an endpoint but no enrolment)."""
+    return _plans(node_ids)
+
+
+def outcomes_record(outcomes: list[Outcome], plans: dict[int, Plan]) -> list[Attestation]:
+    """Records outcomes judged elsewhere (a site gateway's evidence, `gateways.quotes`)."""
+    return _record(outcomes, plans)
+
+
 def _record(
     outcomes: list[Outcome], plans: dict[int, Plan], actor: Any = None
 ) -> list[Attestation]:
@@ -636,7 +680,7 @@ def _enrol_many(node_ids: list[int], workers: int) -> dict[str, int]:
     if not node_ids:
         return {}
     endpoints = list(AgentEndpoint.objects.filter(node_id__in=node_ids).select_related("node"))
-    issuers = _ek_issuers()
+    issuers = ek_issuers()
 
     def prove(endpoint: AgentEndpoint) -> AgentIdentity | EnrolmentFailed:
         try:
@@ -668,24 +712,33 @@ def attestation_sweep(node_ids: Iterable[int], *, workers: int | None = None) ->
     Nodes with an endpoint but no enrolment are enrolled first (zero-touch); nodes without an
     endpoint are skipped (their badge says "not enrolled").
     """
-    ids = list(node_ids)
+    from apps.gateways import quotes
+
+    ids, counts = quotes.attest_route(list(node_ids))  # gateway sites: judged when answered
+    routed_skipped = counts.pop("skipped", 0)
     workers = max(1, workers or _concurrency())
     plans, unenrolled = _plans(ids)
-    counts: Counter[str] = Counter(_enrol_many(unenrolled, workers))
+    counts.update(_enrol_many(unenrolled, workers))
     if counts.get("enrolled"):
         plans, _ = _plans(ids)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         outcomes = list(pool.map(check, plans))
     _record(outcomes, {p.node_id: p for p in plans})
     counts.update(str(o.verdict) for o in outcomes)
-    counts["skipped"] = len(ids) - len(plans) - counts.get("enrol_failed", 0)
+    counts["skipped"] = len(ids) - len(plans) - counts.get("enrol_failed", 0) + routed_skipped
     return dict(counts)
 
 
-def attest(*, node_id: int, actor: Any = None) -> Attestation:
-    """Attest one node now (enrolling it first if it has an endpoint and no enrolment)."""
+def attest(*, node_id: int, actor: Any = None) -> Attestation | None:
+    """Attest one node now (enrolling it first if it has an endpoint and no enrolment). A node
+    of a gateway site is sent to its gateway: None, the verdict is recorded with the answer."""
     if actor is not None:
         access.require(actor, Action.VIEW_ATTESTATION)
+    from apps.gateways import quotes
+
+    local, sent = quotes.attest_route([node_id])
+    if not local and not sent.get("skipped"):
+        return None
     plans, unenrolled = _plans([node_id])
     if unenrolled:
         enrol(node_id=node_id)

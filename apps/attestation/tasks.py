@@ -34,18 +34,19 @@ def attestation_sweep_nodes_task(node_ids: list[int]) -> dict[str, int]:
 def attest_node_task(node_id: int) -> str:
     """On demand ("Attest now"): one node, recorded like a sweep."""
     try:
-        return services.attest(node_id=node_id).verdict
+        result = services.attest(node_id=node_id)
     except services.AttestationError as exc:
         logger.warning("attestation of node %s refused: %s", node_id, exc)
         return "refused"
+    return result.verdict if result is not None else "sent_to_gateway"
 
 
 @shared_task(ignore_result=True)
 def enrol_node_task(node_id: int) -> str:
     """Enrol (or re-enrol after a TPM clear or board swap) one node; the service audits it."""
     try:
-        services.enrol(node_id=node_id)
+        enrolment = services.enrol(node_id=node_id)
     except services.AttestationError as exc:
         logger.warning("enrolment of node %s failed: %s", node_id, exc)
         return "failed"
-    return "enrolled"
+    return "enrolled" if enrolment is not None else "sent_to_gateway"

@@ -30,7 +30,7 @@ from celery.signals import task_postrun, task_prerun, worker_ready
 from kombu import Exchange, Queue
 from prometheus_client import start_http_server
 
-from apps.gateways import crypto, wire
+from apps.gateways import crypto, tpm, wire
 from apps.hardware.drivers.base import BmcEndpoint, BmcError, BootDevice, driver_for
 from apps.hardware.sweep import sweep
 from apps.heat.meters import MeterError
@@ -257,6 +257,7 @@ class Gateway:
         def meter_poll(call: dict[str, Any]) -> int:
             return self.meter_poll_call(call)
 
+        tpm.register(app, self)  # TPM quotes and enrolment, asked of the site's node agents
         return app
 
     # -- answering -------------------------------------------------------------------------

@@ -50,7 +50,9 @@ class GatewaySite(models.Model):
 
 
 class GatewayCall(models.Model):
-    """One message sent to a gateway that needs an answer by ``deadline`` (power actions)."""
+    """One message sent to a gateway that needs an answer by ``deadline`` (power actions, polls,
+    TPM quotes and enrolments; ``detail`` keeps what the answer is judged against, e.g. the
+    nonces a quote call asked for)."""
 
     class Status(models.TextChoices):
         SENT = "sent", "Sent"
@@ -68,6 +70,7 @@ class GatewayCall(models.Model):
     start_by = models.DateTimeField()  # the gateway does not start it later than this
     deadline = models.DateTimeField()  # failed centrally if not answered by then
     answered_at = models.DateTimeField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "deadline"])]

@@ -198,6 +198,10 @@ def call_expire(call_id: str, *, now: datetime | None = None) -> bool:
             return False
         call.status = GatewayCall.Status.EXPIRED
         call.save(update_fields=["status"])
+        if call.kind.startswith("tpm_"):
+            from apps.gateways import quotes
+
+            quotes.call_expired(call)
         if call.action_id is None:
             return True
         action = _locked_action(call.action_id)
@@ -226,6 +230,11 @@ def calls_of_revoked(gateway: Gateway) -> int:
             call.status = GatewayCall.Status.EXPIRED
             call.save(update_fields=["status"])
             ended += 1
+            if call.kind.startswith("tpm_"):
+                from apps.gateways import quotes
+
+                reason = f"the site gateway {gateway.name} was revoked before it answered"
+                quotes.call_ended(call, "gateway_revoked", reason)
             if call.action_id is None:
                 continue
             action = _locked_action(call.action_id)

@@ -62,6 +62,10 @@ def result_receive(document: Any, signature: Any) -> str:
         from apps.gateways import meters
 
         return meters.meter_poll_answer(gateway, str(document.get("call_id")), payload)
+    if kind in ("tpm_quote", "tpm_identity", "tpm_activate"):
+        from apps.gateways import quotes
+
+        return quotes.answer(gateway, kind, str(document.get("call_id")), payload)
     if kind == "bmc_poll":
         from apps.gateways import polling
 

@@ -20,6 +20,8 @@ DEADLINE_TASK = "heatsite.gateway_deadline"
 POWER_TASK = "gw.power"
 BMC_POLL_TASK = "gw.bmc_poll"
 METER_POLL_TASK = "gw.meter_poll"
+TPM_QUOTE_TASK = "gw.tpm_quote"
+TPM_ENROL_TASK = "gw.tpm_enrol"
 HEARTBEAT_KIND = "heartbeat"
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
