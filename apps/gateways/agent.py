@@ -5,7 +5,9 @@ TOML file (`config_load`), builds a Celery app that consumes only ``gw.<name>`` 
 Each task opens the sealed BMC credentials with the gateway's key, calls the driver (plain data,
 the same adapters as the central workers), and publishes a signed answer to the central results
 exchange. Power actions are journalled on disk before anything is sent to a BMC, so a message
-redelivered after the gateway was killed never repeats a reset or a cycle.
+redelivered after the gateway was killed never repeats a reset or a cycle. Heat meters are read
+on the gateway's own clock and spooled on disk until the central side has stored the readings
+(`agent_meters`), so an uplink outage or a restart loses none.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import sys
 import threading
 import time
 import tomllib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIServer
@@ -31,10 +32,10 @@ from kombu import Exchange, Queue
 from prometheus_client import start_http_server
 
 from apps.gateways import crypto, tpm, wire
+from apps.gateways.agent_meters import SiteMeters
+from apps.gateways.spool import Spool
 from apps.hardware.drivers.base import BmcEndpoint, BmcError, BootDevice, driver_for
 from apps.hardware.sweep import sweep
-from apps.heat.meters import MeterError
-from apps.heat.meters import driver_for as meter_driver_for
 from apps.ops import metrics
 
 logger = logging.getLogger("heatsite.gateway")
@@ -57,6 +58,11 @@ class GatewayConfig:
     concurrency: int = 4
     bmc_timeout: float = 5.0
     heartbeat_interval: float = 30.0
+    meter_interval: float = 10.0  # until the central side's meter list says otherwise
+    spool_max_readings: int = 200_000
+    spool_max_age_days: float = 31.0
+    upload_batch: int = 500
+    ack_wait: float = 60.0
 
 
 def config_load(path: str | Path) -> GatewayConfig:
@@ -82,6 +88,11 @@ def config_load(path: str | Path) -> GatewayConfig:
         concurrency=int(data.get("concurrency", 4)),
         bmc_timeout=float(data.get("bmc_timeout", 5.0)),
         heartbeat_interval=float(data.get("heartbeat_interval", 30.0)),
+        meter_interval=float(data.get("meter_interval", 10.0)),
+        spool_max_readings=int(data.get("spool_max_readings", 200_000)),
+        spool_max_age_days=float(data.get("spool_max_age_days", 31.0)),
+        upload_batch=int(data.get("upload_batch", 500)),
+        ack_wait=float(data.get("ack_wait", 60.0)),
     )
 
 
@@ -214,7 +225,7 @@ def _result_dict(result) -> dict[str, Any]:
 
 
 class Gateway:
-    """The gateway's state: its config, keys, journal and Celery app."""
+    """The gateway's state: its config, keys, journal, meters and spool, and Celery app."""
 
     def __init__(self, config: GatewayConfig):
         self.config = config
@@ -223,6 +234,24 @@ class Gateway:
         self.journal = Journal(config.state_dir)
         self.queue = wire.queue_name(config.name)
         self.app = self._app()
+        self.spool = Spool(
+            config.state_dir,
+            max_readings=config.spool_max_readings,
+            max_age_s=config.spool_max_age_days * 86400,
+        )
+        self.meters = SiteMeters(
+            name=config.name,
+            keys=self.keys,
+            state_dir=config.state_dir,
+            spool=self.spool,
+            # the uploader tries again on its own: a publish must not wait for the uplink
+            publish=lambda kind, call_id, payload: self.publish(kind, call_id, payload, quick=True),
+            interval=config.meter_interval,
+            timeout=config.bmc_timeout,
+            concurrency=config.concurrency,
+            batch=config.upload_batch,
+            ack_wait=config.ack_wait,
+        )
 
     def _app(self) -> Celery:
         # fixups=[]: no Django fixup, even if DJANGO_SETTINGS_MODULE is set (no database here)
@@ -255,14 +284,22 @@ class Gateway:
 
         @app.task(name=wire.METER_POLL_TASK, shared=False)
         def meter_poll(call: dict[str, Any]) -> int:
-            return self.meter_poll_call(call)
+            return self.meter_list_call(call)
+
+        @app.task(name=wire.SPOOL_ACK_TASK, shared=False)
+        def spool_ack(ack: dict[str, Any]) -> int:
+            return self.spool_ack_call(ack)
 
         tpm.register(app, self)  # TPM quotes and enrolment, asked of the site's node agents
         return app
 
     # -- answering -------------------------------------------------------------------------
 
-    def publish(self, kind: str, call_id: str, payload: dict[str, Any]) -> None:
+    def publish(
+        self, kind: str, call_id: str, payload: dict[str, Any], *, quick: bool = False
+    ) -> None:
+        """Signs and sends an answer; waits for the uplink up to ~25 minutes (``quick``: a few
+        seconds, for callers that try again on their own)."""
         document = wire.envelope(
             gateway=self.config.name,
             kind=kind,
@@ -278,7 +315,7 @@ class Gateway:
             retry=True,
             # the uplink may be down for a while: keep trying, the central deadline decides
             retry_policy={
-                "max_retries": 60,
+                "max_retries": 2 if quick else 60,
                 "interval_start": 1,
                 "interval_step": 2,
                 "interval_max": 30,
@@ -376,49 +413,26 @@ class Gateway:
         )
         return len(results)
 
-    def meter_poll_call(self, call: dict[str, Any]) -> int:
+    def meter_list_call(self, call: dict[str, Any]) -> int:
+        """The site's meter list: kept (on disk) and read on the gateway's own clock."""
         if not self._valid(call) or time.time() > float(call["start_by"]):
             return 0
-        meters = self._open(call)["meters"]
-        with ThreadPoolExecutor(min(self.config.concurrency, max(len(meters), 1))) as pool:
-            answers = list(pool.map(self._meter_read, meters))
-        self.publish("meter_poll", call["call_id"], {"meters": answers})
-        return len(answers)
-
-    def _meter_read(self, meter: dict[str, Any]) -> dict[str, Any]:
-        answer: dict[str, Any] = {"meter_id": meter["meter_id"]}
         try:
-            driver = meter_driver_for(
-                protocol=meter["protocol"],
-                host=meter["host"],
-                port=int(meter["port"]),
-                unit_id=int(meter["unit_id"]),
-                model=meter["model"],
-                timeout=self.config.bmc_timeout,
-            )
-            try:
-                reading = driver.read()
-            finally:
-                driver.close()
-        except MeterError as error:
-            return {
-                **answer,
-                "ok": False,
-                "cause": error.cause,
-                "transient": error.transient,
-                "detail": error.detail,
-            }
-        except Exception as error:
-            return {
-                **answer,
-                "ok": False,
-                "cause": "driver_error",
-                "transient": True,
-                "detail": repr(error),
-            }
-        values = dataclasses.asdict(reading)
-        values["read_at"] = reading.read_at.isoformat()
-        return {**answer, "ok": True, "reading": values}
+            return self.meters.list_receive(call)
+        except crypto.SealError as error:
+            logger.warning("meter list %s refused: %s", call["call_id"], error)
+            return 0
+
+    def spool_ack_call(self, ack: Any) -> int:
+        """The central side stored the spooled readings up to ``ack["upto"]``."""
+        if not isinstance(ack, dict) or ack.get("gateway") != self.config.name:
+            logger.warning("a malformed or misaddressed acknowledgement was ignored")
+            return 0
+        try:
+            upto = int(ack["upto"])
+        except (KeyError, TypeError, ValueError):
+            return 0
+        return self.meters.ack_receive(upto)
 
     # -- heartbeat --------------------------------------------------------------------------
 
@@ -428,7 +442,12 @@ class Gateway:
         def beat() -> None:
             while not stop.is_set():
                 try:
-                    self.publish(wire.HEARTBEAT_KIND, "", {"queue": self.queue})
+                    self.publish(
+                        wire.HEARTBEAT_KIND,
+                        "",
+                        {"queue": self.queue, "spool": self.spool.report()},
+                        quick=True,
+                    )
                 except Exception:
                     logger.warning("heartbeat not sent", exc_info=True)
                 else:
@@ -441,6 +460,8 @@ class Gateway:
 
     def run(self) -> None:
         metrics_serve()  # WORKER_METRICS_PORT set: /metrics of this gateway (see below)
+        # meters are read from the start, before (and whether or not) the broker answers
+        self.meters.start(threading.Event())
         worker_ready.connect(lambda **_: self.heartbeat_start(), weak=False)
         self.app.worker_main(
             [

@@ -27,6 +27,11 @@ class Gateway(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_contact_at = models.DateTimeField(null=True, blank=True)
     version = models.CharField(max_length=32, blank=True)
+    # its meter-reading spool as its last heartbeat told: readings waiting for the central side
+    # (their oldest read time) and dropped since it was installed (the spool was full)
+    spool_depth = models.PositiveIntegerField(null=True, blank=True)
+    spool_dropped = models.PositiveBigIntegerField(default=0)
+    spool_oldest_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -55,7 +55,14 @@ def result_receive(document: Any, signature: Any) -> str:
     kind, payload = document.get("kind"), document.get("payload") or {}
     if kind == wire.HEARTBEAT_KIND:
         metrics.GATEWAY_HEARTBEATS.labels(gateway.name).inc()
+        from apps.gateways import meters
+
+        meters.spool_report_store(gateway, payload.get("spool"))
         return "heartbeat"
+    if kind == wire.METER_READINGS_KIND:
+        from apps.gateways import meters
+
+        return meters.meter_readings_receive(gateway, payload)
     if kind == "power":
         return power.power_answer(gateway, str(document.get("call_id")), payload)
     if kind == "meter_poll":

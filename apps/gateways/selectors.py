@@ -20,6 +20,8 @@ class GatewayHealth:
     version: str
     last_contact_at: datetime | None
     offline: bool
+    spool_depth: int | None = None  # meter readings waiting on the gateway (last heartbeat)
+    spool_oldest_at: datetime | None = None
 
 
 def site_gateways_for_user(user, site_ids: list[int]) -> dict[int, GatewayHealth]:
@@ -36,6 +38,8 @@ def site_gateways_for_user(user, site_ids: list[int]) -> dict[int, GatewayHealth
             version=link.gateway.version,
             last_contact_at=link.gateway.last_contact_at,
             offline=link.gateway.last_contact_at is None or link.gateway.last_contact_at < limit,
+            spool_depth=link.gateway.spool_depth,
+            spool_oldest_at=link.gateway.spool_oldest_at,
         )
         for link in links
     }

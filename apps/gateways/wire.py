@@ -19,7 +19,9 @@ DEADLINE_TASK = "heatsite.gateway_deadline"
 
 POWER_TASK = "gw.power"
 BMC_POLL_TASK = "gw.bmc_poll"
-METER_POLL_TASK = "gw.meter_poll"
+METER_POLL_TASK = "gw.meter_poll"  # the site's meter list (the gateway reads on its clock)
+SPOOL_ACK_TASK = "gw.spool_ack"  # spooled readings up to a sequence number are stored
+METER_READINGS_KIND = "meter_readings"  # a batch of spooled readings, oldest first
 TPM_QUOTE_TASK = "gw.tpm_quote"
 TPM_ENROL_TASK = "gw.tpm_enrol"
 HEARTBEAT_KIND = "heartbeat"

@@ -59,6 +59,14 @@ ATTESTATION_VERDICTS = Counter(
 GATEWAY_HEARTBEATS = Counter(
     "heatsite_gateway_heartbeats_total", "Heartbeats received from site gateways", ["gateway"]
 )
+# Counted by each gateway: readings put in its spool, acknowledged by the central side (they
+# left the spool), dropped (the spool was full or they were too old); counted centrally:
+# received (in the gateways' uploaded batches, stored once however often they come).
+GATEWAY_SPOOL = Counter(
+    "heatsite_gateway_spool_readings_total",
+    "Meter readings through a gateway's spool, by event (spooled, uploaded, dropped, received)",
+    ["gateway", "event"],
+)
 
 
 def multiprocess_dir() -> str | None:

@@ -1,5 +1,6 @@
-"""Heat meters of a gateway's site: read by the gateway (over Modbus, against the lab meter),
-stored centrally with the time the gateway read them, for its own sites' meters only."""
+"""Heat meters of a gateway's site: the central side sends the gateway its meter list, the gateway
+reads them (over Modbus, against the lab meter) and uploads its spool; they are stored centrally
+with the time the gateway read them, for its own sites' meters only."""
 
 from datetime import datetime, timedelta
 
@@ -7,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from apps.gateways import agent, crypto, dispatch, meters, results, wire
-from apps.gateways.models import Gateway, GatewaySite
+from apps.gateways.models import Gateway, GatewayCall, GatewaySite
 from apps.heat.models import Reading
 from apps.lab.meters import MeterFarm
 from tests.factories import HeatMeterFactory, SiteFactory
@@ -42,7 +43,7 @@ def test_a_gateway_reads_its_sites_meters_and_the_central_side_stores_them(
     ((task, call),) = sent
     assert task == wire.METER_POLL_TASK
 
-    # the gateway side, in-process: reads the lab meter over Modbus and answers
+    # the gateway side, in-process: keeps the list, reads the lab meter over Modbus, uploads
     gateway_side = agent.Gateway(
         agent.GatewayConfig(
             name="gw-a",
@@ -52,14 +53,18 @@ def test_a_gateway_reads_its_sites_meters_and_the_central_side_stores_them(
         )
     )
     answers = []
-    gateway_side.publish = lambda kind, call_id, payload: answers.append((kind, call_id, payload))
-    assert gateway_side.meter_poll_call(call) == 1
+    gateway_side.meters.publish = lambda kind, call_id, payload: answers.append(
+        (kind, call_id, payload)
+    )
+    assert gateway_side.meter_list_call(call) == 1
+    assert gateway_side.meters.read_round() == 1
+    assert gateway_side.meters.upload() == 1
     kind, call_id, payload = answers[0]
-    assert payload["meters"][0]["ok"], payload
-    read_at = payload["meters"][0]["reading"]["read_at"]
+    assert payload["meter_list"] == call["call_id"]
+    read_at = payload["readings"][0]["reading"]["read_at"]
     # a forged extra meter of another site in the answer is ignored
     foreign = HeatMeterFactory(site=other)
-    payload["meters"].append({**payload["meters"][0], "meter_id": foreign.pk})
+    payload["readings"].append({**payload["readings"][0], "meter_id": foreign.pk})
 
     document = wire.envelope(
         gateway="gw-a", kind=kind, call_id=call_id, payload=payload, version="1.0"
@@ -69,3 +74,6 @@ def test_a_gateway_reads_its_sites_meters_and_the_central_side_stores_them(
     assert stored.ts == datetime.fromisoformat(read_at)  # the gateway's time, not the arrival's
     assert timezone.now() - stored.ts < timedelta(minutes=1)
     assert not Reading.objects.filter(meter=foreign).exists()
+    # the meter list's call is answered; the batch is acknowledged to the gateway
+    assert GatewayCall.objects.get(pk=call["call_id"]).status == GatewayCall.Status.ANSWERED
+    assert sent[-1] == (wire.SPOOL_ACK_TASK, {"gateway": "gw-a", "upto": 1})
