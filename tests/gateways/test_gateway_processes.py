@@ -236,3 +236,51 @@ def test_a_sweep_polls_gateway_sites_through_their_gateways(fleet, lab):
     assert set(GatewayCall.objects.filter(kind="bmc_poll").values_list("status", flat=True)) == {
         "answered"
     }
+
+
+@pytest.fixture(scope="module")
+def tpm_lab(tmp_path_factory):
+    from apps.lab.tpm.node import start_fleet
+
+    fleet = start_fleet(2, tmp_path_factory.mktemp("gw-tpm"))
+    yield fleet
+    fleet.stop()
+
+
+def test_tpm_quotes_go_through_each_sites_gateway_and_are_judged_centrally(fleet, tpm_lab):
+    from apps.attestation import services as attestation
+    from apps.attestation.models import Attestation
+    from apps.lab.tpm.seed import seed_lab_nodes
+
+    nodes = {"a": fleet["a"], "b": fleet["b"]}
+    seed_lab_nodes(list(nodes.values()))
+    for node, lab in zip(nodes.values(), tpm_lab.nodes, strict=True):
+        attestation.endpoint_register(
+            node=node,
+            host="127.0.0.1",
+            port=lab.agent_port,
+            cert_fingerprint=lab.cert_fingerprint,
+            token=lab.token,
+        )
+    ids = [n.pk for n in nodes.values()]
+    # nothing is attested here: enrolment (identity, activation) then the quote, each on the
+    # node's own gateway, the answers taken and judged by the central worker
+    assert attestation.attestation_sweep(ids) == {"enrol_sent_to_gateway": 2, "skipped": 0}
+    verdicts = wait_for(
+        lambda: (
+            dict(Attestation.objects.filter(node_id__in=ids).values_list("node_id", "verdict"))
+            if Attestation.objects.filter(node_id__in=ids).count() == 2
+            else None
+        ),
+        "both nodes' first attestation through their gateways",
+    )
+    assert verdicts == {nodes["a"].pk: "trusted", nodes["b"].pk: "trusted"}
+    routes = set()
+    for call in GatewayCall.objects.filter(kind__startswith="tpm_").select_related("gateway"):
+        assert call.status == "answered"
+        asked = call.detail.get("nonces") or call.detail.get("nodes")
+        routes |= {(int(node_id), call.gateway.name) for node_id in asked}
+    assert routes == {
+        (nodes["a"].pk, fleet["gw_a"].gateway.name),
+        (nodes["b"].pk, fleet["gw_b"].gateway.name),
+    }
