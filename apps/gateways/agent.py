@@ -261,6 +261,7 @@ class Gateway:
             broker_url=self.config.broker_url,
             broker_use_ssl=_ssl_options(self.config.tls),
             broker_connection_retry_on_startup=True,
+            broker_connection_max_retries=None,  # an uplink may be down for days: never give up
             task_queues=[queue],
             task_default_queue=self.queue,
             task_serializer="json",

@@ -1,27 +1,36 @@
 """Two gateways as separate processes on RabbitMQ, each with its own restricted user and no
 database, and a central worker: power actions of a site run on its gateway only, an offline
-gateway's action fails at its deadline (and never fires later), and a gateway killed mid-action
-neither loses nor doubles it."""
+gateway's action fails at its deadline (and never fires later), a gateway killed mid-action
+neither loses nor doubles it, and a gateway cut off from the broker keeps reading its meter into
+its spool, across a restart, and uploads the readings when its uplink is back."""
 
 import contextlib
 import json
 import os
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from kombu import Connection
 
-from apps.gateways import crypto, dispatch
+from apps.gateways import crypto, dispatch, meters
 from apps.gateways.models import GatewayCall
 from apps.hardware import services as hardware
 from apps.hardware.models import PowerAction
+from apps.heat.models import HourlyRollup, QualityFlag, Reading
 from apps.lab.bmc import LabBmcServer
+from apps.lab.meters import MeterFarm
 from tests.celery_worker import ROOT, celery_worker, database_url, wait_for
-from tests.factories import NodeFactory, SiteFactory
+from tests.factories import HeatMeterFactory, NodeFactory, SiteFactory
+from tests.gateways.conftest import RABBIT_HOST, RABBIT_PORT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NOWHERE = "postgresql://nobody@127.0.0.1:9/nowhere"  # a gateway has no database
@@ -36,11 +45,79 @@ app.worker_main(["worker", "--pool=prefork", "--concurrency=1", "-Q", "central.r
 """
 
 
-class GatewayProcess:
-    """``manage.py run_gateway --config FILE`` in its own session, startable again."""
+class Uplink:
+    """A gateway's uplink: a TCP relay to RabbitMQ that the test can cut (its connections
+    dropped, new ones closed at once, as a dead 4G link would) and restore."""
 
-    def __init__(self, gateway, directory: Path):
-        self.gateway = gateway
+    def __init__(self, host: str, port: int):
+        self.upstream = (host, port)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.up = True
+        self.open: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return  # closed
+            if not self.up:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                self.open |= {client, upstream}
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._drop(src, dst)
+
+    def _drop(self, *socks: socket.socket) -> None:
+        for sock in socks:
+            with self.lock:
+                self.open.discard(sock)
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def cut(self) -> None:
+        self.up = False
+        with self.lock:
+            socks = list(self.open)
+        self._drop(*socks)
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self.server.close()
+        self.cut()
+
+
+class GatewayProcess:
+    """``manage.py run_gateway --config FILE`` in its own session, startable again (through an
+    `Uplink` when given one)."""
+
+    def __init__(self, gateway, directory: Path, uplink: Uplink | None = None):
+        self.gateway, self.uplink = gateway, uplink
+        broker_url = gateway.broker_url
+        if uplink is not None:
+            broker_url = broker_url.replace(f":{RABBIT_PORT}/", f":{uplink.port}/")
         self.state = directory / "state"
         self.config = directory / "gateway.toml"
         self.log = directory / "gateway.log"
@@ -48,13 +125,15 @@ class GatewayProcess:
         key = directory / "gateway.key"
         crypto.keys_write(gateway.keys, key)
         self.config.write_text(
-            f'name = "{gateway.name}"\nbroker_url = "{gateway.broker_url}"\n'
+            f'name = "{gateway.name}"\nbroker_url = "{broker_url}"\n'
             f'private_key = "{key}"\nstate_dir = "{self.state}"\nbmc_timeout = 10\n'
             "heartbeat_interval = 5\n"
         )
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self, *, ready: bool = True) -> None:
+        """Starts it; waits until its worker is ready (``ready=False``: until it runs, for a
+        gateway whose broker cannot be reached)."""
         offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen(
@@ -65,13 +144,14 @@ class GatewayProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_for(
-            lambda: (
-                "ready." in self.log.read_text(errors="replace")[offset:]
-                or self.proc.poll() is not None
-            ),
-            f"gateway {self.gateway.name} to start",
-        )
+        if ready:
+            wait_for(
+                lambda: (
+                    "ready." in self.log.read_text(errors="replace")[offset:]
+                    or self.proc.poll() is not None
+                ),
+                f"gateway {self.gateway.name} to start",
+            )
         assert self.proc.poll() is None, self.log.read_text()[-3000:]
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -93,6 +173,19 @@ class GatewayProcess:
     def calls(self) -> set[str]:
         return {p.stem for p in (self.state / "calls").glob("*.json")}
 
+    def spooled(self) -> list[str]:
+        """The read times of the readings in its spool, oldest first."""
+        path = self.state / "spool.sqlite3"
+        if not path.exists():
+            return []
+        db = sqlite3.connect(path, timeout=30)
+        try:
+            return [r[0] for r in db.execute("SELECT read_at FROM reading ORDER BY seq")]
+        except sqlite3.OperationalError:  # not created yet
+            return []
+        finally:
+            db.close()
+
 
 @pytest.fixture(scope="module")
 def lab():
@@ -105,13 +198,21 @@ def processes(rabbit, lab, django_db_blocker):
     """Gateways A and B and a central worker, all on the test vhost."""
     with django_db_blocker.unblock():
         url = database_url()
+    uplink = Uplink(RABBIT_HOST, RABBIT_PORT)  # B reaches the broker through it
     with tempfile.TemporaryDirectory(prefix="heatsite-gw-") as tmp:
         a = GatewayProcess(rabbit.a, Path(tmp, "a"))
-        b = GatewayProcess(rabbit.b, Path(tmp, "b"))
+        b = GatewayProcess(rabbit.b, Path(tmp, "b"), uplink)
         with Connection(rabbit.url) as conn:  # as enrolment does, before any gateway runs
             dispatch.RESULTS.bind(conn.default_channel).declare()
-        env = {"CELERY_BROKER_URL": rabbit.url, "GATEWAY_BROKER_URL": rabbit.url}
+        env = {
+            "CELERY_BROKER_URL": rabbit.url,
+            "GATEWAY_BROKER_URL": rabbit.url,
+            # the central side counts up to 60 s between readings as covered (3 intervals):
+            # a gateway restarted on a busy machine stays within it
+            "METER_POLL_INTERVAL": "20",
+        }
         with celery_worker(CENTRAL, database=url, env=env), contextlib.ExitStack() as stack:
+            stack.callback(uplink.close)
             for each in (a, b):
                 stack.callback(each.stop)
                 each.start()
@@ -284,3 +385,61 @@ def test_tpm_quotes_go_through_each_sites_gateway_and_are_judged_centrally(fleet
         (nodes["a"].pk, fleet["gw_a"].gateway.name),
         (nodes["b"].pk, fleet["gw_b"].gateway.name),
     }
+
+
+def wait_long(predicate, what: str, timeout: float = 240.0):
+    """`wait_for` with a longer bound: a worker cut off from its broker reconnects with a
+    back-off of up to 30 s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_gateway_cut_off_spools_its_readings_across_a_restart_and_uploads_them_without_a_gap(
+    fleet, gateway_settings
+):
+    gw_b = fleet["gw_b"]
+    gateway_settings.METER_POLL_INTERVAL = 1  # the gateway reads its meter every second
+    with MeterFarm() as farm:
+        lab = farm.add("HM-GW-B")
+        meter = HeatMeterFactory(
+            site=fleet["b"].site, serial="HM-GW-B", port=lab.port, unit_id=lab.unit_id
+        )
+        assert meters.meter_poll_send([meter.pk]) == []  # B's meter list goes to B
+        wait_for(lambda: Reading.objects.filter(meter=meter).count() >= 2, "B's readings")
+
+        gw_b.uplink.cut()
+        wait_for(lambda: len(gw_b.spooled()) >= 3, "B to spool readings with its uplink down")
+        gw_b.stop(signal.SIGKILL)  # a power cut in the boiler room, the uplink still down
+        before_restart = gw_b.spooled()
+        gw_b.start(ready=False)  # no broker: it reads from the meter list it kept
+        wait_for(
+            lambda: len(gw_b.spooled()) >= len(before_restart) + 3,
+            "the restarted B to keep spooling",
+        )
+        waiting = gw_b.spooled()
+        assert waiting[: len(before_restart)] == before_restart  # kept across the kill
+        # nothing read since the restart reached the central side: the uplink is down
+        restarted_at = datetime.fromisoformat(waiting[len(before_restart)])
+        assert not Reading.objects.filter(meter=meter, ts__gte=restarted_at).exists()
+
+        gw_b.uplink.restore()
+        first = datetime.fromisoformat(waiting[0])
+        wait_long(
+            lambda: Reading.objects.filter(meter=meter, ts__gte=first).count() >= len(waiting),
+            "B's spooled readings to be stored",
+        )
+        wait_long(lambda: not set(waiting) & set(gw_b.spooled()), "B's spool to be acknowledged")
+
+    stored = list(Reading.objects.filter(meter=meter).order_by("ts"))
+    stamps = {r.ts for r in stored}
+    assert {datetime.fromisoformat(t) for t in waiting} <= stamps  # their original read times
+    assert len(stamps) == len(stored)
+    # no gap: every interval since the first reading counted as covered, none after a gap
+    assert not [r.ts for r in stored[1:] if r.flags & QualityFlag.AFTER_GAP]
+    covered = sum(HourlyRollup.objects.filter(meter=meter).values_list("covered_s", flat=True))
+    assert covered == pytest.approx((stored[-1].ts - stored[0].ts).total_seconds())
