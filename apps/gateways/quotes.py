@@ -194,8 +194,9 @@ def _items(gateway: Gateway, payload: dict[str, Any], key: str, asked: list[int]
     """The gateway's answers by node id, for nodes of this call and of its own sites only."""
     own = set(GatewaySite.objects.filter(gateway=gateway).values_list("site_id", flat=True))
     mine = set(Node.objects.filter(pk__in=asked, site_id__in=own).values_list("pk", flat=True))
-    items = {}
-    for item in payload.get(key) or []:
+    items: dict[int, dict[str, Any]] = {}
+    listed = payload.get(key) if isinstance(payload, dict) else None
+    for item in listed if isinstance(listed, list) else []:
         try:
             node_id = int(item["node_id"])
         except (TypeError, KeyError, ValueError):
@@ -230,7 +231,10 @@ def _outcome(gateway: Gateway, plan: Any, nonce: bytes, item: dict[str, Any] | N
         reason = f"the site gateway {gateway.name} sent malformed evidence for this node"
         return attestation.Outcome(plan.node_id, unreachable, "agent_refused", reason, nonce=nonce)
     out = attestation.verify_evidence(plan, nonce, evidence)
-    out.duration_ms = float(item.get("ms") or 0.0)
+    try:
+        out.duration_ms = float(item.get("ms") or 0.0)
+    except (TypeError, ValueError):
+        out.duration_ms = 0.0
     return out
 
 

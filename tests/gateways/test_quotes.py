@@ -205,3 +205,26 @@ def test_an_agent_the_gateway_cannot_reach_is_unreachable_not_a_mismatch(world):
     latest = Attestation.objects.filter(node=world["node_a"]).latest("at")
     assert (latest.verdict, latest.reason_code) == ("unreachable", "unreachable")
     assert latest.reason.startswith("via site gateway gw-a: agent 127.0.0.1:1 unreachable")
+
+
+@pytest.mark.parametrize(
+    ("garbage", "code"),
+    [
+        ({"quotes": "not a list"}, "unreachable"),  # nothing for the node
+        ({"quotes": [{"node_id": "x"}]}, "unreachable"),
+        ({"quotes": [{"ok": True, "attest": "%%", "pcrs": [], "ms": "slow"}]}, "agent_refused"),
+    ],
+)
+def test_a_malformed_gateway_answer_is_recorded_unreachable_never_a_crash(world, garbage, code):
+    _enrolled(world)
+    services.attestation_sweep([world["node_a"].pk])
+
+    def mangle(kind, payload):
+        quotes = garbage["quotes"]
+        if isinstance(quotes, list) and "ok" in quotes[0]:
+            quotes = [{**quotes[0], "node_id": world["node_a"].pk}]
+        payload["quotes"] = quotes
+
+    assert pump(world, mangle) == ["recorded"]
+    latest = Attestation.objects.filter(node=world["node_a"]).latest("at")
+    assert (latest.verdict, latest.reason_code) == ("unreachable", code)
