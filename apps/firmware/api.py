@@ -19,6 +19,7 @@ from apps.accounts import access
 from apps.accounts.policy import Action
 from apps.core.rest import error, field_errors, parse_query
 from apps.firmware import services
+from apps.firmware.campaign_text import said
 from apps.firmware.images import BadImage
 from apps.firmware.serializers import (
     FirmwareImageSerializer,
@@ -128,9 +129,9 @@ def node_firmware_update(request, pk):
             base_url=request.build_absolute_uri("/"),
         )
     except services.UpdateConflict as conflict:
-        return Response({"detail": str(conflict)}, status=status.HTTP_409_CONFLICT)
+        return Response({"detail": said(str(conflict))}, status=status.HTTP_409_CONFLICT)
     except services.UpdateRefused as refused:
-        raise ValidationError({"detail": str(refused)}) from refused
+        raise ValidationError({"detail": said(str(refused))}) from refused
     body = FirmwareUpdateSerializer(update).data
     return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 

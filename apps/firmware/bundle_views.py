@@ -9,11 +9,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from apps.accounts import access
 from apps.accounts.policy import Action
 from apps.firmware.bundles import BundleRefused, bundle_store
+from apps.firmware.campaign_text import said
 from apps.firmware.manifests import COMPONENTS_MAX, MANIFEST_MAX_BYTES
 from apps.firmware.models import FirmwareBundle
 
@@ -23,15 +25,21 @@ def _upload(request: HttpRequest) -> FirmwareBundle:
     manifest, signature = files.get("manifest"), files.get("signature")
     images = files.getlist("images")
     if manifest is None:
-        raise BundleRefused("bad_manifest", "Choose the bundle's manifest (JSON).")
+        raise BundleRefused("bad_manifest", _("Choose the bundle's manifest (JSON)."))
     if len(images) > COMPONENTS_MAX:
-        raise BundleRefused("bad_manifest", f"At most {COMPONENTS_MAX} images per bundle.")
+        raise BundleRefused(
+            "bad_manifest", _("At most %(count)s images per bundle.") % {"count": COMPONENTS_MAX}
+        )
     limit = settings.FIRMWARE_IMAGE_MAX_BYTES
     if manifest.size > MANIFEST_MAX_BYTES or (signature and signature.size > 4096):
-        raise BundleRefused("bad_manifest", "The manifest or the signature is too large.")
+        raise BundleRefused("bad_manifest", _("The manifest or the signature is too large."))
     too_big = [i.name for i in images if i.size > limit]
     if too_big:
-        raise BundleRefused("bad_image", f"{', '.join(too_big)}: larger than {limit} bytes.")
+        raise BundleRefused(
+            "bad_image",
+            _("%(names)s: larger than %(limit)s bytes.")
+            % {"names": ", ".join(too_big), "limit": limit},
+        )
     return bundle_store(
         actor=request.user,
         manifest=manifest.read(),
@@ -49,9 +57,13 @@ def bundle_list(request: HttpRequest) -> HttpResponse:
         try:
             bundle = _upload(request)
         except BundleRefused as refused:
-            refusal = str(refused)
+            refusal = said(str(refused))
         else:
-            messages.success(request, f"Bundle {bundle.version} for {bundle.profile.sku} kept.")
+            messages.success(
+                request,
+                _("Bundle %(version)s for %(sku)s kept.")
+                % {"version": bundle.version, "sku": bundle.profile.sku},
+            )
             return redirect("firmware-bundle", pk=bundle.pk)
     bundles = FirmwareBundle.objects.select_related("profile", "uploaded_by").prefetch_related(
         "components", "predictions"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -29,6 +30,7 @@ from apps.firmware.campaign_services import (
     campaign_transition,
 )
 from apps.firmware.campaign_spec import SPEC_MAX_BYTES, CampaignSpecError
+from apps.firmware.campaign_text import said
 from apps.firmware.campaigns import Campaign, CampaignNode, CampaignWave
 
 DETAIL_NODES = 100  # nodes inlined in a campaign's detail; the rest through its nodes list
@@ -243,7 +245,10 @@ class CampaignList(generics.ListAPIView):
         if upload is not None:
             if upload.size > SPEC_MAX_BYTES:
                 return Response(
-                    {"detail": f"The campaign file is larger than {SPEC_MAX_BYTES} bytes."},
+                    {
+                        "detail": _("The campaign file is larger than %(size)s bytes.")
+                        % {"size": SPEC_MAX_BYTES}
+                    },
                     status=status.HTTP_400_BAD_REQUEST,
                 )
             raw = upload.read()
@@ -251,11 +256,11 @@ class CampaignList(generics.ListAPIView):
             raw = dict(request.data)
         else:
             return Response(
-                {"detail": "Send the campaign as a JSON body or as a `file` upload."},
+                {"detail": _("Send the campaign as a JSON body or as a `file` upload.")},
                 status=status.HTTP_400_BAD_REQUEST,
             )
         try:
-            campaign, _ = campaign_create(spec=raw, actor=request.user)
+            campaign, _plan = campaign_create(spec=raw, actor=request.user)
         except CampaignSpecError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         campaign = access.campaign_for_user(request.user, campaign.pk)
@@ -369,9 +374,9 @@ class CampaignAction(generics.GenericAPIView):
                 note=serializer.validated_data.get("note", ""),
             )
         except CampaignConflict as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            return Response({"detail": said(str(exc))}, status=status.HTTP_409_CONFLICT)
         except PermissionDenied as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
+            return Response({"detail": said(str(exc))}, status=status.HTTP_403_FORBIDDEN)
         return Response(CampaignSummarySerializer(campaign).data)
 
 

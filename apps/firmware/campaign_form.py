@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from apps.firmware.campaign_plan import CampaignPlan
 from apps.firmware.campaign_spec import CampaignSpecError
 from apps.firmware.compliance import (
@@ -20,17 +23,17 @@ from apps.firmware.compliance import (
 )
 
 NUMBERS = (
-    ("soak_minutes", "Soak between waves (min)"),
-    ("max_down_per_site", "Max nodes down per site"),
-    ("max_site_loss_pct", "Max % of a site's heat lost"),
-    ("max_parallel", "Max nodes in flight (fleet)"),
-    ("node_minutes", "Expected minutes per node"),
-    ("node_timeout_minutes", "Timeout per node (min)"),
-    ("retries", "Retries per node"),
-    ("success_threshold_pct", "Success threshold to advance (%)"),
-    ("error_threshold_count", "Halt after N failures"),
-    ("error_threshold_pct", "Halt above % failures"),
-    ("error_min_sample", "…after at least N nodes"),
+    ("soak_minutes", gettext_lazy("Soak between waves (min)")),
+    ("max_down_per_site", gettext_lazy("Max nodes down per site")),
+    ("max_site_loss_pct", gettext_lazy("Max share of a site's heat lost (%)")),
+    ("max_parallel", gettext_lazy("Max nodes in flight (fleet)")),
+    ("node_minutes", gettext_lazy("Expected minutes per node")),
+    ("node_timeout_minutes", gettext_lazy("Timeout per node (min)")),
+    ("retries", gettext_lazy("Retries per node")),
+    ("success_threshold_pct", gettext_lazy("Success threshold to advance (%)")),
+    ("error_threshold_count", gettext_lazy("Halt after N failures")),
+    ("error_threshold_pct", gettext_lazy("Halt above this share of failures (%)")),
+    ("error_min_sample", gettext_lazy("…after at least N nodes")),
 )
 # What a link may prefill (the form's own names), and the compliance filter it came from.
 PREFILL = ("name", "bundle", "sites", "nodes", "current", "waves", *(k for k, _ in NUMBERS))
@@ -47,9 +50,11 @@ def form_spec(post: Mapping[str, Any]) -> dict[str, Any]:
     """The campaign file's mapping from the form (checked by the same `spec_load`)."""
     current = {}
     for pair in _words(post.get("current", "")):
-        component, _, version = str(pair).partition("=")
+        component, _sep, version = str(pair).partition("=")
         if not version:
-            raise CampaignSpecError(f"Current versions: write COMPONENT=VERSION, not {pair!r}.")
+            raise CampaignSpecError(
+                _("Current versions: write COMPONENT=VERSION, not %(pair)r.") % {"pair": pair}
+            )
         current[component.strip()] = version.strip()
     strategy: dict[str, Any] = {"canary": post.get("canary") == "on"}
     if post.get("waves", "").strip():
@@ -60,7 +65,9 @@ def form_spec(post: Mapping[str, Any]) -> dict[str, Any]:
             try:
                 strategy[key] = float(text) if "." in text else int(text)
             except ValueError:
-                raise CampaignSpecError(f"{label}: {text!r} is not a number.") from None
+                raise CampaignSpecError(
+                    _("%(label)s: %(text)r is not a number.") % {"label": label, "text": text}
+                ) from None
     bundle = post.get("bundle", "")
     return {
         "name": post.get("name", "").strip(),
@@ -110,14 +117,21 @@ class Origin:
 
     @property
     def label(self) -> str:
-        parts = [f"SKU {self.query.sku}" if self.query.sku else ""]
+        parts = [_("SKU %(sku)s") % {"sku": self.query.sku} if self.query.sku else ""]
         if self.query.status:
-            parts.append(f"status {dict(STATUSES)[self.query.status].lower()}")
+            status = str(dict(STATUSES)[self.query.status]).lower()
+            parts.append(_("status %(status)s") % {"status": status})
         if self.query.site:
-            parts.append(f"site {self.query.site}")
+            parts.append(_("site %(site)s") % {"site": self.query.site})
         if self.query.component and self.query.version:
             parts.append(f"{self.query.component} {self.query.version}")
         return ", ".join(p for p in parts if p)
+
+    @property
+    def outside_labels(self) -> list[tuple[str, int]]:
+        """(status as the page names it, count) of the planned nodes outside the filter."""
+        names = {k: str(v).lower() for k, v in STATUSES} | {"other": _("of another SKU")}
+        return [(names.get(status, status), n) for status, n in self.outside.items()]
 
     @property
     def outside_count(self) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db.models import Count, FilteredRelation, Q, QuerySet, Sum, TextField, Value
 from django.db.models.functions import MD5, Cast, Coalesce, NullIf
+from django.utils.translation import gettext as _
 
 from apps.accounts import access
 from apps.accounts.policy import Action
@@ -38,12 +39,12 @@ def campaign_bundle(spec: CampaignSpec) -> FirmwareBundle:
     bundles = FirmwareBundle.objects.select_related("profile")
     if spec.bundle_id is not None:
         bundle = bundles.filter(pk=spec.bundle_id).first()
-        what = f"id {spec.bundle_id}"
+        what = _("id %(id)s") % {"id": spec.bundle_id}
     else:
         bundle = bundles.filter(profile__sku=spec.bundle_sku, version=spec.bundle_version).first()
         what = f"{spec.bundle_sku} {spec.bundle_version}"
     if bundle is None:
-        raise CampaignSpecError(f"bundle: no firmware bundle {what}.")
+        raise CampaignSpecError(_("bundle: no firmware bundle %(what)s.") % {"what": what})
     return bundle
 
 
@@ -62,7 +63,9 @@ def _named(qs: QuerySet[Any], items: list[Any], field: str, what: str) -> QueryS
     missing -= {str(pk) for pk, _ in found} | {n for _, n in found}
     if missing:
         shown = ", ".join(sorted(str(m) for m in missing)[:5])
-        raise CampaignSpecError(f"targets.{what}: unknown {shown}.")
+        raise CampaignSpecError(
+            _("targets.%(what)s: unknown %(names)s.") % {"what": what, "names": shown}
+        )
     return chosen
 
 

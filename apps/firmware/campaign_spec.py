@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from django.utils.translation import gettext as _
 
 from apps.firmware.campaign_plan import WAVE_REST, Strategy
 
@@ -51,11 +52,13 @@ def spec_parse(raw: bytes | str) -> dict[str, Any]:
     """The file's mapping: JSON, or YAML (a superset); refused when it is neither or too big."""
     if isinstance(raw, bytes):
         if len(raw) > SPEC_MAX_BYTES:
-            raise CampaignSpecError(f"The campaign file is larger than {SPEC_MAX_BYTES} bytes.")
+            raise CampaignSpecError(
+                _("The campaign file is larger than %(size)s bytes.") % {"size": SPEC_MAX_BYTES}
+            )
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise CampaignSpecError("The campaign file is not UTF-8 text.") from None
+            raise CampaignSpecError(_("The campaign file is not UTF-8 text.")) from None
     try:
         data = json.loads(raw)
     except ValueError:
@@ -63,10 +66,15 @@ def spec_parse(raw: bytes | str) -> dict[str, Any]:
             data = yaml.safe_load(raw)
         except yaml.YAMLError as exc:
             where = getattr(exc, "problem_mark", None)
-            at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
-            raise CampaignSpecError(f"The campaign file is neither JSON nor YAML{at}.") from None
+            if where is None:
+                why = _("The campaign file is neither JSON nor YAML.")
+            else:
+                why = _(
+                    "The campaign file is neither JSON nor YAML (line %(line)s, column %(column)s)."
+                ) % {"line": where.line + 1, "column": where.column + 1}
+            raise CampaignSpecError(why) from None
     if not isinstance(data, dict):
-        raise CampaignSpecError("The campaign file must be a mapping with bundle and targets.")
+        raise CampaignSpecError(_("The campaign file must be a mapping with bundle and targets."))
     return data
 
 
@@ -76,20 +84,24 @@ def _list(value: Any, what: str) -> list[Any]:
     if not isinstance(value, list) or not all(
         isinstance(v, (str, int)) and not isinstance(v, bool) for v in value
     ):
-        raise CampaignSpecError(f"targets.{what} must be a list of names or ids.")
+        raise CampaignSpecError(
+            _("targets.%(what)s must be a list of names or ids.") % {"what": what}
+        )
     return value
 
 
 def _waves(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list) or not items:
-        raise CampaignSpecError('strategy.waves must be a list such as ["5%", "25%", "rest"].')
+        raise CampaignSpecError(
+            _('strategy.waves must be a list such as ["5%%", "25%%", "rest"].') % {}
+        )
     out = []
     for i, item in enumerate(items):
         text = str(item).strip().lower()
         if text == WAVE_REST:
             if i != len(items) - 1:
-                raise CampaignSpecError('strategy.waves: "rest" can only be the last wave.')
+                raise CampaignSpecError(_('strategy.waves: "rest" can only be the last wave.'))
         elif text.endswith("%"):
             try:
                 pct = float(text[:-1])
@@ -97,10 +109,12 @@ def _waves(value: Any) -> tuple[str, ...]:
                 pct = -1
             if not 0 < pct <= 100:
                 raise CampaignSpecError(
-                    f"strategy.waves: {item!r} is not a percentage in (0, 100]."
+                    _("strategy.waves: %(item)r is not a percentage in (0, 100].") % {"item": item}
                 )
         elif not text.isdigit() or int(text) < 1:
-            raise CampaignSpecError(f"strategy.waves: {item!r} is not a count, a % or rest.")
+            raise CampaignSpecError(
+                _("strategy.waves: %(item)r is not a count, a percentage or rest.") % {"item": item}
+            )
         out.append(text)
     return tuple(out)
 
@@ -112,14 +126,19 @@ _STEPS = ("pre_hook", "staging", "applying", "versions", "attesting", "thermal",
 def _step_minutes(value: Any) -> dict[str, int]:
     if not isinstance(value, dict):
         raise CampaignSpecError(
-            f"strategy.step_minutes must map steps ({', '.join(_STEPS)}) to minutes."
+            _("strategy.step_minutes must map steps (%(steps)s) to minutes.")
+            % {"steps": ", ".join(_STEPS)}
         )
     out = {}
     for step, minutes in value.items():
         if step not in _STEPS:
-            raise CampaignSpecError(f"strategy.step_minutes: unknown step {step!r}.")
+            raise CampaignSpecError(
+                _("strategy.step_minutes: unknown step %(step)r.") % {"step": step}
+            )
         if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 1:
-            raise CampaignSpecError(f"strategy.step_minutes.{step} must be a whole number ≥ 1.")
+            raise CampaignSpecError(
+                _("strategy.step_minutes.%(step)s must be a whole number ≥ 1.") % {"step": step}
+            )
         out[step] = minutes
     return out
 
@@ -129,23 +148,26 @@ def strategy_from(data: Any) -> Strategy:
     if data is None:
         return Strategy()
     if not isinstance(data, dict):
-        raise CampaignSpecError("strategy must be a mapping.")
+        raise CampaignSpecError(_("strategy must be a mapping."))
     fields = {f.name: f for f in dataclasses.fields(Strategy)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise CampaignSpecError(f"strategy: unknown setting(s) {', '.join(unknown)}.")
+        raise CampaignSpecError(
+            _("strategy: unknown setting(s) %(keys)s.") % {"keys": ", ".join(unknown)}
+        )
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key == "waves":
             values[key] = _waves(value)
         elif key == "canary":
             if not isinstance(value, bool):
-                raise CampaignSpecError("strategy.canary must be true or false.")
+                raise CampaignSpecError(_("strategy.canary must be true or false."))
             values[key] = value
         elif key in _CHOICES:
             if value not in _CHOICES[key]:
                 raise CampaignSpecError(
-                    f"strategy.{key} must be one of {', '.join(_CHOICES[key])}."
+                    _("strategy.%(key)s must be one of %(choices)s.")
+                    % {"key": key, "choices": ", ".join(_CHOICES[key])}
                 )
             values[key] = value
         elif key == "step_minutes":
@@ -154,7 +176,9 @@ def strategy_from(data: Any) -> Strategy:
             if not isinstance(value, str) or (
                 value and not value.startswith(("http://", "https://"))
             ):
-                raise CampaignSpecError(f"strategy.{key} must be an http(s) URL.")
+                raise CampaignSpecError(
+                    _("strategy.%(key)s must be an http(s) URL.") % {"key": key}
+                )
             values[key] = value
         else:
             optional = key in ("max_site_loss_pct", "max_parallel") or key.startswith("error_t")
@@ -165,22 +189,28 @@ def strategy_from(data: Any) -> Strategy:
                 value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
             )
             if number is None:
-                raise CampaignSpecError(f"strategy.{key} must be a number.")
+                raise CampaignSpecError(_("strategy.%(key)s must be a number.") % {"key": key})
             is_pct = key.endswith("_pct")
             low = 0 if key in ("retries", "soak_minutes") else (0.0 if is_pct else 1)
             if number < low or (is_pct and number > 100) or (not is_pct and number != int(number)):
-                kind = "a percentage (0-100)" if is_pct else f"a whole number ≥ {low}"
-                raise CampaignSpecError(f"strategy.{key} must be {kind}, not {value!r}.")
+                if is_pct:
+                    why = _("strategy.%(key)s must be a percentage (0-100), not %(value)r.")
+                else:
+                    why = _("strategy.%(key)s must be a whole number ≥ %(low)s, not %(value)r.")
+                raise CampaignSpecError(why % {"key": key, "value": value, "low": low})
             values[key] = float(number) if is_pct else int(number)
     if values.get("retries", 0) > 10:
-        raise CampaignSpecError("strategy.retries: at most 10.")
+        raise CampaignSpecError(_("strategy.retries: at most 10."))
     return Strategy(**values)
 
 
 def spec_check(data: dict[str, Any]) -> CampaignSpec:
     unknown = sorted(set(data) - _TOP)
     if unknown:
-        raise CampaignSpecError(f"Unknown key(s) {', '.join(unknown)}; expected {sorted(_TOP)}.")
+        raise CampaignSpecError(
+            _("Unknown key(s) %(keys)s; expected %(expected)s.")
+            % {"keys": ", ".join(unknown), "expected": sorted(_TOP)}
+        )
     bundle = data.get("bundle")
     bundle_id, sku, version = None, "", ""
     if isinstance(bundle, int) and not isinstance(bundle, bool):
@@ -190,21 +220,23 @@ def spec_check(data: dict[str, Any]) -> CampaignSpec:
     elif isinstance(bundle, dict) and bundle.get("sku") and bundle.get("version"):
         sku, version = str(bundle["sku"]), str(bundle["version"])
     else:
-        raise CampaignSpecError("bundle: give its id, or {sku: ..., version: ...}.")
+        raise CampaignSpecError(_("bundle: give its id, or {sku: ..., version: ...}."))
     targets = data.get("targets") or {}
     if not isinstance(targets, dict):
-        raise CampaignSpecError("targets must be a mapping (sites, nodes, current).")
+        raise CampaignSpecError(_("targets must be a mapping (sites, nodes, current)."))
     unknown = sorted(set(targets) - _TARGETS)
     if unknown:
-        raise CampaignSpecError(f"targets: unknown key(s) {', '.join(unknown)}.")
+        raise CampaignSpecError(
+            _("targets: unknown key(s) %(keys)s.") % {"keys": ", ".join(unknown)}
+        )
     current = targets.get("current") or {}
     if not isinstance(current, dict) or not all(
         isinstance(v, (str, int, float)) for v in current.values()
     ):
-        raise CampaignSpecError("targets.current must map components to versions (BIOS: 1.4.0).")
+        raise CampaignSpecError(_("targets.current must map components to versions (BIOS: 1.4.0)."))
     name = data.get("name") or ""
     if not isinstance(name, str) or len(name) > 200:
-        raise CampaignSpecError("name must be text of at most 200 characters.")
+        raise CampaignSpecError(_("name must be text of at most 200 characters."))
     return CampaignSpec(
         name=name.strip(),
         bundle_id=bundle_id,

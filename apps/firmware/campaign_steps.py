@@ -37,7 +37,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from apps.attestation import services as attestation
 from apps.attestation.models import AgentEndpoint, FirmwareRelease, NodeConfiguration
@@ -341,7 +341,9 @@ def _timed_out(cn: CampaignNode, minutes: int, bound: str = "") -> NodeFailed:
     }.get(cn.step, "no progress")
     last = f" ({cn.reason})" if cn.reason else ""
     within = f"within {minutes} min" + (f" ({bound})" if bound else "")
-    return NodeFailed("timeout", f"{cn.get_step_display()}: {words} {within}{last}.")
+    with translation.override(None):  # stored English: pages translate it (campaign_text)
+        step = str(cn.get_step_display())
+    return NodeFailed("timeout", f"{step}: {words} {within}{last}.")
 
 
 def next_step(cn: CampaignNode, now: datetime, step: str, **fields: Any) -> float:

@@ -12,6 +12,9 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts import access
@@ -33,6 +36,7 @@ from apps.firmware.campaign_services import (
     campaign_transition,
 )
 from apps.firmware.campaign_spec import CampaignSpecError
+from apps.firmware.campaign_text import said
 from apps.firmware.campaigns import Campaign, CampaignNode
 from apps.firmware.models import FirmwareBundle
 
@@ -78,21 +82,23 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
     try:
         spec = form_spec(form)
         if form.get("intent") == "create":
-            campaign, _ = campaign_create(spec=spec, actor=request.user)
+            campaign, _plan = campaign_create(spec=spec, actor=request.user)
             messages.success(
-                request, f"Campaign {campaign.name} created; another engineer must approve it."
+                request,
+                _("Campaign %(name)s created; another engineer must approve it.")
+                % {"name": campaign.name},
             )
             url = reverse("firmware-campaign", args=[campaign.pk])
             if request.htmx:
                 return HttpResponse(status=204, headers={"HX-Redirect": url})
             return redirect(url)
-        _, plan = campaign_preview(spec=spec, user=request.user)
+        _spec, plan = campaign_preview(spec=spec, user=request.user)
         context["plan"] = plan.as_dict()
         if query is not None:
             nodes = access.compliance_nodes_for_user(request.user)
             context["origin"] = origin_check(nodes=nodes, query=query, plan=plan)
     except CampaignSpecError as exc:
-        context["refusal"] = str(exc)
+        context["refusal"] = said(str(exc))
     status = 400 if context["refusal"] else 200
     if request.htmx:
         return render(request, "firmware/_campaign_dry_run.html", context, status=status)
@@ -115,7 +121,7 @@ def _bar(counts: dict[str, int], total: int) -> dict[str, Any]:
     total = max(total, 1)
     segments = [
         {"state": state, "count": counts.get(state, 0), "pct": counts.get(state, 0) * 100 / total,
-         "css": css}
+         "css": css, "label": str(CampaignNode.State(state).label).lower()}
         for state, css in SEGMENTS
         if counts.get(state)
     ]  # fmt: skip
@@ -146,6 +152,39 @@ def _live_context(campaign: Campaign, user: Any) -> dict[str, Any]:
     }
 
 
+# A history entry's action, as a page names it (the stored entry keeps the action's name).
+HISTORY_ACTIONS = {
+    "approve": pgettext_lazy("campaign history", "approved"),
+    "start": pgettext_lazy("campaign history", "started"),
+    "pause": pgettext_lazy("campaign history", "paused"),
+    "resume": pgettext_lazy("campaign history", "resumed"),
+    "abort": pgettext_lazy("campaign history", "aborted"),
+    "rollback": pgettext_lazy("campaign history", "rollback asked"),
+    "halt": pgettext_lazy("campaign history", "halted"),
+    "complete": pgettext_lazy("campaign history", "completed"),
+    "rolled_back": pgettext_lazy("campaign history", "rolled back"),
+}
+
+
+def _history(campaign: Campaign) -> list[dict[str, Any]]:
+    """The campaign's history for the page: local times, actions and states named."""
+    states = dict(Campaign.State.choices)
+    rows = []
+    for entry in campaign.history:
+        at = parse_datetime(str(entry.get("at", "")))
+        rows.append(
+            {
+                "at": at,
+                "by": "" if entry.get("by") == "system" else entry.get("by", ""),
+                "action": HISTORY_ACTIONS.get(entry.get("action", ""), entry.get("action", "")),
+                "from": states.get(entry.get("from", ""), entry.get("from", "")),
+                "to": states.get(entry.get("to", ""), entry.get("to", "")),
+                "note": entry.get("note", ""),
+            }
+        )
+    return rows
+
+
 @login_required
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = access.campaign_for_user(request.user, pk)
@@ -160,6 +199,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "node_total": sum(context["bar"]["counts"].values()),
         "node_rows": NODE_ROWS,
         "plan": campaign.plan,
+        "history": _history(campaign),
         "labels": {
             "step": dict(CampaignNode.Step.choices),
             "state": dict(CampaignNode.State.choices),
@@ -173,7 +213,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     campaign = access.campaign_for_user(request.user, pk)
     if action not in TRANSITIONS:
-        messages.error(request, f"Unknown action {action!r}.")
+        messages.error(request, _("Unknown action %(action)r.") % {"action": action})
         return redirect("firmware-campaign", pk=campaign.pk)
     try:
         campaign = campaign_transition(
@@ -183,7 +223,11 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             note=request.POST.get("note", "")[:300],
         )
     except CampaignConflict as exc:  # a PermissionDenied (four eyes) stays a 403
-        messages.error(request, str(exc))
+        messages.error(request, said(str(exc)))
         return redirect("firmware-campaign", pk=campaign.pk)
-    messages.success(request, f"Campaign {campaign.name}: {action} done, now {campaign.state}.")
+    messages.success(
+        request,
+        _("Campaign %(name)s is now %(state)s.")
+        % {"name": campaign.name, "state": campaign.get_state_display().lower()},
+    )
     return redirect("firmware-campaign", pk=campaign.pk)

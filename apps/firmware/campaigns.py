@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 
 class Campaign(models.Model):
@@ -25,15 +26,15 @@ class Campaign(models.Model):
     """
 
     class State(models.TextChoices):
-        PLANNED = "planned", "Planned (awaiting approval)"
-        APPROVED = "approved", "Approved"
-        RUNNING = "running", "Running"
-        PAUSED = "paused", "Paused"
-        HALTED = "halted", "Halted"
-        COMPLETED = "completed", "Completed"
-        ABORTED = "aborted", "Aborted"
-        ROLLING_BACK = "rolling_back", "Rolling back"
-        ROLLED_BACK = "rolled_back", "Rolled back"
+        PLANNED = "planned", pgettext_lazy("campaign state", "Planned (awaiting approval)")
+        APPROVED = "approved", pgettext_lazy("campaign state", "Approved")
+        RUNNING = "running", pgettext_lazy("campaign state", "Running")
+        PAUSED = "paused", pgettext_lazy("campaign state", "Paused")
+        HALTED = "halted", pgettext_lazy("campaign state", "Halted")
+        COMPLETED = "completed", pgettext_lazy("campaign state", "Completed")
+        ABORTED = "aborted", pgettext_lazy("campaign state", "Aborted")
+        ROLLING_BACK = "rolling_back", pgettext_lazy("campaign state", "Rolling back")
+        ROLLED_BACK = "rolled_back", pgettext_lazy("campaign state", "Rolled back")
 
     bundle = models.ForeignKey(
         "firmware.FirmwareBundle", on_delete=models.PROTECT, related_name="campaigns"
@@ -90,16 +91,16 @@ class CampaignWave(models.Model):
     """One wave of a campaign: the canary (every hardware class, ≤ 1 node per site) or a wave."""
 
     class Kind(models.TextChoices):
-        CANARY = "canary", "Canary"
-        WAVE = "wave", "Wave"
+        CANARY = "canary", pgettext_lazy("wave kind", "Canary")
+        WAVE = "wave", pgettext_lazy("wave kind", "Wave")
 
     class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        SOAKING = "soaking", "Soaking"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Skipped"
+        PENDING = "pending", pgettext_lazy("wave state", "Pending")
+        RUNNING = "running", pgettext_lazy("wave state", "Running")
+        SOAKING = "soaking", pgettext_lazy("wave state", "Soaking")
+        SUCCEEDED = "succeeded", pgettext_lazy("wave state", "Succeeded")
+        FAILED = "failed", pgettext_lazy("wave state", "Failed")
+        SKIPPED = "skipped", pgettext_lazy("wave state", "Skipped")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="waves")
     index = models.PositiveIntegerField()  # 0 is run first (the canary when there is one)
@@ -125,23 +126,23 @@ class CampaignNode(models.Model):
     """One node of a campaign, in its wave; the executor moves ``step`` and ``state``."""
 
     class Step(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        PRE_HOOK = "pre_hook", "Draining (pre-hook)"
-        STAGING = "staging", "Image staged, update task"
-        APPLYING = "applying", "Applying (reset)"
-        VERSIONS = "versions", "BMC stable, versions read back"
-        ATTESTING = "attesting", "Fresh quote against the prediction"
-        THERMAL = "thermal", "Heat back"
-        POST_HOOK = "post_hook", "Undraining (post-hook)"
-        DONE = "done", "Done"
+        QUEUED = "queued", gettext_lazy("Queued")
+        PRE_HOOK = "pre_hook", gettext_lazy("Draining (pre-hook)")
+        STAGING = "staging", gettext_lazy("Image staged, update task")
+        APPLYING = "applying", gettext_lazy("Applying (reset)")
+        VERSIONS = "versions", gettext_lazy("BMC stable, versions read back")
+        ATTESTING = "attesting", gettext_lazy("Fresh quote against the prediction")
+        THERMAL = "thermal", gettext_lazy("Heat back")
+        POST_HOOK = "post_hook", gettext_lazy("Undraining (post-hook)")
+        DONE = "done", gettext_lazy("Done")
 
     class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Skipped"
-        ROLLED_BACK = "rolled_back", "Rolled back"
+        PENDING = "pending", gettext_lazy("Pending")
+        RUNNING = "running", gettext_lazy("Running")
+        SUCCEEDED = "succeeded", gettext_lazy("Succeeded")
+        FAILED = "failed", gettext_lazy("Failed")
+        SKIPPED = "skipped", gettext_lazy("Skipped")
+        ROLLED_BACK = "rolled_back", gettext_lazy("Rolled back")
 
     # Not "nodes": the audit trail takes a target with `nodes` for a site.
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="campaign_nodes")

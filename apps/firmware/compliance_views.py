@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts import access
@@ -127,6 +128,8 @@ def bundle_make_desired(request: HttpRequest, pk: int) -> HttpResponse:
     bundle = get_object_or_404(FirmwareBundle.objects.select_related("profile"), pk=pk)
     desired_bundle_set(actor=request.user, bundle_id=bundle.pk)
     messages.success(
-        request, f"Bundle {bundle.version} is now the desired bundle for {bundle.profile.sku}."
+        request,
+        _("Bundle %(version)s is now the desired bundle for %(sku)s.")
+        % {"version": bundle.version, "sku": bundle.profile.sku},
     )
     return redirect("firmware-bundle", pk=bundle.pk)

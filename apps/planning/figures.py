@@ -73,7 +73,10 @@ _CSV_HEADINGS = {
 
 def numeric_column(key: str) -> str:
     if key not in NUMERIC_KEYS:
-        raise CompareError(f"unknown column {key!r}: use {', '.join(NUMERIC_KEYS)}")
+        raise CompareError(
+            gettext("unknown column %(key)r: use %(keys)s")
+            % {"key": key, "keys": ", ".join(NUMERIC_KEYS)}
+        )
     return key
 
 
@@ -229,7 +232,10 @@ def series_figure(
 ) -> dict[str, Any]:
     """Daily values of several sites overlaid, one line per site; gaps break the line."""
     if metric not in SERIES_METRICS:
-        raise CompareError(f"unknown series metric {metric!r}: use {', '.join(SERIES_METRICS)}")
+        raise CompareError(
+            gettext("unknown series metric %(metric)r: use %(metrics)s")
+            % {"metric": metric, "metrics": ", ".join(SERIES_METRICS)}
+        )
     return {
         "data": [
             {

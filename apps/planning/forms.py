@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 from django.http import Http404
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from apps.accounts import access
 from apps.accounts.policy import Action
@@ -45,10 +45,13 @@ def _site_ids(values: list[str]) -> list[int]:
                 continue
             # Length first: int() refuses more than 4,300 digits with a ValueError.
             if not part.isdecimal() or len(part) > 19 or int(part) > MAX_ID:
-                raise CompareError(f"sites must be site ids separated by commas, not {part!r}")
+                raise CompareError(
+                    gettext("sites must be site ids separated by commas, not %(part)r")
+                    % {"part": part}
+                )
             ids.append(int(part))
     if len(ids) > MAX_IDS:
-        raise CompareError(f"at most {MAX_IDS} site ids")
+        raise CompareError(gettext("at most %(count)s site ids") % {"count": MAX_IDS})
     return ids
 
 
@@ -80,7 +83,7 @@ class CompareForm(forms.Form):
         """The form's errors as one sentence for a 400."""
         parts = []
         for name, errors in self.errors.items():
-            label = "query" if name == "__all__" else name
+            label = gettext("query") if name == "__all__" else name
             parts.append(f"{label}: {' '.join(str(e) for e in errors)}")
         return "; ".join(parts)
 
@@ -90,14 +93,19 @@ class CompareForm(forms.Form):
         kind = data.get("period") or ("custom" if start or end else "30d")
         if self.bounded or kind == "custom":
             if start is None or end is None:
-                raise CompareError("both start and end are required (YYYY-MM-DD, end exclusive)")
+                raise CompareError(
+                    gettext("both start and end are required (YYYY-MM-DD, end exclusive)")
+                )
             if start < FIRST_DAY or end > LAST_DAY:
-                raise CompareError(f"start and end must lie between {FIRST_DAY} and {LAST_DAY}")
+                raise CompareError(
+                    gettext("start and end must lie between %(first)s and %(last)s")
+                    % {"first": FIRST_DAY, "last": LAST_DAY}
+                )
             return Period(start, end)
         if kind == "month":
             match = _MONTH.match(data.get("month") or "")
             if not match:
-                raise CompareError("month must be YYYY-MM")
+                raise CompareError(gettext("month must be YYYY-MM"))
             return month_period(int(match[1]), int(match[2]))
         return last_days(int(kind.rstrip("d")))
 
@@ -111,14 +119,16 @@ class CompareForm(forms.Form):
         if data["selection"]:
             selection = SiteSelection.objects.filter(key=data["selection"]).first()
             if selection is None:
-                raise Http404("No such selection.")
+                raise Http404(gettext("No such selection."))
             sites = sites.filter(pk__in=selection.sites.values("pk"))
         ids = _site_ids(self.raw_sites)
         if ids:
             found = set(sites.filter(pk__in=ids).values_list("pk", flat=True))
             if missing := sorted(set(ids) - found):
                 # Outside the user's reach looks exactly like nonexistent: ids do not leak.
-                raise Http404(f"No such site: {', '.join(map(str, missing[:10]))}")
+                raise Http404(
+                    gettext("No such site: %(ids)s") % {"ids": ", ".join(map(str, missing[:10]))}
+                )
             sites = sites.filter(pk__in=ids)
         if data["partner"]:
             sites = sites.filter(partner=data["partner"])

@@ -68,9 +68,14 @@ class Period:
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
-            raise CompareError(f"end ({self.end}) must be after start ({self.start})")
+            raise CompareError(
+                gettext("end (%(end)s) must be after start (%(start)s)")
+                % {"end": self.end, "start": self.start}
+            )
         if (self.end - self.start).days > MAX_PERIOD_DAYS:
-            raise CompareError(f"a period is limited to {MAX_PERIOD_DAYS} days")
+            raise CompareError(
+                gettext("a period is limited to %(days)s days") % {"days": MAX_PERIOD_DAYS}
+            )
 
     @property
     def days(self) -> int:
@@ -100,7 +105,7 @@ def last_days(n: int, now: datetime | None = None) -> Period:
 
 def month_period(year: int, month: int) -> Period:
     if not 2000 <= year <= 2200 or not 1 <= month <= 12:
-        raise CompareError(f"impossible month {year}-{month:02d}")
+        raise CompareError(gettext("impossible month %(month)s") % {"month": f"{year}-{month:02d}"})
     return Period(date(year, month, 1), date(year + (month == 12), month % 12 + 1, 1))
 
 
@@ -479,7 +484,7 @@ def _row(
 def sort_rows(rows: Sequence[SiteFigures], key: str, descending: bool) -> list[SiteFigures]:
     """Rows sorted by a column; missing values last in either direction, then by code."""
     if key not in SORT_KEYS:
-        raise CompareError(f"unknown sort column {key!r}")
+        raise CompareError(gettext("unknown sort column %(key)r") % {"key": key})
     present = [r for r in rows if getattr(r, key) is not None]
     missing = [r for r in rows if getattr(r, key) is None]
     present.sort(key=lambda r: r.code)
@@ -502,10 +507,15 @@ def compare_series(
     """Daily values of one metric for a few sites: every date of the period, ``None`` where a
     site has no rollup (gaps stay gaps). Two GROUP BY (site, day) queries at most."""
     if metric not in SERIES_METRICS:
-        raise CompareError(f"unknown series metric {metric!r}: use {', '.join(SERIES_METRICS)}")
+        raise CompareError(
+            gettext("unknown series metric %(metric)r: use %(metrics)s")
+            % {"metric": metric, "metrics": ", ".join(SERIES_METRICS)}
+        )
     ids = list(site_ids)
     if len(ids) > MAX_SERIES_SITES:
-        raise CompareError(f"at most {MAX_SERIES_SITES} sites in a time series")
+        raise CompareError(
+            gettext("at most %(count)s sites in a time series") % {"count": MAX_SERIES_SITES}
+        )
     in_period = Q(site_id__in=ids, day__gte=period.start, day__lt=period.end)
     values: dict[tuple[int, date], float | None] = {}
     if metric != "electrical_mwh":

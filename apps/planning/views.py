@@ -139,7 +139,10 @@ def compare_chart(request: HttpRequest) -> HttpResponse:
             names = {i: f"{in_table[i].code} {in_table[i].name}" for i in ids}
             figure = figures.series_figure(series, names, metric, query.period)
         else:
-            raise CompareError(f"unknown chart {chart!r}: use {', '.join(figures.CHARTS)}")
+            raise CompareError(
+                _("unknown chart %(chart)r: use %(charts)s")
+                % {"chart": chart, "charts": ", ".join(figures.CHARTS)}
+            )
     except CompareError as exc:
         return JsonResponse({"detail": str(exc)}, status=400)
     return JsonResponse(figure)
@@ -172,10 +175,10 @@ def selection_save(request: HttpRequest) -> HttpResponse:
     form = SelectionForm(request.POST)
     try:
         if not form.is_valid():
-            raise CompareError("a selection needs a name (at most 120 characters)")
+            raise CompareError(_("a selection needs a name (at most 120 characters)"))
         picked = CompareForm(request.POST.copy()).query(request.user)
         if not picked.site_ids:
-            raise CompareError("tick at least one site to save a selection")
+            raise CompareError(_("tick at least one site to save a selection"))
     except CompareError as exc:
         return _bad_request(request, str(exc))
     selection = SiteSelection.objects.create(

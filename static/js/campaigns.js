@@ -50,7 +50,7 @@
     badge.textContent = labels.state[e.state] || e.state;
     var state = row.querySelector('[data-field="state"]');
     state.replaceChildren(badge);
-    row.querySelector('[data-field="reason"]').textContent = e.reason || "";
+    row.querySelector('[data-field="reason"]').textContent = e.reason_text || e.reason || "";
     row.classList.remove("updated"); void row.offsetWidth; row.classList.add("updated");
   }
 
