@@ -139,7 +139,8 @@ class SiteMeters:
         with self._lock:
             had = bool(self.meters)
             self.meters = list(data["meters"])
-            self.interval = float(data.get("interval") or self.default_interval)
+            # at least a second between rounds, whatever the list says
+            self.interval = max(float(data.get("interval") or self.default_interval), 1.0)
             self.list_call = call_id
         if not had and self.meters:
             self._read_now.set()

@@ -44,6 +44,17 @@ def test_a_gateway_heard_recently_is_shown_with_its_version(client, engineer, si
     page = client.get(reverse("site-detail", args=[site.pk])).content.decode()
     assert 'data-testid="gateway-online"' in page and "version 1.0" in page
     assert "gateway-offline" not in page
+    assert 'data-testid="gateway-spool"' not in page  # nothing waiting: nothing said
+
+
+def test_readings_waiting_on_the_gateway_are_shown_on_the_site_page(client, engineer, site):
+    gateway = _gateway(site, seconds_ago=5)
+    Gateway.objects.filter(pk=gateway.pk).update(
+        spool_depth=120, spool_oldest_at=timezone.now() - timedelta(minutes=20)
+    )
+    client.force_login(engineer)
+    page = client.get(reverse("site-detail", args=[site.pk])).content.decode()
+    assert "120 meter readings waiting to be uploaded" in page
     assert "fleet-gateway-offline" not in client.get(reverse("fleet")).content.decode()
 
 

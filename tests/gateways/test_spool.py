@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
+from prometheus_client import REGISTRY
 
 from apps.gateways import agent_meters, crypto, dispatch, meters, results, wire
 from apps.gateways.models import Gateway, GatewaySite
@@ -147,6 +148,16 @@ def test_spooled_readings_are_stored_once_with_their_read_times_and_no_gap(
     plain = {f: getattr(meter, f) for f in ("protocol", "host", "port", "unit_id", "model")}
     gateway_side = make()
     gateway_side._take("list-1", {"meters": [{"meter_id": meter.pk, **plain}]})
+    counted = {
+        event: lambda event=event: (
+            REGISTRY.get_sample_value(
+                "heatsite_gateway_spool_readings_total", {"gateway": "gw-spool", "event": event}
+            )
+            or 0
+        )
+        for event in ("spooled", "uploaded", "received")
+    }
+    before = {event: count() for event, count in counted.items()}
     for _ in range(4):  # the uplink is down: four rounds go to the spool
         assert gateway_side.read_round() == 1
     spooled = [e.reading["read_at"] for e in gateway_side.spool.head(10)]
@@ -185,6 +196,8 @@ def test_spooled_readings_are_stored_once_with_their_read_times_and_no_gap(
     gateway_side.ack_receive(payload["readings"][3]["seq"])
     assert gateway_side.spool.depth() == 0
     assert gateway_side._sent_upto is None
+    after = {event: count() - before[event] for event, count in counted.items()}
+    assert after == {"spooled": 4, "uploaded": 4, "received": 10}  # 5 a batch, sent twice
 
 
 @pytest.mark.django_db
