@@ -1,4 +1,5 @@
-"""The one-time, expiring, signed URL a BMC fetches an image from (``SimpleUpdate``).
+"""The one-time, expiring, signed URL a BMC fetches an image from (``SimpleUpdate``): ours, or
+for a site whose gateway relays images, the gateway's, which hands the token on to ours.
 
 The token signs (image, update, nonce) with a timestamp (`TimestampSigner`, its own salt). It is
 good for ``FIRMWARE_IMAGE_URL_TTL`` seconds and for one fetch: the first fetch marks the update
@@ -40,6 +41,13 @@ def image_url_build(update: FirmwareUpdate) -> str:
     token = signing.TimestampSigner(salt=SALT).sign_object(
         {"i": update.image_id, "u": update.pk, "n": nonce}
     )
+    from apps.gateways.services import gateway_for_site
+
+    gateway = gateway_for_site(update.node.site_id)
+    if gateway is not None and gateway.image_base_url:
+        # a gateway site's BMCs fetch from its relay, which fetches from us (apps.gateways.images)
+        relay = gateway.image_base_url.rstrip("/")
+        return f"{relay}/images/{update.image.sha256}/{token}/"
     base = settings.FIRMWARE_IMAGE_BASE_URL or update.image_base_url or DEFAULT_BASE
     return base.rstrip("/") + reverse("firmware-image", args=[token])
 

@@ -31,7 +31,7 @@ from celery.signals import task_postrun, task_prerun, worker_ready
 from kombu import Exchange, Queue
 from prometheus_client import start_http_server
 
-from apps.gateways import crypto, tpm, wire
+from apps.gateways import crypto, images, tpm, wire
 from apps.gateways.agent_meters import SiteMeters
 from apps.gateways.spool import Spool
 from apps.hardware.drivers.base import BmcEndpoint, BmcError, BootDevice, driver_for
@@ -63,6 +63,7 @@ class GatewayConfig:
     spool_max_age_days: float = 31.0
     upload_batch: int = 500
     ack_wait: float = 60.0
+    image_relay: images.RelayConfig | None = None  # [images]: the site's firmware-image relay
 
 
 def config_load(path: str | Path) -> GatewayConfig:
@@ -79,6 +80,10 @@ def config_load(path: str | Path) -> GatewayConfig:
     tls = data.get("tls", {})
     if not isinstance(tls, dict):
         raise ConfigError(f"{path}: [tls] must be a table")
+    try:
+        relay = images.relay_config(data.get("images") or {}, Path(data["state_dir"]))
+    except (ValueError, TypeError, AttributeError) as error:
+        raise ConfigError(f"{path}: {error}") from error
     return GatewayConfig(
         name=data["name"],
         broker_url=data["broker_url"],
@@ -93,6 +98,7 @@ def config_load(path: str | Path) -> GatewayConfig:
         spool_max_age_days=float(data.get("spool_max_age_days", 31.0)),
         upload_batch=int(data.get("upload_batch", 500)),
         ack_wait=float(data.get("ack_wait", 60.0)),
+        image_relay=relay,
     )
 
 
@@ -439,6 +445,7 @@ class Gateway:
 
     def heartbeat_start(self) -> threading.Event:
         stop = threading.Event()
+        relay = self.config.image_relay
 
         def beat() -> None:
             while not stop.is_set():
@@ -446,7 +453,11 @@ class Gateway:
                     self.publish(
                         wire.HEARTBEAT_KIND,
                         "",
-                        {"queue": self.queue, "spool": self.spool.report()},
+                        {
+                            "queue": self.queue,
+                            "spool": self.spool.report(),
+                            "image_url": relay.public_url if relay else "",
+                        },
                         quick=True,
                     )
                 except Exception:
@@ -463,6 +474,8 @@ class Gateway:
         metrics_serve()  # WORKER_METRICS_PORT set: /metrics of this gateway (see below)
         # meters are read from the start, before (and whether or not) the broker answers
         self.meters.start(threading.Event())
+        if self.config.image_relay is not None:
+            images.ImageRelay(self.config.image_relay).start()  # the site's BMCs fetch images here
         worker_ready.connect(lambda **_: self.heartbeat_start(), weak=False)
         self.app.worker_main(
             [

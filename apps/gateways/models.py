@@ -27,6 +27,8 @@ class Gateway(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_contact_at = models.DateTimeField(null=True, blank=True)
     version = models.CharField(max_length=32, blank=True)
+    # its firmware-image relay as the site's BMCs reach it (from its heartbeat; "" = none)
+    image_base_url = models.CharField(max_length=200, blank=True)
     # its meter-reading spool as its last heartbeat told: readings waiting for the central side
     # (their oldest read time) and dropped since it was installed (the spool was full)
     spool_depth = models.PositiveIntegerField(null=True, blank=True)

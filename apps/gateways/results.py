@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
-from apps.gateways import crypto, power, wire
+from apps.gateways import crypto, images, power, wire
 from apps.gateways.models import Gateway
 from apps.ops import metrics
 
@@ -58,6 +58,9 @@ def result_receive(document: Any, signature: Any) -> str:
         from apps.gateways import meters
 
         meters.spool_report_store(gateway, payload.get("spool"))
+        relay = payload.get("image_url") if images.url_valid(payload.get("image_url")) else ""
+        if relay != gateway.image_base_url:
+            Gateway.objects.filter(pk=gateway.pk).update(image_base_url=relay)
         return "heartbeat"
     if kind == wire.METER_READINGS_KIND:
         from apps.gateways import meters
