@@ -147,12 +147,17 @@ class _Given:
         return None
 
 
+_NUMBERS = ("supply_c", "return_c", "flow_m3h", "power_kw", "energy_kwh")
+
+
 def _reading(values: Any) -> MeterReading:
-    values = dict(values)
-    values["read_at"] = datetime.fromisoformat(values["read_at"])
-    if values["read_at"].tzinfo is None:
+    """A spooled reading as the gateway sent it; ValueError/TypeError/KeyError if it is not one
+    (checked here: a batch that failed in the ingest would come back for ever)."""
+    read_at = datetime.fromisoformat(values["read_at"])
+    if read_at.tzinfo is None:
         raise ValueError("naive read time")
-    return MeterReading(**values)
+    numbers = {name: float(values[name]) for name in _NUMBERS}
+    return MeterReading(**numbers, read_at=read_at, status=int(values.get("status", 0)))
 
 
 def _unstored(readings: dict[int, list[MeterReading]]) -> dict[int, list[MeterReading]]:
@@ -218,24 +223,29 @@ def meter_readings_receive(gateway: Gateway, payload: dict[str, Any]) -> str:
             removed_at__isnull=True,
         ).values_list("id", flat=True)
     )
-    fresh = _unstored({m: rs for m, rs in parsed.items() if m in own})
-    last = {m: rs[-1] for m, rs in fresh.items() if m not in failures}
-    earlier = {m: rs if m in failures else rs[:-1] for m, rs in fresh.items()}
-    earlier = {m: rs for m, rs in earlier.items() if rs}
-    if earlier:
-        ingest_readings(earlier)
-    polled = sorted(set(last) | (set(failures) & own))
-    if polled:
-        heat_poll_and_broadcast(
-            polled,
-            driver_factory=lambda meter, _t: _Given(last.get(meter.pk), failures.get(meter.pk)),
-        )
+    with transaction.atomic():
+        # one batch of a gateway at a time: a batch sent again while the first is being stored
+        # waits, then finds its readings stored (rather than judging them out of order)
+        Gateway.objects.select_for_update().filter(pk=gateway.pk).first()
+        fresh = _unstored({m: rs for m, rs in parsed.items() if m in own})
+        last = {m: rs[-1] for m, rs in fresh.items() if m not in failures}
+        earlier = {m: rs if m in failures else rs[:-1] for m, rs in fresh.items()}
+        earlier = {m: rs for m, rs in earlier.items() if rs}
+        if earlier:
+            ingest_readings(earlier)
+        polled = sorted(set(last) | (set(failures) & own))
+        if polled:
+            heat_poll_and_broadcast(
+                polled,
+                driver_factory=lambda meter, _t: _Given(last.get(meter.pk), failures.get(meter.pk)),
+            )
+        if payload.get("meter_list"):
+            _list_answered(gateway, str(payload["meter_list"]))
+        if seqs:
+            upto = max(seqs)
+            transaction.on_commit(lambda: _ack_send(gateway, upto))  # stored first
     stored = sum(len(rs) for rs in fresh.values())
     metrics.GATEWAY_SPOOL.labels(gateway.name, "received").inc(len(seqs))
-    if payload.get("meter_list"):
-        _list_answered(gateway, str(payload["meter_list"]))
-    if seqs:
-        _ack_send(gateway, max(seqs))
     logger.info(
         "gateway %s: %d spooled readings, %d new, %d meters failing",
         gateway,

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from prometheus_client import REGISTRY
 
+from apps.audit.models import AuditEvent
 from apps.gateways import agent_meters, crypto, dispatch, meters, results, wire
 from apps.gateways.models import Gateway, GatewaySite
 from apps.gateways.spool import Spool
@@ -128,7 +129,7 @@ def test_the_gateway_keeps_its_meter_list_across_a_restart_and_reads_without_an_
 
 @pytest.mark.django_db
 def test_spooled_readings_are_stored_once_with_their_read_times_and_no_gap(
-    farm, site_meters, monkeypatch
+    farm, site_meters, monkeypatch, django_capture_on_commit_callbacks
 ):
     make, keys, published = site_meters
     acks = []
@@ -172,7 +173,8 @@ def test_spooled_readings_are_stored_once_with_their_read_times_and_no_gap(
         document = wire.envelope(
             gateway="gw-spool", kind=kind, call_id="", payload=payload, version="1.1"
         )
-        return results.result_receive(document, crypto.sign(keys, document))
+        with django_capture_on_commit_callbacks(execute=True):  # the acknowledgement
+            return results.result_receive(document, crypto.sign(keys, document))
 
     assert receive(payload) == "stored"
     stored = list(Reading.objects.filter(meter=meter).order_by("ts").values_list("ts", flat=True))
@@ -250,3 +252,43 @@ def test_the_heartbeat_reports_the_spool_and_the_gateways_page_shows_it(client, 
     client.force_login(engineer)
     page = client.get(reverse("gateways")).content.decode()
     assert "42" in page and "3 dropped" in page
+
+
+@pytest.mark.django_db
+def test_an_unreadable_batch_entry_is_skipped_and_acknowledged_and_a_non_batch_refused(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    acks = []
+    monkeypatch.setattr(
+        dispatch, "gateway_send", lambda name, task, call, expires: acks.append(call)
+    )
+    keys = crypto.keys_generate()
+    site = SiteFactory()
+    gateway = Gateway.objects.create(
+        name="gw-bad", box_public_key=keys.box_public, signing_public_key=keys.signing_public
+    )
+    GatewaySite.objects.create(site=site, gateway=gateway)
+    meter = HeatMeterFactory(site=site)
+    bad = [
+        {"seq": 1, "meter_id": meter.pk, "reading": {**reading(0), "supply_c": "warm"}},
+        {"seq": 2, "meter_id": meter.pk, "reading": {"read_at": "2026-12-01T08:00:00"}},
+        {"seq": 3, "meter_id": meter.pk},
+    ]
+
+    def receive(payload):
+        document = wire.envelope(
+            gateway="gw-bad",
+            kind=wire.METER_READINGS_KIND,
+            call_id="",
+            payload=payload,
+            version="1.1",
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            return results.result_receive(document, crypto.sign(keys, document))
+
+    # sending these again would not make them readable: acknowledged, nothing stored
+    assert receive({"readings": bad, "failing": {}}) == "stored"
+    assert acks == [{"gateway": "gw-bad", "upto": 3}]
+    assert not Reading.objects.exists() and not RejectedReading.objects.exists()
+    assert receive({"readings": "all of them"}) == "refused"
+    assert AuditEvent.objects.filter(action="gateway.answer", result="refused").exists()
