@@ -177,6 +177,7 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "login"
 ACCOUNT_SESSION_REMEMBER = False
 MFA_ADAPTER = "apps.identity.adapters.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_FORMS = {"add_webauthn": "apps.identity.forms.AddPasskeyForm"}  # a translated label
 MFA_TOTP_ISSUER = "Heatsite"
 MFA_TOTP_TOLERANCE = 1  # the code before and after the current one: phones' clocks drift
 MFA_RECOVERY_CODE_COUNT = 10

@@ -1,9 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.audit"
+    verbose_name = gettext_lazy("Audit")
 
     def ready(self) -> None:
         # Logins have no service of ours to go through: Django's signals are the only hook.

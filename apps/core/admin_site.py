@@ -4,6 +4,8 @@ from functools import update_wrapper
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.accounts import access
 from apps.accounts.policy import Action
@@ -11,9 +13,9 @@ from apps.audit.services import audit_record
 
 
 class HeatsiteAdminSite(admin.AdminSite):
-    site_header = "Heatsite administration"
+    site_header = gettext_lazy("Heatsite administration")
     site_title = "Heatsite"
-    index_title = "Users and reference data"
+    index_title = gettext_lazy("Users and reference data")
 
     def has_permission(self, request):
         return access.can(request.user, Action.MANAGE_USERS)
@@ -24,7 +26,7 @@ class HeatsiteAdminSite(admin.AdminSite):
         def guarded(request, *args, **kwargs):
             # A logged-in user without the role gets a 403, not the admin's login form.
             if request.user.is_authenticated and not self.has_permission(request):
-                raise PermissionDenied("Administration is for administrators.")
+                raise PermissionDenied(_("Administration is for administrators."))
             return inner(request, *args, **kwargs)
 
         return update_wrapper(guarded, inner)

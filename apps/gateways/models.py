@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import pgettext_lazy
 
 
 class Gateway(models.Model):
@@ -13,8 +14,8 @@ class Gateway(models.Model):
     only its public keys; the private ones never leave the gateway."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        REVOKED = "revoked", "Revoked"
+        ACTIVE = "active", pgettext_lazy("gateway", "Active")
+        REVOKED = "revoked", pgettext_lazy("gateway", "Revoked")
 
     name = models.SlugField(max_length=48, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)

@@ -7,6 +7,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from apps.accounts import access
@@ -15,13 +17,17 @@ from apps.gateways import services, wire
 
 
 class EnrolForm(forms.Form):
-    name = forms.RegexField(wire.NAME_RE, max_length=48, help_text="lower-case, digits, dashes")
-    sites = forms.CharField(max_length=2000, help_text="site codes, separated by commas")
+    name = forms.RegexField(
+        wire.NAME_RE, max_length=48, help_text=gettext_lazy("lower-case, digits, dashes")
+    )
+    sites = forms.CharField(
+        max_length=2000, help_text=gettext_lazy("site codes, separated by commas")
+    )
 
     def clean_sites(self) -> list[str]:
         codes = [c.strip() for c in self.cleaned_data["sites"].split(",") if c.strip()]
         if not codes:
-            raise forms.ValidationError("Name at least one site.")
+            raise forms.ValidationError(_("Name at least one site."))
         return codes
 
 
@@ -57,7 +63,9 @@ def gateways(request: HttpRequest) -> HttpResponse:
         )
         unknown = sorted(set(codes) - {s.code for s in sites})
         if unknown:
-            form.add_error("sites", f"No site with code {', '.join(unknown)}.")
+            form.add_error(
+                "sites", _("No site with code %(codes)s.") % {"codes": ", ".join(unknown)}
+            )
         else:
             try:
                 enrolment = services.gateway_enrol(
@@ -75,5 +83,8 @@ def gateways(request: HttpRequest) -> HttpResponse:
 def gateway_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     gateway = access.gateway_for_user(request.user, pk, Action.MANAGE_GATEWAYS)
     services.gateway_revoke(actor=request.user, gateway=gateway)
-    messages.info(request, f"Gateway {gateway.name} revoked; its sites are reached directly.")
+    messages.info(
+        request,
+        _("Gateway %(name)s revoked; its sites are reached directly.") % {"name": gateway.name},
+    )
     return redirect("gateways")

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class MailingsConfig(AppConfig):
@@ -6,4 +7,4 @@ class MailingsConfig(AppConfig):
 
     name = "apps.mailings"
     label = "mailings"
-    verbose_name = "Statement e-mails"
+    verbose_name = gettext_lazy("Statement e-mails")

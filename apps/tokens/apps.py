@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class TokensConfig(AppConfig):
@@ -6,6 +7,7 @@ class TokensConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.tokens"
+    verbose_name = gettext_lazy("API tokens")
     label = "tokens"
 
     def ready(self) -> None:

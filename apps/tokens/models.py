@@ -3,12 +3,13 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 
 class Scope(models.TextChoices):
-    READ = "read", "Read"
-    WRITE = "write", "Write (change inventory and settings)"
-    OPERATE = "operate", "Operate (power, console, BIOS, firmware)"
+    READ = "read", pgettext_lazy("token scope", "Read")
+    WRITE = "write", gettext_lazy("Write (change inventory and settings)")
+    OPERATE = "operate", gettext_lazy("Operate (power, console, BIOS, firmware)")
 
 
 # Each scope includes the ones before it: write implies read, operate implies write.

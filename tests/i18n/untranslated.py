@@ -55,13 +55,28 @@ def catalogue_patterns(domain: str = "django") -> list[tuple[str, re.Pattern[str
     return out
 
 
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}  # fmt: skip
+
+
 class _Text(HTMLParser):
+    """Visible texts; an element marked ``translate="no"`` (HTML's own way to say "data, not
+    interface": the audit log's stored details) is skipped with everything inside it."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.nodes: list[str] = []
         self._skip = 0
+        self._data_depth = 0  # open elements inside a translate="no" one (0: outside)
 
     def handle_starttag(self, tag, attrs):
+        if self._data_depth:
+            if tag not in VOID:
+                self._data_depth += 1
+            return
+        if dict(attrs).get("translate") == "no" and tag not in VOID:
+            self._data_depth = 1
+            return
         if tag in ("script", "style", "code", "pre"):
             self._skip += 1
         for name, value in attrs:
@@ -69,11 +84,15 @@ class _Text(HTMLParser):
                 self.nodes.append(value)
 
     def handle_endtag(self, tag):
+        if self._data_depth:
+            if tag not in VOID:
+                self._data_depth -= 1
+            return
         if tag in ("script", "style", "code", "pre") and self._skip:
             self._skip -= 1
 
     def handle_data(self, data):
-        if not self._skip and data.strip():
+        if not self._skip and not self._data_depth and data.strip():
             self.nodes.append(data)
 
 
