@@ -37,6 +37,9 @@ from apps.sites.models import Node
 logger = logging.getLogger(__name__)
 QUOTE, IDENTITY, ACTIVATE = "tpm_quote", "tpm_identity", "tpm_activate"
 KINDS = (QUOTE, IDENTITY, ACTIVATE)
+# nodes per call: an answer carries each node's event log (tens of kB), and RabbitMQ refuses
+# messages past its max_message_size (16 MiB by default since 4.0)
+CALL_NODES = 50
 
 
 def _attestation():
@@ -62,11 +65,13 @@ def attest_route(node_ids: list[int]) -> tuple[list[int], Counter[str]]:
             by_gateway.setdefault(gateway.pk, (gateway, []))[1].append(node_id)
     for gateway, ids in by_gateway.values():
         plans, unenrolled = _attestation().plans_for(ids)
+        for start in range(0, len(plans), CALL_NODES):
+            quote_send(gateway, plans[start : start + CALL_NODES])
+        for start in range(0, len(unenrolled), CALL_NODES):
+            enrol_send(gateway, unenrolled[start : start + CALL_NODES])
         if plans:
-            quote_send(gateway, plans)
             counts["sent_to_gateway"] += len(plans)
         if unenrolled:
-            enrol_send(gateway, unenrolled)
             counts["enrol_sent_to_gateway"] += len(unenrolled)
         counts["skipped"] += len(ids) - len(plans) - len(unenrolled)
     return local, counts

@@ -228,3 +228,22 @@ def test_a_malformed_gateway_answer_is_recorded_unreachable_never_a_crash(world,
     assert pump(world, mangle) == ["recorded"]
     latest = Attestation.objects.filter(node=world["node_a"]).latest("at")
     assert (latest.verdict, latest.reason_code) == ("unreachable", code)
+
+
+def test_a_large_site_is_asked_in_calls_of_bounded_size(world, fleet, monkeypatch):
+    from apps.gateways import quotes
+
+    monkeypatch.setattr(quotes, "CALL_NODES", 1)
+    second = NodeFactory(site=world["node_a"].site)
+    services.endpoint_register(
+        node=second,
+        host="127.0.0.1",
+        port=fleet.nodes[0].agent_port,
+        cert_fingerprint=fleet.nodes[0].cert_fingerprint,
+        token=fleet.nodes[0].token,
+    )
+    counts = services.attestation_sweep([world["node_a"].pk, second.pk])
+    assert counts == {"enrol_sent_to_gateway": 2, "skipped": 0}
+    calls = GatewayCall.objects.filter(kind="tpm_identity").order_by("sent_at")
+    assert sorted(len(c.detail["nodes"]) for c in calls) == [1, 1]
+    assert len(world["sent"]) == 2
