@@ -1,6 +1,7 @@
 """The gateway's image relay settings: read from its config file, mistakes told plainly, and its
 address reported to Heatsite with the heartbeat (anything but an http(s) URL is ignored)."""
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,29 @@ def test_the_heartbeat_reports_where_the_sites_bmcs_fetch_images(reported, store
     )
     assert results.result_receive(document, crypto.sign(keys, document)) == "heartbeat"
     assert Gateway.objects.get(name="gw-a").image_base_url == stored
+
+
+def test_the_gateway_sends_its_relay_address_with_each_heartbeat(tmp_path):
+    keys = crypto.keys_generate()
+    crypto.keys_write(keys, tmp_path / "gw.key")
+    path = tmp_path / "gw.toml"
+    path.write_text(
+        f'name = "gw-a"\nbroker_url = "memory://"\nprivate_key = "{tmp_path / "gw.key"}"\n'
+        f'state_dir = "{tmp_path / "state"}"\n[images]\nlisten = "127.0.0.1"\n'
+        'public_url = "http://10.0.0.2:8089"\ncentral_url = "https://heatsite.example"\n'
+    )
+    gateway = agent.Gateway(agent.config_load(path))
+    beats, beat = [], threading.Event()
+
+    def publish(kind, call_id, payload, **_):
+        beats.append((kind, payload))
+        beat.set()
+
+    gateway.publish = publish
+    stop = gateway.heartbeat_start()
+    try:
+        assert beat.wait(30)
+    finally:
+        stop.set()
+    kind, payload = beats[0]
+    assert (kind, payload["image_url"]) == (wire.HEARTBEAT_KIND, "http://10.0.0.2:8089")
