@@ -25,6 +25,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS reading (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     " meter_id INTEGER NOT NULL, read_at TEXT NOT NULL, read_epoch REAL NOT NULL,"
     " body TEXT NOT NULL, UNIQUE (meter_id, read_at))",
+    "CREATE INDEX IF NOT EXISTS reading_age ON reading (read_epoch)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
 
@@ -89,9 +90,10 @@ class Spool:
     def _trim(self, now: float) -> int:
         before = self._db.total_changes
         self._db.execute("DELETE FROM reading WHERE read_epoch < ?", (now - self.max_age_s,))
+        # at most max_readings sequence numbers below the newest: at most that many readings
+        # (AUTOINCREMENT never reuses one), found through the key rather than by counting
         self._db.execute(
-            "DELETE FROM reading WHERE seq <= (SELECT seq FROM reading ORDER BY seq DESC"
-            " LIMIT 1 OFFSET ?)",
+            "DELETE FROM reading WHERE seq <= (SELECT max(seq) FROM reading) - ?",
             (self.max_readings,),
         )
         dropped = self._db.total_changes - before
