@@ -28,7 +28,7 @@ from apps.gateways.models import Gateway, GatewayCall, GatewaySite
 from apps.heat.meters import MeterError, MeterReading
 from apps.heat.models import Reading, RejectedReading
 from apps.ops import metrics
-from apps.sites.models import HeatMeter
+from apps.sites.models import HeatMeter, Site
 
 logger = logging.getLogger(__name__)
 POLL_EXPIRES = timedelta(seconds=60)
@@ -37,7 +37,9 @@ _FIELDS = ("protocol", "host", "port", "unit_id", "model")
 
 
 def meter_poll_send(meter_ids: list[int]) -> list[int]:
-    """Sends the meters of gateway sites to their gateways; returns the ids to poll here."""
+    """Sends each gateway whose sites have meters among ``meter_ids`` its whole meter list (the
+    gateway replaces its list with it: a sweep batch may hold only some of its meters); returns
+    the ids to poll here."""
     meters = list(HeatMeter.objects.filter(id__in=meter_ids).only("id", "site_id", *_FIELDS))
     routed = services.gateways_for_sites({m.site_id for m in meters})
     if not routed:
@@ -48,9 +50,15 @@ def meter_poll_send(meter_ids: list[int]) -> list[int]:
         if gateway is None:
             local.append(meter.pk)
         else:
-            by_gateway.setdefault(gateway.pk, (gateway, []))[1].append(meter)
+            by_gateway.setdefault(gateway.pk, gateway)
     now = timezone.now()
-    for gateway, own in by_gateway.values():
+    for gateway in by_gateway.values():
+        own = (
+            HeatMeter.objects.filter(site__gateway_link__gateway=gateway, removed_at__isnull=True)
+            .exclude(site__status=Site.Status.DECOMMISSIONED)
+            .order_by("id")
+            .only("id", *_FIELDS)
+        )
         call = GatewayCall.objects.create(
             gateway=gateway,
             kind="meter_poll",

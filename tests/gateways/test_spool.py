@@ -292,3 +292,29 @@ def test_an_unreadable_batch_entry_is_skipped_and_acknowledged_and_a_non_batch_r
     assert not Reading.objects.exists() and not RejectedReading.objects.exists()
     assert receive({"readings": "all of them"}) == "refused"
     assert AuditEvent.objects.filter(action="gateway.answer", result="refused").exists()
+
+
+@pytest.mark.django_db
+def test_a_gateway_is_sent_its_whole_meter_list_whichever_of_its_meters_a_sweep_batch_holds(
+    monkeypatch, settings
+):
+    settings.METER_POLL_INTERVAL = 15
+    sent = []
+    monkeypatch.setattr(
+        dispatch, "gateway_send", lambda name, task, call, expires: sent.append(call)
+    )
+    keys = crypto.keys_generate()
+    here, there, elsewhere = SiteFactory(), SiteFactory(), SiteFactory()
+    gateway = Gateway.objects.create(
+        name="gw-list", box_public_key=keys.box_public, signing_public_key=keys.signing_public
+    )
+    GatewaySite.objects.bulk_create([GatewaySite(site=s, gateway=gateway) for s in (here, there)])
+    batch = HeatMeterFactory(site=here)
+    other_batch = HeatMeterFactory(site=there)
+    HeatMeterFactory(site=here, removed_at=T0)  # removed: not read any more
+    HeatMeterFactory(site=elsewhere)  # another site's
+    assert meters.meter_poll_send([batch.pk]) == []
+    ((call,),) = [sent]
+    opened = crypto.unseal(keys, call["sealed"], aad=f"gw-list:{call['call_id']}")
+    assert [m["meter_id"] for m in opened["meters"]] == [batch.pk, other_batch.pk]
+    assert opened["interval"] == 15
