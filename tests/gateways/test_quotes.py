@@ -247,3 +247,18 @@ def test_a_large_site_is_asked_in_calls_of_bounded_size(world, fleet, monkeypatc
     calls = GatewayCall.objects.filter(kind="tpm_identity").order_by("sent_at")
     assert sorted(len(c.detail["nodes"]) for c in calls) == [1, 1]
     assert len(world["sent"]) == 2
+
+
+def test_revoking_the_gateway_ends_its_open_quotes_as_unreachable(world, monkeypatch):
+    from apps.gateways import rabbit
+    from apps.gateways.services import gateway_revoke
+
+    _enrolled(world)
+    monkeypatch.setattr(rabbit, "user_delete", lambda name: None)
+    services.attestation_sweep([world["node_a"].pk])
+    gateway_revoke(actor=None, gateway=world["a"].row)
+    latest = Attestation.objects.filter(node=world["node_a"]).latest("at")
+    assert (latest.verdict, latest.reason_code) == ("unreachable", "gateway_revoked")
+    # its answer now is refused (revoked), and the node is attested directly from now on
+    assert pump(world) == ["refused"]
+    assert services.attest(node_id=world["node_a"].pk).verdict == "trusted"
