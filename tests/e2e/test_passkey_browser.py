@@ -65,6 +65,8 @@ def test_an_engineer_enrols_a_passkey_and_logs_in_with_it(live_server, page: Pag
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_label("Authenticator code")).to_be_visible()
+    # allauth binds the passkey button on DOMContentLoaded: a click before it does nothing
+    page.wait_for_load_state("load")
     page.get_by_role("button", name="Use a passkey").click()
 
     expect(page).to_have_url(f"{base}/sites/")
