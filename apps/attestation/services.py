@@ -37,6 +37,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext
 from heatsite_agent.client import AgentClient, AgentError, AgentIdentity, QuoteEvidence
 
 from apps.accounts import access
@@ -367,11 +368,16 @@ def node_prediction(node: Node) -> predict.Prediction:
     """The predicted event sequence and PCRs of a node (AttestationError if it has none)."""
     config = _configuration(node.pk)
     if config is None:
-        raise AttestationError(f"{node.name} has no firmware release and configuration recorded")
+        raise AttestationError(
+            gettext("%(node)s has no firmware release and configuration recorded")
+            % {"node": node.name}
+        )
     try:
         return reference_for(config).prediction
     except predict.PredictionError as exc:
-        raise AttestationError(f"cannot predict {node.name}: {exc}") from None
+        raise AttestationError(
+            gettext("cannot predict %(node)s: %(error)s") % {"node": node.name, "error": exc}
+        ) from None
 
 
 def _configuration(node_id: int) -> NodeConfiguration | None:
@@ -744,7 +750,9 @@ def attest(*, node_id: int, actor: Any = None) -> Attestation | None:
         enrol(node_id=node_id)
         plans, _ = _plans([node_id])
     if not plans:
-        raise AttestationError("this node has no registered agent endpoint: nothing to attest")
+        raise AttestationError(
+            gettext("this node has no registered agent endpoint: nothing to attest")
+        )
     return _record([check(plans[0])], {node_id: plans[0]}, actor)[0]
 
 
@@ -752,7 +760,10 @@ def attest_request(*, actor: Any, node: Node) -> None:
     """An engineer's "Attest now": audited, queued once the transaction commits."""
     access.require(actor, Action.VIEW_ATTESTATION)
     if not AgentEndpoint.objects.filter(node=node).exists():
-        raise AttestationError(f"{node.name} has no registered agent endpoint: nothing to attest")
+        raise AttestationError(
+            gettext("%(node)s has no registered agent endpoint: nothing to attest")
+            % {"node": node.name}
+        )
     audit_record(
         actor=actor, action="attestation.request", target=node, result=AuditEvent.Result.PENDING
     )
@@ -763,7 +774,10 @@ def enrol_request(*, actor: Any, node: Node) -> None:
     """An engineer's "Enrol again" (after a TPM clear or board swap): audited, then queued."""
     access.require(actor, Action.MANAGE_FIRMWARE)
     if not AgentEndpoint.objects.filter(node=node).exists():
-        raise AttestationError(f"{node.name} has no registered agent endpoint: nothing to enrol")
+        raise AttestationError(
+            gettext("%(node)s has no registered agent endpoint: nothing to enrol")
+            % {"node": node.name}
+        )
     audit_record(
         actor=actor, action="attestation.enrol", target=node, result=AuditEvent.Result.PENDING
     )

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts import access
@@ -35,7 +36,11 @@ def node_attest(request: HttpRequest, node_id: int) -> HttpResponse:
     except services.AttestationError as exc:
         messages.error(request, str(exc))
     else:
-        messages.info(request, f"Attestation of {node.name} requested: the badge updates shortly.")
+        messages.info(
+            request,
+            _("Attestation of %(node)s requested: the badge updates shortly.")
+            % {"node": node.name},
+        )
     return redirect("node-attestation", node_id=node.pk)
 
 
@@ -50,8 +55,11 @@ def node_enrol(request: HttpRequest, node_id: int) -> HttpResponse:
     else:
         messages.info(
             request,
-            f"Enrolment of {node.name} requested: its TPM identity is proven again and replaces "
-            "the previous one if it changed (audited).",
+            _(
+                "Enrolment of %(node)s requested: its TPM identity is proven again and replaces "
+                "the previous one if it changed (audited)."
+            )
+            % {"node": node.name},
         )
     return redirect("node-attestation", node_id=node.pk)
 

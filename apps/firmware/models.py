@@ -66,12 +66,12 @@ class FirmwareUpdate(models.Model):
     """
 
     class Method(models.TextChoices):
-        PUSH = "push", "Push (multipart upload)"
-        SIMPLE = "simple", "SimpleUpdate (the BMC fetches a signed URL)"
+        PUSH = "push", gettext_lazy("Push (multipart upload)")
+        SIMPLE = "simple", gettext_lazy("SimpleUpdate (the BMC fetches a signed URL)")
 
     class ApplyTime(models.TextChoices):
-        IMMEDIATE = "Immediate", "Immediate"
-        ON_RESET = "OnReset", "On the next reset"
+        IMMEDIATE = "Immediate", gettext_lazy("Immediate")
+        ON_RESET = "OnReset", gettext_lazy("On the next reset")
 
     class State(models.TextChoices):
         PENDING = "pending", gettext_lazy("Queued")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from apps.sites.models import HeatMeter, Site
 
@@ -138,10 +139,10 @@ class MeterState(models.Model):
     """What the poller knows about a meter now, plus the running register bookkeeping."""
 
     class Status(models.TextChoices):
-        UNKNOWN = "unknown", "Never read"
-        OK = "ok", "Reading"
-        OFFLINE = "offline", "Offline"
-        REJECTING = "rejecting", "Answering with rejected values"
+        UNKNOWN = "unknown", _("Never read")
+        OK = "ok", pgettext_lazy("meter state", "Reading")
+        OFFLINE = "offline", pgettext_lazy("meter state", "Offline")
+        REJECTING = "rejecting", _("Answering with rejected values")
 
     meter = models.OneToOneField(
         HeatMeter, on_delete=models.CASCADE, primary_key=True, related_name="state"

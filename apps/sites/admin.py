@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy
 
 from apps.core.admin_site import PolicyAdmin
 from apps.sites.models import HeatMeter, Node, Organisation, Site
@@ -24,7 +25,8 @@ class NodeForm(forms.ModelForm):
     bmc_password = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to keep the stored password. Stored encrypted.",
+        label=gettext_lazy("BMC password"),
+        help_text=gettext_lazy("Leave empty to keep the stored password. Stored encrypted."),
     )
 
     class Meta:

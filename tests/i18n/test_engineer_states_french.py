@@ -243,3 +243,42 @@ def test_gateway_pages_in_french(client, engineer, site, other_site):
     assert "nord-gw n’a donné aucune nouvelle depuis son enrôlement." in offline_page
     _check(client, reverse("fleet"), allowed)
     _check(client, reverse("node-detail", args=[node.pk]), allowed)
+
+
+# --- identity: a second factor, tokens, sessions, locks; the login and factor pages ----------
+
+
+@pytest.mark.real_factor
+def test_login_and_second_factor_pages_in_french(client, engineer):
+    from tests.factories import PASSWORD
+    from tests.identity.helpers import enrol_totp
+
+    enrol_totp(engineer)
+    allowed = {"Heatsite", "English", "Français"}
+    page = _check(client, reverse("login"), allowed, HTTP_ACCEPT_LANGUAGE="fr")
+    assert "Se connecter à Heatsite" in page
+    client.post(reverse("login"), {"login": "engineer", "password": PASSWORD})
+    _french(engineer)
+    factor = _check(client, reverse("mfa_authenticate"), allowed, HTTP_ACCEPT_LANGUAGE="fr")
+    assert "Second facteur" in factor
+
+
+def test_identity_pages_with_factor_tokens_and_locks_in_french(client, engineer, admin_user):
+    from apps.identity import lockout
+    from apps.tokens.services import create_token, revoke
+    from tests.identity.helpers import enrol_totp
+
+    enrol_totp(engineer)
+    create_token(engineer, name="grafana", scopes=["read"], days=30)
+    old, _secret = create_token(engineer, name="ci", scopes=["operate"], days=30)
+    revoke(old, by=engineer)
+    for n in range(20):
+        lockout.failed(f"u{n}", "198.51.100.4", channel="web")
+    client.force_login(_french(engineer))
+    allowed = {"Heatsite", "English", "Français", "grafana", "ci", "API", "TOTP", "engineer",
+               "admin", "Lyon"}  # fmt: skip
+    for name in ("account", "sessions", "mfa_index", "usersessions_list", "token-create"):
+        _check(client, reverse(name), allowed)
+    client.force_login(_french(admin_user))
+    locks = _check(client, reverse("lockouts"), allowed | {"198.51.100.4"})
+    assert "198.51.100.4" in locks
