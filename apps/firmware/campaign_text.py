@@ -161,9 +161,15 @@ def _pattern(msgid: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL)
 
 
+def _specificity(msgid: str) -> tuple[bool, int]:
+    """Sentences that open with words before those that open with a placeholder, longer
+    wording first: "Retry 1/2 after: <a timeout>" is a retry, not a timeout of step "Retry…"."""
+    return (msgid.startswith("%("), -len(_FIELD.sub("", msgid)))
+
+
 @cache
 def _patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
-    return tuple((msgid, _pattern(msgid)) for msgid in TEXTS)
+    return tuple((msgid, _pattern(msgid)) for msgid in sorted(TEXTS, key=_specificity))
 
 
 def _named(name: str, value: str) -> str | None:
