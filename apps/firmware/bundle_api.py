@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -22,6 +23,7 @@ from apps.firmware.bundle_serializers import (
     FirmwareBundleSerializer,
 )
 from apps.firmware.bundles import BundleRefused, bundle_store
+from apps.firmware.campaign_text import said
 from apps.firmware.manifests import COMPONENTS_MAX, MANIFEST_MAX_BYTES
 from apps.firmware.models import FirmwareBundle
 
@@ -47,7 +49,8 @@ def _bundles():
 
 
 def _refused(code: str, detail: str) -> Response:
-    return Response({"detail": detail, "code": code}, status=status.HTTP_400_BAD_REQUEST)
+    """A 400 whose ``detail`` is in the reader's language (``code`` stays the machine's)."""
+    return Response({"detail": said(detail), "code": code}, status=status.HTTP_400_BAD_REQUEST)
 
 
 def _read(upload, limit: int, what: str) -> bytes:
@@ -103,10 +106,13 @@ class FirmwareBundleList(generics.ListAPIView):
         files = request.FILES
         manifest = files.get("manifest")
         if manifest is None:
-            return _refused("bad_manifest", "No `manifest` part in the upload.")
+            return _refused("bad_manifest", _("No `manifest` part in the upload."))
         images = files.getlist("images")
         if len(images) > COMPONENTS_MAX:
-            return _refused("bad_manifest", f"At most {COMPONENTS_MAX} images per bundle.")
+            return _refused(
+                "bad_manifest",
+                _("At most %(count)s images per bundle.") % {"count": COMPONENTS_MAX},
+            )
         limit = settings.FIRMWARE_IMAGE_MAX_BYTES
         try:
             signature = files.get("signature")

@@ -1,8 +1,9 @@
 """A campaign's stored sentences in the reader's language, rebuilt at display.
 
 The executor, the planner and the transitions write their reasons in English (`Campaign.reason`,
-`CampaignNode.reason`, the plan's warnings and exclusions, refusals): the audit log, the API and
-the websocket carry them as data. Pages (and the live page's events, `consumers`) show them
+`CampaignNode.reason`, the plan's warnings and exclusions, refusals), as do the firmware
+services (a bundle upload's refusal, a node's update refused): the audit log, the API's data
+and the websocket carry them as data. Pages (and the live page's events, `consumers`) show them
 through `said()`: a stored sentence is matched against the English msgids below, their
 placeholders as wildcards, and rewritten with the active language's msgstr, each piece
 translated the same way (a retry's reason, a step's name). A sentence matching none (a BMC's or
@@ -100,6 +101,45 @@ TEXTS = (
     ),
     gettext_noop(
         "%(node)s already has a firmware update in progress %(what)s; wait for it to finish."
+    ),
+    # bundles, manifests, signatures: why an upload is refused (the page's alert, the API's
+    # detail); the manifest's structural complaints (components[2] ...) stay as written
+    gettext_noop("%(names)s: not a file of this bundle's manifest."),
+    gettext_noop("The %(component)s image %(file)s is missing from the upload."),
+    gettext_noop(
+        "The %(component)s image %(file)s has %(size)s bytes; the manifest says %(want)s."
+    ),
+    gettext_noop("The %(component)s image %(file)s is larger than %(limit)s bytes."),
+    gettext_noop(
+        "The %(component)s image %(file)s has SHA-256 %(digest)s; the manifest says %(want)s "
+        "(altered or corrupted)."
+    ),
+    gettext_noop("The %(component)s image %(file)s is refused: %(why)s"),
+    gettext_noop(
+        "The %(component)s image %(file)s is %(is_component)s %(is_version)s for SKU %(is_sku)s; "
+        "the manifest says %(want_component)s %(want_version)s for SKU %(want_sku)s."
+    ),
+    gettext_noop("SKU %(sku)s is not a platform profile Heatsite knows."),
+    gettext_noop(
+        "A bundle %(version)s for %(sku)s was already uploaded; a release is never replaced, "
+        "give the new one its own version."
+    ),
+    gettext_noop("Another upload kept one of these images at the same moment; retry."),
+    gettext_noop("The manifest is empty."),
+    gettext_noop("The manifest has %(size)s bytes; at most %(limit)s."),
+    gettext_noop("The manifest is not readable JSON."),
+    gettext_noop("The manifest is not a JSON object."),
+    gettext_noop("The %(what)s %(name)s has %(size)s bytes; at most %(limit)s are accepted."),
+    gettext_noop("The bundle is not signed (no signature file)."),
+    gettext_noop("The signature file is too large."),
+    gettext_noop("The signature file is not {key_id, alg, signature (base64)} JSON."),
+    gettext_noop("Signature algorithm %(alg)s is not %(algorithms)s."),
+    gettext_noop("The bundle is signed by key %(key)s, which is not a trusted release key."),
+    gettext_noop("Trusted key %(key)s is not a usable Ed25519 or P-256 public key."),
+    gettext_noop("Key %(key)s is an %(key_alg)s key; the signature says %(alg)s."),
+    gettext_noop(
+        "The signature by key %(key)s does not match the manifest (altered or signed by "
+        "another key)."
     ),
     # campaign_plan: exclusions and warnings
     gettext_noop("Of SKU %(sku)s, not the bundle's %(bundle_sku)s."),

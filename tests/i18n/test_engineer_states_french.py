@@ -282,3 +282,31 @@ def test_identity_pages_with_factor_tokens_and_locks_in_french(client, engineer,
     client.force_login(_french(admin_user))
     locks = _check(client, reverse("lockouts"), allowed | {"198.51.100.4"})
     assert "198.51.100.4" in locks
+
+
+# --- a refused bundle upload: the page's alert and the API's detail -------------------------
+
+
+def test_a_refused_bundle_upload_says_why_in_french(client, engineer, trusted, lab_reference):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.firmware.bundle_kit import lab_release_bundle
+
+    bundle = lab_release_bundle()
+
+    def upload():
+        return {
+            "manifest": SimpleUploadedFile("bundle.json", bundle.manifest_bytes()),
+            "images": [SimpleUploadedFile(n, d) for n, d in bundle.images.items()],
+        }
+
+    client.force_login(_french(engineer))
+    page = client.post(reverse("firmware-bundles"), upload())
+    assert page.status_code == 400
+    assert "Le paquet n’est pas signé (aucun fichier de signature)." in page.content.decode()
+    api = client.post(reverse("api:firmware-bundle-list"), upload())
+    assert api.status_code == 400
+    assert api.json() == {
+        "detail": "Le paquet n’est pas signé (aucun fichier de signature).",
+        "code": "unsigned",
+    }
