@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.accounts import access
 from apps.accounts.policy import Action
@@ -77,13 +78,21 @@ def gateway_enrol(
     RabbitMQ user limited to its own queue, and its sites routed to it. Audited."""
     _actor_check(actor)
     if not wire.NAME_RE.match(name):
-        raise GatewayError("A gateway name is lower-case letters, digits and dashes (max 48).")
+        raise GatewayError(
+            gettext("A gateway name is lower-case letters, digits and dashes (max 48).")
+        )
     if Gateway.objects.filter(name=name).exists():
-        raise GatewayError(f"A gateway named {name!r} exists already (revoked names stay used).")
+        raise GatewayError(
+            gettext("A gateway named %(name)r exists already (revoked names stay used).")
+            % {"name": name}
+        )
     taken = GatewaySite.objects.filter(site__in=sites).select_related("site", "gateway")
     if taken:
         link = taken[0]
-        raise GatewayError(f"Site {link.site.code} is already served by gateway {link.gateway}.")
+        raise GatewayError(
+            gettext("Site %(site)s is already served by gateway %(gateway)s.")
+            % {"site": link.site.code, "gateway": link.gateway.name}
+        )
     keys = crypto.keys_generate()
     password = secrets.token_urlsafe(24)
     with transaction.atomic():
@@ -115,7 +124,9 @@ def gateway_enrol(
             result=AuditEvent.Result.FAILED,
             detail={"name": name, "error": str(failed)},
         )
-        raise GatewayError(f"The broker refused the gateway's user: {failed}")
+        raise GatewayError(
+            gettext("The broker refused the gateway's user: %(error)s") % {"error": failed}
+        )
     config = config_render(
         name=name,
         broker_url=_gateway_broker_url(name, password),

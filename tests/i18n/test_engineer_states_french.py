@@ -243,6 +243,11 @@ def test_gateway_pages_in_french(client, engineer, site, other_site):
     assert "nord-gw n’a donné aucune nouvelle depuis son enrôlement." in offline_page
     _check(client, reverse("fleet"), allowed)
     _check(client, reverse("node-detail", args=[node.pk]), allowed)
+    taken = client.post(reverse("gateways"), {"name": "old-gw", "sites": site.code})
+    assert taken.status_code == 400
+    assert "Une passerelle nommée &#x27;old-gw&#x27; existe déjà" in taken.content.decode()
+    unknown = client.post(reverse("gateways"), {"name": "new-gw", "sites": "nowhere"})
+    assert "Aucun site de code nowhere." in unknown.content.decode()
 
 
 # --- identity: a second factor, tokens, sessions, locks; the login and factor pages ----------
