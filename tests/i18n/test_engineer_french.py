@@ -287,3 +287,8 @@ def test_planners_compare_page_chart_and_csv_in_french(client, planner, site, ot
     english = client.get(reverse("compare-csv"), period | {"dialect": "en"}).content.decode()
     assert english.startswith("period_start,period_end_exclusive,id,code,")
     assert client.get(reverse("compare-csv"), period | {"dialect": "xx"}).status_code == 400
+    backwards = client.get(reverse("compare"), {"start": "2026-12-01", "end": "2026-11-01"})
+    assert backwards.status_code == 400
+    assert "la fin (2026-11-01) doit être postérieure au début" in backwards.content.decode()
+    chart = client.get(reverse("compare-chart"), period | {"chart": "pie"})
+    assert chart.status_code == 400 and "graphique inconnu" in chart.content.decode()
