@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.db import connections
 from django.db.models import Count, FilteredRelation, Q, QuerySet, Sum, TextField, Value
 from django.db.models.functions import MD5, Cast, Coalesce, NullIf
 from django.utils.translation import gettext as _
 
 from apps.accounts import access
 from apps.accounts.policy import Action
-from apps.firmware.campaign_plan import BundleRow, NodeRow, PlanInputs, SiteRow
+from apps.firmware.campaign_plan import BundleRow, NodeRow, PlanInputs, SiteRow, gc_paused
 from apps.firmware.campaign_spec import CampaignSpec, CampaignSpecError
 from apps.firmware.campaign_windows import Window
 from apps.firmware.campaigns import Campaign, CampaignNode, MaintenanceWindow
@@ -86,6 +87,139 @@ def _nics(option_roms: Any) -> tuple[str, ...]:
     )
 
 
+def _decoded(text: str | None) -> Any:
+    """JSON text as read from the database; None when absent or not JSON."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _node_rows(chosen: QuerySet[Node], bundle: FirmwareBundle) -> list[tuple[Any, ...]]:
+    """One read of the chosen nodes with what the plan needs of them, as plain tuples.
+
+    Their SKU (their recorded configuration's, else their model), their cards' option ROMs and
+    BMC inventory as JSON text (decoded once per distinct text by `_planner_rows`: a fleet runs
+    few distinct inventories), the bundle's prediction class (the digest stored with the
+    prediction: no PCR map read or hashed; a row written without it falls back to the MD5 of
+    its JSON text; NULL: no prediction). Every join is on a unique key, so a node is one row;
+    no ORDER BY (the planner sorts by name). Read through the cursor: no model or converter
+    runs per row."""
+    qs = (
+        chosen.annotate(
+            prediction=FilteredRelation(
+                "bundle_predictions", condition=Q(bundle_predictions__bundle=bundle)
+            ),
+            node_sku=Coalesce(
+                NullIf("attestation_config__release__profile__sku", Value("")),
+                "model",
+                output_field=TextField(),
+            ),
+            firmware_text=Cast("bmc_facts__firmware", TextField()),
+            roms_text=Cast("attestation_config__config__option_roms", TextField()),
+            pcrs_class=NullIf(
+                NullIf(
+                    Coalesce(
+                        NullIf("prediction__pcrs_digest", Value("")),
+                        MD5(Cast("prediction__pcrs", TextField())),
+                        output_field=TextField(),
+                    ),
+                    Value(""),
+                    output_field=TextField(),
+                ),
+                Value("null"),
+                output_field=TextField(),
+            ),
+            code=Coalesce(
+                "prediction__reason_code", Value("not_predicted"), output_field=TextField()
+            ),
+            why=Coalesce("prediction__reason", Value(""), output_field=TextField()),
+        )
+        .order_by()
+        .values_list(
+            "id",
+            "name",
+            "site_id",
+            "status",
+            "power_w",
+            "node_sku",
+            "firmware_text",
+            "roms_text",
+            "pcrs_class",
+            "code",
+            "why",
+            "bmc_protocol",
+            "bmc_protocol_detected",
+        )
+    )
+    sql, params = qs.query.sql_with_params()
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _planner_rows(rows: list[tuple[Any, ...]], sku: str, holding: dict[int, str]) -> list[NodeRow]:
+    """`NodeRow`s from `_node_rows`' tuples: JSON decoded and SKUs compared once per distinct
+    value, every row then built as a tuple (no per-row ``__init__``)."""
+    wanted = sku.lower()
+    inventories: dict[str | None, dict[str, str]] = {}
+    cards: dict[str | None, tuple[str, ...]] = {}
+    skus: dict[str, str] = {}
+    new = tuple.__new__
+    nodes = []
+    append = nodes.append
+    for (
+        node_id,
+        name,
+        site_id,
+        status,
+        power_w,
+        node_sku,
+        fw,
+        roms,
+        pcrs,
+        code,
+        why,
+        protocol,
+        detected,
+    ) in rows:
+        versions = inventories.get(fw)
+        if versions is None:
+            versions = inventories[fw] = _versions(_decoded(fw))
+        nics = cards.get(roms)
+        if nics is None:
+            nics = cards[roms] = _nics(_decoded(roms))
+        other = skus.get(node_sku)
+        if other is None:
+            other = skus[node_sku] = "" if str(node_sku).lower() == wanted else str(node_sku or "?")
+        append(
+            new(
+                NodeRow,
+                (
+                    node_id,
+                    name,
+                    site_id,
+                    status,
+                    power_w,
+                    versions,
+                    nics,
+                    pcrs,
+                    code,
+                    why,
+                    holding.get(node_id, "") if holding else "",
+                    other,
+                    # Updates go through Redfish's UpdateService (as Node.speaks_redfish says,
+                    # which the update service checks too): an IPMI or not yet probed BMC
+                    # cannot take one.
+                    not (protocol == "redfish" or (protocol == "auto" and detected == "redfish")),
+                ),
+            )
+        )
+    return nodes
+
+
 def campaign_inputs(
     *, bundle: FirmwareBundle, targets: dict[str, Any], user: Any = None
 ) -> PlanInputs:
@@ -110,42 +244,8 @@ def campaign_inputs(
         chosen = base.filter(pk__in=named)
     else:
         chosen = base.filter(scope & of_sku)
-    # One read of the chosen nodes with what the plan needs of them: the SKU and cards of
-    # their recorded configuration, their BMC inventory (as JSON text, decoded once per
-    # distinct text: a fleet runs few distinct inventories) and the bundle's prediction class
-    # (the digest stored with the prediction: no PCR map read or hashed; a row written without
-    # it falls back to the MD5 of its JSON text; NULL: no prediction). All joins are on unique
-    # keys, so a node is one row.
-    rows = list(
-        chosen.annotate(
-            prediction=FilteredRelation(
-                "bundle_predictions", condition=Q(bundle_predictions__bundle=bundle)
-            ),
-            firmware_text=Cast("bmc_facts__firmware", TextField()),
-            pcrs_class=Coalesce(
-                NullIf("prediction__pcrs_digest", Value("")),
-                MD5(Cast("prediction__pcrs", TextField())),
-                output_field=TextField(),
-            ),
-        ).values_list(
-            "id",
-            "name",
-            "site_id",
-            "status",
-            "power_w",
-            "model",
-            "attestation_config__release__profile__sku",
-            "attestation_config__config__option_roms",
-            "firmware_text",
-            "prediction__id",
-            "pcrs_class",
-            "prediction__reason_code",
-            "prediction__reason",
-            "bmc_protocol",
-            "bmc_protocol_detected",
-        )
-    )
-    wanted = {r[0] for r in rows}
+    with gc_paused():
+        rows = _node_rows(chosen, bundle)
     # Campaigns holding nodes: read over the targets' scope with plain joins, matched here (a
     # subquery repeating the SKU's OR-join made PostgreSQL plan minutes-long nested loops).
     related = Q()
@@ -153,13 +253,11 @@ def campaign_inputs(
         related = Q(node__site__in=target_sites)
     if node_items:
         related = (related | Q(node__in=named)) if site_items else Q(node__in=named)
-    holding = {
-        node_id: name
-        for node_id, name in CampaignNode.objects.filter(
-            related, campaign__state__in=HOLDING
-        ).values_list("node_id", "campaign__name")
-        if node_id in wanted
-    }
+    holding = dict(
+        CampaignNode.objects.filter(related, campaign__state__in=HOLDING).values_list(
+            "node_id", "campaign__name"
+        )
+    )
     site_ids = {r[2] for r in rows}
     # few sites: by id; a fleet-wide campaign: every site (cheaper than a long id list)
     few = len(site_ids) <= 1000
@@ -167,12 +265,14 @@ def campaign_inputs(
     output = {
         s: (total or 0.0, unknown)
         for s, total, unknown in Node.objects.filter(related_sites, status=Node.Status.PRODUCTION)
+        .order_by()
         .values("site_id")
         .annotate(total=Sum("power_w"), unknown=Count("id", filter=Q(power_w__isnull=True)))
         .values_list("site_id", "total", "unknown")
     }
     windows = dict(
         MaintenanceWindow.objects.filter(related_sites)
+        .order_by()
         .values("site_id")
         .annotate(n=Count("id"))
         .values_list("site_id", "n")
@@ -192,37 +292,8 @@ def campaign_inputs(
         ).values_list("id", "code", "name", "timezone")
         if s in site_ids
     }
-    nodes = []
-    parsed: dict[str | None, dict[str, str]] = {}
-    for row in rows:
-        node_id, name, site_id, status, power_w, model, config_sku, option_roms = row[:8]
-        text, predicted, pcrs, code, reason, protocol, detected = row[8:]
-        if text not in parsed:
-            parsed[text] = _versions(json.loads(text) if text else None)
-        if predicted is None:
-            pcrs, code, reason = None, "not_predicted", ""
-        node_sku = config_sku or model
-        nodes.append(
-            NodeRow(
-                id=node_id,
-                name=name,
-                site_id=site_id,
-                status=status,
-                power_w=power_w,
-                versions=parsed[text],
-                nics=_nics(option_roms) if config_sku is not None else (),
-                prediction=pcrs if pcrs and pcrs != "null" else None,
-                reason_code=code,
-                reason=reason,
-                in_campaign=holding.get(node_id, ""),
-                other_sku="" if str(node_sku).lower() == sku.lower() else str(node_sku or "?"),
-                # Updates go through Redfish's UpdateService (as Node.speaks_redfish says, which
-                # the update service checks too): an IPMI or not yet probed BMC cannot take one.
-                no_redfish=not (
-                    protocol == "redfish" or (protocol == "auto" and detected == "redfish")
-                ),
-            )
-        )
+    with gc_paused():
+        nodes = _planner_rows(rows, sku, holding)
     components = tuple(bundle.components.values_list("component", "version"))
     return PlanInputs(
         bundle=BundleRow(bundle.pk, sku, bundle.version, components),

@@ -21,7 +21,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.realtime import broadcast
 from apps.firmware.campaign_inputs import campaign_bundle, campaign_inputs
-from apps.firmware.campaign_plan import CampaignPlan, campaign_plan
+from apps.firmware.campaign_plan import CampaignPlan, campaign_plan, gc_paused
 from apps.firmware.campaign_spec import CampaignSpec, CampaignSpecError, spec_load
 from apps.firmware.campaign_steps import campaign_group
 from apps.firmware.campaigns import Campaign, CampaignNode, CampaignWave
@@ -70,8 +70,9 @@ def campaign_preview(
         access.require(user, Action.MANAGE_FIRMWARE)
     checked = spec if isinstance(spec, CampaignSpec) else spec_load(spec)
     bundle = campaign_bundle(checked)
-    inputs = campaign_inputs(bundle=bundle, targets=checked.targets, user=user)
-    return checked, campaign_plan(inputs, checked.strategy)
+    with gc_paused():  # one pause over both halves: rows built, then planned
+        inputs = campaign_inputs(bundle=bundle, targets=checked.targets, user=user)
+        return checked, campaign_plan(inputs, checked.strategy)
 
 
 def campaign_create(
