@@ -141,6 +141,39 @@ TEXTS = (
         "The signature by key %(key)s does not match the manifest (altered or signed by "
         "another key)."
     ),
+    # manifests: the manifest's own checks
+    gettext_noop("%(what)s %(value)s is missing or not valid."),
+    gettext_noop("`components` must be a non-empty list."),
+    gettext_noop("A bundle has at most %(count)s components."),
+    gettext_noop("components[%(i)s] is not an object."),
+    gettext_noop("components[%(i)s]: unknown component %(component)s (one of %(known)s)."),
+    gettext_noop("components[%(i)s] (%(component)s): `size` must be a positive integer."),
+    gettext_noop("The bundle lists the same %(field)s twice: %(values)s."),
+    gettext_noop("`order` must list each component once: %(names)s."),
+    gettext_noop("`requires` must be a list."),
+    gettext_noop("requires[%(i)s] must be {component, requires: [...]}."),
+    gettext_noop("requires[%(i)s]: %(who)s is not a component of this bundle."),
+    gettext_noop("requires[%(i)s] (%(who)s): each requirement names a known component."),
+    gettext_noop(
+        "requires[%(i)s] (%(who)s): a requirement on %(other)s needs min_version, max_version "
+        "or version."
+    ),
+    gettext_noop("Unsatisfiable: %(who)s requires %(other)s %(bound)s (empty range)."),
+    gettext_noop(
+        "Unsatisfiable: %(who)s requires %(other)s %(bound)s, but the bundle ships %(other)s "
+        "%(version)s."
+    ),
+    gettext_noop("Dependency cycle: %(cycle)s."),
+    gettext_noop(
+        "Unsatisfiable order: %(who)s requires %(other)s, but the order applies %(who)s before "
+        "%(other)s."
+    ),
+    gettext_noop("`measurements` must be {source, release} or {source, pcrs}."),
+    gettext_noop("measurements.source must be one of %(sources)s, not %(source)s."),
+    gettext_noop("measurements.release %(release)s is not a release version."),
+    gettext_noop("measurements.pcrs must map PCR indices (0-23) to SHA-256 values (hex)."),
+    gettext_noop("measurements needs the firmware release (`release`) or the PCR values."),
+    gettext_noop("`name` must be text of at most 200 characters."),
     # campaign_plan: exclusions and warnings
     gettext_noop("Of SKU %(sku)s, not the bundle's %(bundle_sku)s."),
     gettext_noop("The node is %(status)s, not in production."),

@@ -25,6 +25,11 @@ STORED = {
     "permise depuis : En cours.",
     "HS-EDGE-1 · BIOS 1.4.0 · no option-ROM cards · PCRs 1a2b3c4d": "HS-EDGE-1 · BIOS 1.4.0 · "
     "aucune carte à ROM d’option · PCRs 1a2b3c4d",
+    # a bundle upload refused by the manifest's checks
+    "Unsatisfiable: BIOS requires BMC ≥ 2.50, but the bundle ships BMC 2.42.": "Impossible à "
+    "satisfaire : BIOS exige BMC ≥ 2.50, mais le paquet livre BMC 2.42.",
+    "The BMC image bmc-2.42.hsfw is missing from the upload.": "L’image BMC bmc-2.42.hsfw "
+    "manque dans le téléversement.",
 }
 
 
