@@ -234,6 +234,22 @@ SEED_CHECK = """
 """
 
 
+def backend_cpu() -> float | None:
+    """CPU seconds used so far by this connection's PostgreSQL backend (None when the server
+    is not on this Linux host): with the process's own, a figure the machine's load inflates
+    far less than the wall clock."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure_database(args: argparse.Namespace) -> dict:
     """In the child process (DATABASE_URL set): seed when needed, then time the dry run (and
     its two halves, the inputs and the plan, separately)."""
@@ -258,11 +274,15 @@ def measure_database(args: argparse.Namespace) -> dict:
     spec = {"bundle": {"sku": "HS-EDGE-1", "version": "1.5.0"}}
     campaign_preview(spec=spec)  # warm-up
     load = [os.getloadavg()[0]]
-    whole, inputs_s, plan_s = [], [], []
+    whole, inputs_s, plan_s, cpu, pg_cpu = [], [], [], [], []
     for _ in range(args.runs):
+        pg0, c0 = backend_cpu(), time.process_time()
         t0 = time.perf_counter()
         _, plan = campaign_preview(spec=spec)
         whole.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+        pg1 = backend_cpu()
+        pg_cpu.append(pg1 - pg0 if pg0 is not None and pg1 is not None else 0.0)
         checked = spec_load(spec)
         t0 = time.perf_counter()
         inputs = campaign_inputs(bundle=campaign_bundle(checked), targets=checked.targets)
@@ -277,6 +297,8 @@ def measure_database(args: argparse.Namespace) -> dict:
         "all": whole,
         "inputs": statistics.median(inputs_s),
         "plan": statistics.median(plan_s),
+        "cpu": statistics.median(cpu),
+        "pg_cpu": statistics.median(pg_cpu),
         "eligible": plan.eligible,
         "excluded": len(plan.excluded),
         "classes": len(plan.classes),
@@ -330,6 +352,10 @@ def run_database(args: argparse.Namespace) -> None:
     )
     runs = ", ".join(f"{t:.2f}" for t in r["all"])
     print(f"\nruns: {runs} s; load average {r['load'][0]:.1f}-{r['load'][1]:.1f}")
+    print(
+        f"CPU per dry run (medians): this process {r['cpu']:.2f} s, its PostgreSQL backend "
+        f"{r['pg_cpu']:.2f} s (0: the server is not on this host)"
+    )
 
 
 def main() -> None:

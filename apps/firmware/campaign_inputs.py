@@ -9,12 +9,14 @@ visible nodes (`access.nodes_visible_to`), joined by subquery rather than by lon
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from operator import attrgetter
 from typing import Any
 
 from django.db import connections
 from django.db.models import Count, FilteredRelation, Q, QuerySet, Sum, TextField, Value
 from django.db.models.functions import MD5, Cast, Coalesce, NullIf
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as _
 
 from apps.accounts import access
 from apps.accounts.policy import Action
@@ -40,12 +42,16 @@ def campaign_bundle(spec: CampaignSpec) -> FirmwareBundle:
     bundles = FirmwareBundle.objects.select_related("profile")
     if spec.bundle_id is not None:
         bundle = bundles.filter(pk=spec.bundle_id).first()
-        what = _("id %(id)s") % {"id": spec.bundle_id}
+        if bundle is None:
+            raise CampaignSpecError(_("bundle: no firmware bundle id %(id)s."), id=spec.bundle_id)
     else:
         bundle = bundles.filter(profile__sku=spec.bundle_sku, version=spec.bundle_version).first()
-        what = f"{spec.bundle_sku} {spec.bundle_version}"
-    if bundle is None:
-        raise CampaignSpecError(_("bundle: no firmware bundle %(what)s.") % {"what": what})
+        if bundle is None:
+            raise CampaignSpecError(
+                _("bundle: no firmware bundle %(sku)s %(version)s."),
+                sku=spec.bundle_sku,
+                version=spec.bundle_version,
+            )
     return bundle
 
 
@@ -64,9 +70,7 @@ def _named(qs: QuerySet[Any], items: list[Any], field: str, what: str) -> QueryS
     missing -= {str(pk) for pk, _ in found} | {n for _, n in found}
     if missing:
         shown = ", ".join(sorted(str(m) for m in missing)[:5])
-        raise CampaignSpecError(
-            _("targets.%(what)s: unknown %(names)s.") % {"what": what, "names": shown}
-        )
+        raise CampaignSpecError(_("targets.%(what)s: unknown %(names)s."), what=what, names=shown)
     return chosen
 
 
@@ -97,7 +101,9 @@ def _decoded(text: str | None) -> Any:
         return None
 
 
-def _node_rows(chosen: QuerySet[Node], bundle: FirmwareBundle) -> list[tuple[Any, ...]]:
+def _node_rows(
+    chosen: QuerySet[Node], bundle: FirmwareBundle, holding: dict[int, str]
+) -> list[NodeRow]:
     """One read of the chosen nodes with what the plan needs of them, as plain tuples.
 
     Their SKU (their recorded configuration's, else their model), their cards' option ROMs and
@@ -156,11 +162,20 @@ def _node_rows(chosen: QuerySet[Node], bundle: FirmwareBundle) -> list[tuple[Any
     )
     sql, params = qs.query.sql_with_params()
     with connections[qs.db].cursor() as cursor:
+        if cursor.db.vendor == "postgresql":
+            # Streamed in chunks: rows are built while PostgreSQL still produces the next ones
+            # rather than after the whole result is in, so the query's own time (about 1 s
+            # for 250,000 nodes) overlaps Python's. Django's query log does not see it.
+            return _planner_rows(
+                cursor.cursor.stream(sql, params, size=2000), bundle.profile.sku, holding
+            )
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return _planner_rows(cursor.fetchall(), bundle.profile.sku, holding)
 
 
-def _planner_rows(rows: list[tuple[Any, ...]], sku: str, holding: dict[int, str]) -> list[NodeRow]:
+def _planner_rows(
+    rows: Iterable[tuple[Any, ...]], sku: str, holding: dict[int, str]
+) -> list[NodeRow]:
     """`NodeRow`s from `_node_rows`' tuples: JSON decoded and SKUs compared once per distinct
     value, every row then built as a tuple (no per-row ``__init__``)."""
     wanted = sku.lower()
@@ -244,8 +259,6 @@ def campaign_inputs(
         chosen = base.filter(pk__in=named)
     else:
         chosen = base.filter(scope & of_sku)
-    with gc_paused():
-        rows = _node_rows(chosen, bundle)
     # Campaigns holding nodes: read over the targets' scope with plain joins, matched here (a
     # subquery repeating the SKU's OR-join made PostgreSQL plan minutes-long nested loops).
     related = Q()
@@ -258,7 +271,9 @@ def campaign_inputs(
             "node_id", "campaign__name"
         )
     )
-    site_ids = {r[2] for r in rows}
+    with gc_paused():
+        nodes = _node_rows(chosen, bundle, holding)
+    site_ids = set(map(attrgetter("site_id"), nodes))
     # few sites: by id; a fleet-wide campaign: every site (cheaper than a long id list)
     few = len(site_ids) <= 1000
     related_sites = Q(site_id__in=site_ids) if few else Q()
@@ -292,8 +307,6 @@ def campaign_inputs(
         ).values_list("id", "code", "name", "timezone")
         if s in site_ids
     }
-    with gc_paused():
-        nodes = _planner_rows(rows, sku, holding)
     components = tuple(bundle.components.values_list("component", "version"))
     return PlanInputs(
         bundle=BundleRow(bundle.pk, sku, bundle.version, components),
