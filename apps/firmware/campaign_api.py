@@ -262,7 +262,7 @@ class CampaignList(generics.ListAPIView):
         try:
             campaign, _plan = campaign_create(spec=raw, actor=request.user)
         except CampaignSpecError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+            return Response({"detail": exc.text}, status=status.HTTP_400_BAD_REQUEST)
         campaign = access.campaign_for_user(request.user, campaign.pk)
         return Response(
             CampaignSerializer(campaign, context={"request": request}).data,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from apps.firmware.campaign_plan import CampaignPlan
 from apps.firmware.campaign_spec import CampaignSpecError
@@ -53,7 +53,7 @@ def form_spec(post: Mapping[str, Any]) -> dict[str, Any]:
         component, _sep, version = str(pair).partition("=")
         if not version:
             raise CampaignSpecError(
-                _("Current versions: write COMPONENT=VERSION, not %(pair)r.") % {"pair": pair}
+                gettext_noop("Current versions: write COMPONENT=VERSION, not %(pair)r."), pair=pair
             )
         current[component.strip()] = version.strip()
     strategy: dict[str, Any] = {"canary": post.get("canary") == "on"}
@@ -66,7 +66,7 @@ def form_spec(post: Mapping[str, Any]) -> dict[str, Any]:
                 strategy[key] = float(text) if "." in text else int(text)
             except ValueError:
                 raise CampaignSpecError(
-                    _("%(label)s: %(text)r is not a number.") % {"label": label, "text": text}
+                    gettext_noop("%(label)s: %(text)r is not a number."), label=label, text=text
                 ) from None
     bundle = post.get("bundle", "")
     return {

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from apps.accounts import access
 from apps.accounts.policy import Action
@@ -86,7 +87,9 @@ def campaign_create(
         checked, plan = campaign_preview(spec=spec, user=user)
         if not plan.eligible:
             raise CampaignSpecError(
-                f"No eligible node: {len(plan.excluded)} excluded, {plan.targeted} targeted."
+                gettext_noop("No eligible node: %(excluded)s excluded, %(targeted)s targeted."),
+                excluded=len(plan.excluded),
+                targeted=plan.targeted,
             )
     except CampaignSpecError as refused:
         audit_record(

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from django.utils.translation import gettext as _
+from django.utils import translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_noop as _
 
 from apps.firmware.campaign_plan import WAVE_REST, Strategy
 
@@ -35,7 +37,22 @@ _TARGETS = {"sites", "nodes", "current"}
 
 
 class CampaignSpecError(ValueError):
-    """The campaign file or body is not a valid campaign (the message says why)."""
+    """The campaign file or body is not a valid campaign (the message says why).
+
+    The message is English (the audit log, the command line); ``text`` is the same in the
+    reader's language (pages, API details). Raise it with the msgid and its values:
+    ``CampaignSpecError(_("... %(key)s ..."), key=key)`` (``_`` marks, never translates); a
+    value may be a lazy translation (a form label), English in the message."""
+
+    def __init__(self, message: str, **params: Any) -> None:
+        self.message, self.params = message, params
+        with translation.override(None):
+            super().__init__(message % params if params else message)
+
+    @property
+    def text(self) -> str:
+        translated = gettext(self.message)
+        return translated % self.params if self.params else translated
 
 
 @dataclass(frozen=True)
@@ -53,7 +70,7 @@ def spec_parse(raw: bytes | str) -> dict[str, Any]:
     if isinstance(raw, bytes):
         if len(raw) > SPEC_MAX_BYTES:
             raise CampaignSpecError(
-                _("The campaign file is larger than %(size)s bytes.") % {"size": SPEC_MAX_BYTES}
+                _("The campaign file is larger than %(size)s bytes."), size=SPEC_MAX_BYTES
             )
         try:
             raw = raw.decode("utf-8")
@@ -67,12 +84,12 @@ def spec_parse(raw: bytes | str) -> dict[str, Any]:
         except yaml.YAMLError as exc:
             where = getattr(exc, "problem_mark", None)
             if where is None:
-                why = _("The campaign file is neither JSON nor YAML.")
-            else:
-                why = _(
-                    "The campaign file is neither JSON nor YAML (line %(line)s, column %(column)s)."
-                ) % {"line": where.line + 1, "column": where.column + 1}
-            raise CampaignSpecError(why) from None
+                raise CampaignSpecError(_("The campaign file is neither JSON nor YAML.")) from None
+            raise CampaignSpecError(
+                _("The campaign file is neither JSON nor YAML (line %(line)s, column %(column)s)."),
+                line=where.line + 1,
+                column=where.column + 1,
+            ) from None
     if not isinstance(data, dict):
         raise CampaignSpecError(_("The campaign file must be a mapping with bundle and targets."))
     return data
@@ -84,9 +101,7 @@ def _list(value: Any, what: str) -> list[Any]:
     if not isinstance(value, list) or not all(
         isinstance(v, (str, int)) and not isinstance(v, bool) for v in value
     ):
-        raise CampaignSpecError(
-            _("targets.%(what)s must be a list of names or ids.") % {"what": what}
-        )
+        raise CampaignSpecError(_("targets.%(what)s must be a list of names or ids."), what=what)
     return value
 
 
@@ -94,7 +109,7 @@ def _waves(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list) or not items:
         raise CampaignSpecError(
-            _('strategy.waves must be a list such as ["5%%", "25%%", "rest"].') % {}
+            _("strategy.waves must be a list such as %(example)s."), example='["5%", "25%", "rest"]'
         )
     out = []
     for i, item in enumerate(items):
@@ -109,11 +124,11 @@ def _waves(value: Any) -> tuple[str, ...]:
                 pct = -1
             if not 0 < pct <= 100:
                 raise CampaignSpecError(
-                    _("strategy.waves: %(item)r is not a percentage in (0, 100].") % {"item": item}
+                    _("strategy.waves: %(item)r is not a percentage in (0, 100]."), item=item
                 )
         elif not text.isdigit() or int(text) < 1:
             raise CampaignSpecError(
-                _("strategy.waves: %(item)r is not a count, a percentage or rest.") % {"item": item}
+                _("strategy.waves: %(item)r is not a count, a percentage or rest."), item=item
             )
         out.append(text)
     return tuple(out)
@@ -126,18 +141,16 @@ _STEPS = ("pre_hook", "staging", "applying", "versions", "attesting", "thermal",
 def _step_minutes(value: Any) -> dict[str, int]:
     if not isinstance(value, dict):
         raise CampaignSpecError(
-            _("strategy.step_minutes must map steps (%(steps)s) to minutes.")
-            % {"steps": ", ".join(_STEPS)}
+            _("strategy.step_minutes must map steps (%(steps)s) to minutes."),
+            steps=", ".join(_STEPS),
         )
     out = {}
     for step, minutes in value.items():
         if step not in _STEPS:
-            raise CampaignSpecError(
-                _("strategy.step_minutes: unknown step %(step)r.") % {"step": step}
-            )
+            raise CampaignSpecError(_("strategy.step_minutes: unknown step %(step)r."), step=step)
         if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 1:
             raise CampaignSpecError(
-                _("strategy.step_minutes.%(step)s must be a whole number ≥ 1.") % {"step": step}
+                _("strategy.step_minutes.%(step)s must be a whole number ≥ 1."), step=step
             )
         out[step] = minutes
     return out
@@ -153,7 +166,7 @@ def strategy_from(data: Any) -> Strategy:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise CampaignSpecError(
-            _("strategy: unknown setting(s) %(keys)s.") % {"keys": ", ".join(unknown)}
+            _("strategy: unknown setting(s) %(keys)s."), keys=", ".join(unknown)
         )
     values: dict[str, Any] = {}
     for key, value in data.items():
@@ -166,8 +179,9 @@ def strategy_from(data: Any) -> Strategy:
         elif key in _CHOICES:
             if value not in _CHOICES[key]:
                 raise CampaignSpecError(
-                    _("strategy.%(key)s must be one of %(choices)s.")
-                    % {"key": key, "choices": ", ".join(_CHOICES[key])}
+                    _("strategy.%(key)s must be one of %(choices)s."),
+                    key=key,
+                    choices=", ".join(_CHOICES[key]),
                 )
             values[key] = value
         elif key == "step_minutes":
@@ -176,9 +190,7 @@ def strategy_from(data: Any) -> Strategy:
             if not isinstance(value, str) or (
                 value and not value.startswith(("http://", "https://"))
             ):
-                raise CampaignSpecError(
-                    _("strategy.%(key)s must be an http(s) URL.") % {"key": key}
-                )
+                raise CampaignSpecError(_("strategy.%(key)s must be an http(s) URL."), key=key)
             values[key] = value
         else:
             optional = key in ("max_site_loss_pct", "max_parallel") or key.startswith("error_t")
@@ -189,7 +201,7 @@ def strategy_from(data: Any) -> Strategy:
                 value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
             )
             if number is None:
-                raise CampaignSpecError(_("strategy.%(key)s must be a number.") % {"key": key})
+                raise CampaignSpecError(_("strategy.%(key)s must be a number."), key=key)
             is_pct = key.endswith("_pct")
             low = 0 if key in ("retries", "soak_minutes") else (0.0 if is_pct else 1)
             if number < low or (is_pct and number > 100) or (not is_pct and number != int(number)):
@@ -197,7 +209,7 @@ def strategy_from(data: Any) -> Strategy:
                     why = _("strategy.%(key)s must be a percentage (0-100), not %(value)r.")
                 else:
                     why = _("strategy.%(key)s must be a whole number ≥ %(low)s, not %(value)r.")
-                raise CampaignSpecError(why % {"key": key, "value": value, "low": low})
+                raise CampaignSpecError(why, key=key, value=value, low=low)
             values[key] = float(number) if is_pct else int(number)
     if values.get("retries", 0) > 10:
         raise CampaignSpecError(_("strategy.retries: at most 10."))
@@ -208,8 +220,9 @@ def spec_check(data: dict[str, Any]) -> CampaignSpec:
     unknown = sorted(set(data) - _TOP)
     if unknown:
         raise CampaignSpecError(
-            _("Unknown key(s) %(keys)s; expected %(expected)s.")
-            % {"keys": ", ".join(unknown), "expected": sorted(_TOP)}
+            _("Unknown key(s) %(keys)s; expected %(expected)s."),
+            keys=", ".join(unknown),
+            expected=sorted(_TOP),
         )
     bundle = data.get("bundle")
     bundle_id, sku, version = None, "", ""
@@ -226,9 +239,7 @@ def spec_check(data: dict[str, Any]) -> CampaignSpec:
         raise CampaignSpecError(_("targets must be a mapping (sites, nodes, current)."))
     unknown = sorted(set(targets) - _TARGETS)
     if unknown:
-        raise CampaignSpecError(
-            _("targets: unknown key(s) %(keys)s.") % {"keys": ", ".join(unknown)}
-        )
+        raise CampaignSpecError(_("targets: unknown key(s) %(keys)s."), keys=", ".join(unknown))
     current = targets.get("current") or {}
     if not isinstance(current, dict) or not all(
         isinstance(v, (str, int, float)) for v in current.values()

@@ -98,7 +98,7 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
             nodes = access.compliance_nodes_for_user(request.user)
             context["origin"] = origin_check(nodes=nodes, query=query, plan=plan)
     except CampaignSpecError as exc:
-        context["refusal"] = said(str(exc))
+        context["refusal"] = exc.text
     status = 400 if context["refusal"] else 200
     if request.htmx:
         return render(request, "firmware/_campaign_dry_run.html", context, status=status)

@@ -14,6 +14,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.audit.models import AuditEvent
 from apps.firmware.models import Campaign, CampaignNode, CampaignWave
 from apps.gateways.models import Gateway, GatewaySite
 from tests.factories import NodeFactory
@@ -185,6 +186,12 @@ def test_new_campaign_form_dry_run_and_refusal_in_french(client, engineer, fleet
     assert "« rest » ne peut être que la dernière vague" in refused.content.decode()
     not_a_number = client.post(reverse("firmware-campaign-new"), form | {"retries": "two"})
     assert "n’est pas un nombre" in not_a_number.content.decode()
+    # the refused creation is audited in English (data), shown in French
+    create = form | {"intent": "create", "waves": "rest,5%"}
+    refused = client.post(reverse("firmware-campaign-new"), create)
+    assert "« rest » ne peut être que la dernière vague" in refused.content.decode()
+    event = AuditEvent.objects.filter(action="firmware.campaign_create").latest("at")
+    assert event.detail["reason"] == 'strategy.waves: "rest" can only be the last wave.'
 
 
 def test_campaign_refusals_in_french_on_pages_and_api(client, engineer, fleet, campaigns):
