@@ -182,6 +182,7 @@ def _planner_rows(
     inventories: dict[str | None, dict[str, str]] = {}
     cards: dict[str | None, tuple[str, ...]] = {}
     skus: dict[str, str] = {}
+    classes: dict[str | None, str | None] = {}
     new = tuple.__new__
     nodes = []
     append = nodes.append
@@ -206,6 +207,7 @@ def _planner_rows(
         nics = cards.get(roms)
         if nics is None:
             nics = cards[roms] = _nics(_decoded(roms))
+        pcrs = classes.setdefault(pcrs, pcrs)  # one object per class: the planner groups by id
         other = skus.get(node_sku)
         if other is None:
             other = skus[node_sku] = "" if str(node_sku).lower() == wanted else str(node_sku or "?")
