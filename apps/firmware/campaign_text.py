@@ -102,6 +102,40 @@ TEXTS = (
     gettext_noop(
         "%(node)s already has a firmware update in progress %(what)s; wait for it to finish."
     ),
+    # tracking: a firmware update's outcome (the node page's firmware panel)
+    gettext_noop("Heatsite failed while %(state)s (%(error)s); check the node before retrying."),
+    gettext_noop("The BMC did not answer for %(minutes)s min: %(message)s"),
+    gettext_noop("The BMC did not answer for %(minutes)s min."),
+    gettext_noop("%(node)s's BMC does not speak Redfish: firmware updates need its UpdateService."),
+    gettext_noop("The BMC reports no %(component)s firmware to update."),
+    gettext_noop("Already runs %(version)s: nothing was sent."),
+    gettext_noop(
+        "The worker stopped while the image was being sent; it was not sent again (the BMC may "
+        "hold a task for it). Check the node's firmware and request the update again."
+    ),
+    gettext_noop("The BMC's task failed: %(words)s"),
+    gettext_noop("the task ended in %(state)s"),
+    gettext_noop("The BMC forgot its task; the node runs %(version)s."),
+    gettext_noop(
+        "Stuck at %(at)s: no progress for %(minutes)s min (the BMC still says %(state)s)."
+    ),
+    gettext_noop("an unknown percentage"),
+    gettext_noop("Staged: applied by the node's next reset."),
+    gettext_noop("Now runs %(version)s (was %(was)s), applied by the node's reset."),
+    gettext_noop("Now runs %(version)s (was %(was)s)."),
+    gettext_noop("The BMC reported success but still runs %(running)s (expected %(expected)s)."),
+    gettext_noop(
+        "The BMC lost track of the update and still runs %(running)s (expected %(expected)s)."
+    ),
+    gettext_noop(
+        "Staged, but after the node's reset it still runs %(running)s (expected %(expected)s)."
+    ),
+    gettext_noop("no version"),
+    gettext_noop("Not confirmed after the node's reset: the campaign node failed (%(why)s)"),
+    gettext_noop(
+        "Staged, never reset: the campaign node failed first (%(why)s); the BMC may still apply "
+        "it at the node's next reset."
+    ),
     # bundles, manifests, signatures: why an upload is refused (the page's alert, the API's
     # detail); the manifest's structural complaints (components[2] ...) stay as written
     gettext_noop("%(names)s: not a file of this bundle's manifest."),

@@ -25,6 +25,11 @@ STORED = {
     "permise depuis : En cours.",
     "HS-EDGE-1 · BIOS 1.4.0 · no option-ROM cards · PCRs 1a2b3c4d": "HS-EDGE-1 · BIOS 1.4.0 · "
     "aucune carte à ROM d’option · PCRs 1a2b3c4d",
+    # a firmware update's outcome on the node page's firmware panel
+    "The BMC's task failed: the task ended in Exception": "La tâche du BMC a échoué : la tâche "
+    "s’est terminée en Exception",
+    "Now runs 1.5.0 (was 1.4.0), applied by the node's reset.": "Exécute maintenant 1.5.0 "
+    "(avant : 1.4.0), appliquée par le redémarrage du nœud.",
     # a bundle upload refused by the manifest's checks
     "Unsatisfiable: BIOS requires BMC ≥ 2.50, but the bundle ships BMC 2.42.": "Impossible à "
     "satisfaire : BIOS exige BMC ≥ 2.50, mais le paquet livre BMC 2.42.",
