@@ -10,6 +10,9 @@ RUN := var/run
 LOG := var/log
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The suite runs on this many processes (pytest-xdist, a file's tests stay together; each
+# process has its own test database): 2 on the 2-core CI machine.
+TEST_PROCESSES ?= 2
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export REDIS_URL
 
@@ -125,7 +128,7 @@ test: install
 	$(PY) manage.py makemigrations --check --dry-run -v1
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check --fix .

@@ -27,6 +27,7 @@ import logging
 import secrets
 import string
 from datetime import datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -140,8 +141,16 @@ def bmc_password_rotate(*, node: Node, actor: Any, now: datetime | None = None) 
         detail={"step": "start", "protocol": protocol, "resumed": resumed},
     )  # fmt: skip
     secrets_seen: list[str] = []
+
+    def done(outcome: str) -> None:
+        # In the promotion's transaction: a run killed after it cannot leave an unaudited change.
+        audit_record(
+            actor=actor, action=ACTION, target=node, result=AuditEvent.Result.OK,
+            detail={"step": "done", "protocol": protocol, "outcome": outcome, "resumed": resumed},
+        )  # fmt: skip
+
     try:
-        outcome = _run(node, now, secrets_seen)
+        outcome = _run(node, now, secrets_seen, done)
     except (RotationFailed, BmcError, CredentialError) as error:
         reason = _scrub(_reason(error), secrets_seen)
         return _failed(node, actor, reason, protocol)
@@ -157,10 +166,6 @@ def bmc_password_rotate(*, node: Node, actor: Any, now: datetime | None = None) 
         if outcome == "promoted"
         else f"New password set over {protocol.upper()}, verified and stored."
     )
-    audit_record(
-        actor=actor, action=ACTION, target=node, result=AuditEvent.Result.OK,
-        detail={"step": "done", "protocol": protocol, "outcome": outcome, "resumed": resumed},
-    )  # fmt: skip
     logger.info("BMC password of %s rotated (%s, %s)", node.name, protocol, outcome)
     return RotationResult(node.pk, node.name, outcome, message)
 
@@ -191,7 +196,9 @@ def _claim(node: Node, now: datetime) -> None:
         raise RotationBusy(node, node.bmc_rotation_started_at + lease())
 
 
-def _run(node: Node, now: datetime, secrets_seen: list[str]) -> str:
+def _run(
+    node: Node, now: datetime, secrets_seen: list[str], done: Callable[[str], None]
+) -> str:
     old = node.bmc_password
     secrets_seen.append(old)
     token = node.bmc_password_pending_encrypted
@@ -210,7 +217,7 @@ def _run(node: Node, now: datetime, secrets_seen: list[str]) -> str:
     if resumed:
         refused = _login_error(node, new)
         if refused is None:
-            _promote(node, token, new, now)
+            _promote(node, token, new, now, lambda: done("promoted"))
             return "promoted"
         if refused.cause == "bad_credentials":
             refused = _login_error(node, old)
@@ -251,7 +258,7 @@ def _run(node: Node, now: datetime, secrets_seen: list[str]) -> str:
             "password is unchanged; the new one is kept (encrypted) and tried first by the next "
             "rotation."
         )
-    _promote(node, token, new, now)
+    _promote(node, token, new, now, lambda: done("rotated"))
     return "rotated"
 
 
@@ -276,7 +283,9 @@ def _login_error(node: Node, password: str) -> BmcError | None:
     return None
 
 
-def _promote(node: Node, token: str, new: str, now: datetime) -> None:
+def _promote(
+    node: Node, token: str, new: str, now: datetime, done: Callable[[], None]
+) -> None:
     with transaction.atomic():
         promoted = Node.objects.filter(pk=node.pk, bmc_password_pending_encrypted=token).update(
             bmc_password_encrypted=token,
@@ -307,6 +316,7 @@ def _promote(node: Node, token: str, new: str, now: datetime) -> None:
                     "bmc_password_rotated_at",
                 ]
             )
+        done()
 
 
 def _failed(node: Node, actor: Any, reason: str, protocol: str) -> RotationResult:
