@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from django.db import models
@@ -82,8 +83,57 @@ class FirmwareRelease(models.Model):
         )
 
 
+def option_rom_cards(option_roms: Any) -> tuple[str, ...]:
+    """The plugged cards with option ROMs, by name (else PCI path), sorted: a node's cards as
+    the campaign dry run classes nodes."""
+    roms = option_roms if isinstance(option_roms, list) else []
+    return tuple(
+        sorted(str(r.get("name") or r.get("pci_path") or "?") for r in roms if isinstance(r, dict))
+    )
+
+
+def cards_text(config: Any) -> str:
+    """`NodeConfiguration.cards` for a stored configuration: its `option_rom_cards` as JSON."""
+    roms = config.get("option_roms") if isinstance(config, dict) else None
+    return json.dumps(list(option_rom_cards(roms)))
+
+
+class NodeConfigurationQuerySet(models.QuerySet):
+    """Keeps `NodeConfiguration.cards` on the writes that bypass `save()`: ``update``,
+    ``bulk_create`` and ``bulk_update``. A configuration written as an SQL expression leaves
+    ``cards`` empty, which readers take as "not computed" (they read the JSON)."""
+
+    def update(self, **kwargs: Any) -> int:
+        # (bulk_update comes here with both, as CASE expressions)
+        if "config" in kwargs and "cards" not in kwargs:
+            config = kwargs["config"]
+            kwargs["cards"] = "" if hasattr(config, "resolve_expression") else cards_text(config)
+        return super().update(**kwargs)
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> Any:
+        objs = list(objs)
+        for obj in objs:
+            obj.cards = cards_text(obj.config)
+        fields = kwargs.get("update_fields")
+        if fields and "config" in fields:
+            kwargs["update_fields"] = [*fields, "cards"]
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
+        if "config" in fields:
+            objs = list(objs)
+            for obj in objs:
+                obj.cards = cards_text(obj.config)
+            fields = [*fields, "cards"]
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+
 class NodeConfiguration(models.Model):
-    """What a node's firmware measures beyond its own code, and its approved variants."""
+    """What a node's firmware measures beyond its own code, and its approved variants.
+
+    ``cards`` (`cards_text` of ``config``: the card names, a few bytes) is kept by every write
+    through the model: ``save()`` and the queryset's bulk writes. The campaign dry run reads
+    it instead of printing every node's option ROMs ("": not computed, read the JSON)."""
 
     node = models.OneToOneField(
         "sites.Node", on_delete=models.CASCADE, related_name="attestation_config"
@@ -96,10 +146,24 @@ class NodeConfiguration(models.Model):
     # {"option_rom_sets": [[rom, ...], ...], "boot_orders": [[1, 2], ...],
     #  "release_versions": ["1.5.0", ...]}: every combination is one acceptable PCR vector.
     variants = models.JSONField(default=dict, blank=True)
+    cards = models.TextField(blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = NodeConfigurationQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"configuration of {self.node}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # only when the config is written (not deferred, not left out of update_fields)
+        update_fields = kwargs.get("update_fields")
+        if "config" not in self.get_deferred_fields() and (
+            update_fields is None or "config" in update_fields
+        ):
+            self.cards = cards_text(self.config)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "cards"}
+        super().save(*args, **kwargs)
 
     def to_config(self) -> predict.NodeConfiguration:
         """The prediction model's view of this node's configuration."""

@@ -1,5 +1,9 @@
 """Power actions, BMC facts and sensor history of nodes."""
 
+import hashlib
+import json
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -89,14 +93,75 @@ class PowerAction(models.Model):
         return self.status in self.ACTIVE
 
 
+def firmware_versions(firmware: Any) -> dict[str, str]:
+    """Component (its id and its name, lower case) → version, from a stored firmware inventory
+    (`BmcFacts.firmware`); {} when it holds none."""
+    out: dict[str, str] = {}
+    for item in firmware if isinstance(firmware, list) else []:
+        if isinstance(item, dict) and item.get("version"):
+            for key in (item.get("id"), item.get("component")):
+                if key:
+                    out.setdefault(str(key).lower(), str(item["version"]))
+    return out
+
+
+def firmware_versions_digest(firmware: Any) -> str:
+    """SHA-256 of the canonical `firmware_versions` of an inventory: equal digests, equal
+    versions (what a read adds per node, such as its time, is left out)."""
+    canonical = json.dumps(firmware_versions(firmware), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _is_expression(value: Any) -> bool:
+    return hasattr(value, "resolve_expression")
+
+
+class BmcFactsQuerySet(models.QuerySet):
+    """Keeps `BmcFacts.versions_digest` on the writes that bypass `save()`: ``update``,
+    ``bulk_create`` and ``bulk_update``. An inventory written as an SQL expression leaves the
+    digest empty, which readers take as "not computed" (they read the JSON)."""
+
+    def update(self, **kwargs: Any) -> int:
+        # (bulk_update comes here with both, as CASE expressions)
+        if "firmware" in kwargs and "versions_digest" not in kwargs:
+            firmware = kwargs["firmware"]
+            kwargs["versions_digest"] = (
+                "" if _is_expression(firmware) else firmware_versions_digest(firmware)
+            )
+        return super().update(**kwargs)
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> Any:
+        objs = list(objs)
+        for obj in objs:
+            obj.versions_digest = firmware_versions_digest(obj.firmware)
+        fields = kwargs.get("update_fields")
+        if fields and "firmware" in fields:
+            kwargs["update_fields"] = [*fields, "versions_digest"]
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
+        if "firmware" in fields:
+            objs = list(objs)
+            for obj in objs:
+                obj.versions_digest = firmware_versions_digest(obj.firmware)
+            fields = [*fields, "versions_digest"]
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+
 class BmcFacts(models.Model):
-    """What Heatsite knows about a node's BMC beyond its power state."""
+    """What Heatsite knows about a node's BMC beyond its power state.
+
+    ``versions_digest`` (`firmware_versions_digest` of ``firmware``) is kept by every write
+    through the model: ``save()`` and the queryset's bulk writes. It lets the campaign dry run
+    group a fleet's nodes by their versions without printing every node's inventory ("": not
+    computed, read the JSON)."""
 
     node = models.OneToOneField("sites.Node", on_delete=models.CASCADE, related_name="bmc_facts")
     # feature -> available (False: the BMC refused or lacks it; the page says so).
     features = models.JSONField(default=dict, blank=True)
     inventory = models.JSONField(default=dict, blank=True)
     firmware = models.JSONField(default=list, blank=True)
+    versions_digest = models.CharField(max_length=64, blank=True, editable=False)
     boot_device = models.JSONField(default=dict, blank=True)
     sensors = models.JSONField(default=list, blank=True)
     last_error_cause = models.CharField(max_length=32, blank=True)
@@ -114,11 +179,24 @@ class BmcFacts(models.Model):
     intrusion_seen_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = BmcFactsQuerySet.as_manager()
+
     class Meta:
         verbose_name_plural = "BMC facts"
 
     def __str__(self) -> str:
         return f"BMC of {self.node}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # only when the firmware is written (not deferred, not left out of update_fields)
+        update_fields = kwargs.get("update_fields")
+        if "firmware" not in self.get_deferred_fields() and (
+            update_fields is None or "firmware" in update_fields
+        ):
+            self.versions_digest = firmware_versions_digest(self.firmware)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "versions_digest"}
+        super().save(*args, **kwargs)
 
 
 class NodeTelemetry(models.Model):
