@@ -10,11 +10,11 @@ from datetime import time
 from itertools import zip_longest
 
 import pytest
-from django.db.models import TextField
+from django.db.models import F, TextField
 from django.db.models.functions import MD5, Cast
 
-from apps.attestation.models import FirmwareRelease, NodeConfiguration
-from apps.firmware.campaign_inputs import HOLDING, _nics, _versions
+from apps.attestation.models import FirmwareRelease, NodeConfiguration, option_rom_cards
+from apps.firmware.campaign_inputs import HOLDING
 from apps.firmware.campaign_plan import (
     BundleRow,
     CampaignPlan,
@@ -36,7 +36,7 @@ from apps.firmware.campaign_services import campaign_create, campaign_preview
 from apps.firmware.campaign_spec import spec_load
 from apps.firmware.campaigns import CampaignNode, MaintenanceWindow
 from apps.firmware.models import BundlePrediction, prediction_class
-from apps.hardware.models import BmcFacts
+from apps.hardware.models import BmcFacts, firmware_versions
 from apps.sites.models import Node, Site
 from tests.factories import SiteFactory
 from tests.firmware.campaign_kit import NEW, SKU, add_node, make_bundle
@@ -83,8 +83,8 @@ def reference_inputs(bundle, targets) -> PlanInputs:
                 site_id=node.site_id,
                 status=node.status,
                 power_w=node.power_w,
-                versions=_versions(facts.firmware if facts else None),
-                nics=_nics(config.config.get("option_roms")) if config else (),
+                versions=firmware_versions(facts.firmware if facts else None),
+                nics=option_rom_cards(config.config.get("option_roms")) if config else (),
                 prediction=pcrs,
                 reason_code=code,
                 reason=reason,
@@ -284,6 +284,13 @@ def mixed_fleet(db):
     )
     # a prediction written without its digest (bulk paths skip save()): the MD5 fallback
     BundlePrediction.objects.filter(node=nodes[names[9]]).update(pcrs_digest="")
+    # an inventory and a configuration written as SQL expressions: no versions digest, no
+    # cards (""), so the dry run reads their JSON
+    BmcFacts.objects.filter(node=nodes[names[12]]).update(firmware=F("firmware"))
+    blank = NodeConfiguration.objects.exclude(config={}).order_by("node__name").first()
+    NodeConfiguration.objects.filter(pk=blank.pk).update(config=F("config"))
+    assert BmcFacts.objects.filter(versions_digest="").count() == 1
+    assert NodeConfiguration.objects.filter(cards="").count() == 1
     change(names[10], model="hs-edge-1")  # the SKU, another case
     # of another SKU: only when named; one of another model but configured for the SKU
     other = add_node(bundle, sites[0], "zz-other")
