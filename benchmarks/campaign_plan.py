@@ -10,10 +10,12 @@ budget. Median of 5 runs after one warm-up.
 checked, the bundle found, `campaign_inputs`' queries, the plan) on a PostgreSQL database of its
 own, ``heatsite_bench_campaign`` on ``postgres://postgres@127.0.0.1:5432`` (override with
 CAMPAIGN_BENCH_SERVER_URL), created, migrated and filled with the same fleet when it does not
-already hold it (``--reseed`` forces it).
+already hold it (``--reseed`` forces it). ``--ab REV`` adds an A/B in the same process
+against the same database: `campaign_inputs` as it was at git revision REV against the
+current one, alternating, the plans compared.
 
     .venv/bin/python benchmarks/campaign_plan.py [--sites 10000] [--nodes-per-site 25]
-        [--database] [--reseed]
+        [--database] [--reseed] [--ab REV] [--ab-runs 3]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,7 +193,8 @@ def seed(inputs: PlanInputs) -> None:
             batch_size=5000,
         )
         # every node has its recorded configuration (what its predictions come from), its
-        # cards' option ROMs as the attestation stores them
+        # cards' option ROMs as the attestation stores them. bulk_create skips save(): the
+        # models' querysets compute the stored cards and versions digest here.
         NodeConfiguration.objects.bulk_create(
             [
                 NodeConfiguration(node=n, release=release, config=_config(r.nics))
@@ -230,7 +234,9 @@ def seed(inputs: PlanInputs) -> None:
 SEED_CHECK = """
     SELECT (SELECT count(*) FROM sites_node WHERE bmc_protocol = 'redfish'),
            (SELECT count(*) FROM attestation_nodeconfiguration),
-           (SELECT count(*) FROM firmware_bundleprediction WHERE pcrs_digest <> '')
+           (SELECT count(*) FROM firmware_bundleprediction WHERE pcrs_digest <> ''),
+           (SELECT count(*) FROM attestation_nodeconfiguration WHERE cards <> ''),
+           (SELECT count(*) FROM hardware_bmcfacts WHERE versions_digest <> '')
 """
 
 
@@ -305,7 +311,54 @@ def measure_database(args: argparse.Namespace) -> dict:
         "waves": len(plan.waves),
         "seeded": seeded,
         "load": [min(load), max(load)],
+        "ab": ab_inputs(args, spec) if args.ab else None,
     }
+
+
+def module_at(rev: str, path: str, name: str) -> types.ModuleType:
+    """The module at ``path`` as it was at git revision ``rev`` (imports resolve to today's
+    code: only that one file is old)."""
+    source = subprocess.run(
+        ["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    module = types.ModuleType(name)
+    exec(compile(source, f"{rev}:{path}", "exec"), module.__dict__)  # noqa: S102 (our own repo)
+    return module
+
+
+def ab_inputs(args: argparse.Namespace, spec: dict) -> dict:
+    """`campaign_inputs` at ``args.ab`` (A) and now (B), alternating, with their plans."""
+    from apps.firmware import campaign_inputs as after
+    from apps.firmware.campaign_spec import spec_load
+
+    before = module_at(args.ab, "apps/firmware/campaign_inputs.py", "campaign_inputs_before")
+    checked = spec_load(spec)
+    bundle = after.campaign_bundle(checked)
+    times: dict[str, list[tuple[float, float, float]]] = {"before": [], "after": []}
+    plans: dict[str, dict] = {}
+    load = [os.getloadavg()[0]]
+    for module in (before, after):  # warm-up
+        module.campaign_inputs(bundle=bundle, targets=checked.targets)
+    order = [("before", before), ("after", after)]
+    for _ in range(args.ab_runs):
+        order.reverse()  # ABBA: neither always runs right after the other's garbage
+        for label, module in order:
+            pg0, c0, t0 = backend_cpu(), time.process_time(), time.perf_counter()
+            inputs = module.campaign_inputs(bundle=bundle, targets=checked.targets)
+            wall, cpu, pg1 = time.perf_counter() - t0, time.process_time() - c0, backend_cpu()
+            pg = pg1 - pg0 if pg0 is not None and pg1 is not None else 0.0
+            times[label].append((wall, cpu, pg))
+            if label not in plans:
+                plans[label] = campaign_plan(inputs, checked.strategy).as_dict()
+            del inputs
+            load.append(os.getloadavg()[0])
+    out: dict = {"same": plans["before"] == plans["after"], "load": [min(load), max(load)]}
+    for label, rows in times.items():
+        out[label] = statistics.median(r[0] for r in rows)
+        out[f"{label}_cpu"] = statistics.median(r[1] for r in rows)
+        out[f"{label}_pg"] = statistics.median(r[2] for r in rows)
+        out[f"{label}_all"] = [r[0] for r in rows]
+    return out
 
 
 def run_database(args: argparse.Namespace) -> None:
@@ -321,9 +374,14 @@ def run_database(args: argparse.Namespace) -> None:
         with psycopg.connect(url) as conn:
             try:
                 counts = conn.execute(SEED_CHECK).fetchone()
-            except psycopg.errors.UndefinedTable:
+            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
                 counts = None
-        exists = counts is not None and counts[:2] == (expected, expected) and counts[2] > 0
+        exists = (
+            counts is not None
+            and counts[:2] == (expected, expected)
+            and counts[2] > 0
+            and counts[3:] == (expected, expected)
+        )
     with psycopg.connect(f"{server.rstrip('/')}/postgres", autocommit=True) as conn:
         if args.reseed or not exists:
             conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
@@ -337,6 +395,8 @@ def run_database(args: argparse.Namespace) -> None:
     )
     argv = [sys.executable, __file__, "--measure", "--sites", str(args.sites)]
     argv += ["--nodes-per-site", str(args.nodes_per_site), "--runs", str(args.runs)]
+    if args.ab:
+        argv += ["--ab", args.ab, "--ab-runs", str(args.ab_runs)]
     out = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     if out.returncode:
         sys.exit(f"the measuring process failed:\n{out.stderr[-3000:]}")
@@ -356,6 +416,18 @@ def run_database(args: argparse.Namespace) -> None:
         f"CPU per dry run (medians): this process {r['cpu']:.2f} s, its PostgreSQL backend "
         f"{r['pg_cpu']:.2f} s (0: the server is not on this host)"
     )
+    if r.get("ab"):
+        ab = r["ab"]
+        print(
+            f"\nA/B of campaign_inputs, {args.ab} vs the working tree, alternating, medians of "
+            f"{args.ab_runs} (ABBA): before {ab['before']:.2f} s (CPU {ab['before_cpu']:.2f} s + "
+            f"backend {ab['before_pg']:.2f} s), after {ab['after']:.2f} s (CPU "
+            f"{ab['after_cpu']:.2f} s + backend {ab['after_pg']:.2f} s), "
+            f"{ab['after'] / ab['before']:.2f}x; plans identical: {ab['same']}; "
+            f"load average {ab['load'][0]:.1f}-{ab['load'][1]:.1f}"
+        )
+        for label in ("before", "after"):
+            print(f"  {label}: " + ", ".join(f"{t:.2f}" for t in ab[f"{label}_all"]) + " s")
 
 
 def main() -> None:
@@ -365,6 +437,8 @@ def main() -> None:
     parser.add_argument("--database", action="store_true", help="also time the DB path (PG)")
     parser.add_argument("--reseed", action="store_true", help="refill the benchmark database")
     parser.add_argument("--runs", type=int, default=5, help="timed dry runs on the database")
+    parser.add_argument("--ab", metavar="REV", help="with --database: A/B against git REV")
+    parser.add_argument("--ab-runs", type=int, default=3, help="A/B rounds (ABBA order)")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
