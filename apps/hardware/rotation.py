@@ -26,8 +26,8 @@ import dataclasses
 import logging
 import secrets
 import string
-from datetime import datetime, timedelta
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -196,9 +196,7 @@ def _claim(node: Node, now: datetime) -> None:
         raise RotationBusy(node, node.bmc_rotation_started_at + lease())
 
 
-def _run(
-    node: Node, now: datetime, secrets_seen: list[str], done: Callable[[str], None]
-) -> str:
+def _run(node: Node, now: datetime, secrets_seen: list[str], done: Callable[[str], None]) -> str:
     old = node.bmc_password
     secrets_seen.append(old)
     token = node.bmc_password_pending_encrypted
@@ -283,9 +281,7 @@ def _login_error(node: Node, password: str) -> BmcError | None:
     return None
 
 
-def _promote(
-    node: Node, token: str, new: str, now: datetime, done: Callable[[], None]
-) -> None:
+def _promote(node: Node, token: str, new: str, now: datetime, done: Callable[[], None]) -> None:
     with transaction.atomic():
         promoted = Node.objects.filter(pk=node.pk, bmc_password_pending_encrypted=token).update(
             bmc_password_encrypted=token,
