@@ -127,6 +127,9 @@ def test_engineer_sees_all_sites_nodes_and_bmc_endpoint_but_no_password(fleet, l
 def test_engineer_searches_and_sorts_the_fleet_without_a_full_reload(fleet, live_server, page):
     log_in(page, live_server.url, "engineer")
     expect(page.locator(FLEET_CODES)).to_have_count(len(fleet["sites"]))
+    # htmx binds the search form's triggers on DOMContentLoaded: typing before that (the table
+    # is there as soon as it is parsed, a loaded machine can be slower) would send nothing.
+    page.wait_for_function("document.readyState === 'complete' && window.htmx !== undefined")
     # A full page load would wipe this; an htmx swap keeps it.
     page.evaluate("window.__noReload = true")
 
