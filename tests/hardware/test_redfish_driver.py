@@ -254,6 +254,21 @@ def test_one_login_serves_many_calls_and_keeps_the_connection_alive(emu):
     assert "close" not in {value.lower() for value in emu.layer.connection_headers}
 
 
+def test_a_cached_client_waits_as_long_as_each_callers_timeout_says(emu, monkeypatch):
+    seen = []
+    original = transport.Client.get_json
+
+    def get_json(client, path):
+        seen.append((client.connector._connect_timeout, client.connector._default_request_timeout))
+        return original(client, path)
+
+    monkeypatch.setattr(transport.Client, "get_json", get_json)
+    driver_for(emu.endpoint(), timeout=5.0).power_state()  # logs in: the cached client
+    driver_for(emu.endpoint(), timeout=0.5).power_state()  # reused, with its own timeout
+    assert emu.layer.logins == 1
+    assert seen[0] == (5.0, 5.0) and seen[-1] == (0.5, 0.5)
+
+
 def test_an_expired_session_is_renewed_once_transparently(emu):
     driver = driver_for(emu.endpoint())
     driver.power_state()

@@ -96,6 +96,10 @@ class RedfishDriver(BmcDriver):
             client, reused = client_for(self.endpoint, self.timeout)
             try:
                 with client.lock:
+                    # A cached client was logged in with its first caller's timeout: each call
+                    # waits as long as its own driver says.
+                    client.connector._default_request_timeout = self.timeout
+                    client.connector._connect_timeout = self.timeout
                     return fn(client)
             except Exception as exc:
                 error = map_error(exc)
