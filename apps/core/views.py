@@ -3,6 +3,7 @@
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
@@ -33,12 +34,17 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
-    return _error(
-        request,
-        500,
-        _("Something went wrong"),
-        _("The error was logged. Please try again shortly."),
-    )
+    title, message = _("Something went wrong"), _("The error was logged. Please try again shortly.")
+    try:
+        return _error(request, 500, title, message)
+    except Exception:
+        # What failed may be what the designed page needs too (the database is out of
+        # connections, so the session and the user cannot be read): a page that needs nothing.
+        return HttpResponse(
+            f"<!doctype html><title>{escape(title)}</title><h1>{escape(title)}</h1>"
+            f"<p>{escape(message)}</p>",
+            status=500,
+        )
 
 
 @require_safe
