@@ -49,6 +49,7 @@ BENCH_ENV = {
     "ALLOWED_HOSTS": "127.0.0.1",
     "LOG_LEVEL": "WARNING",
     "DATABASE_URL": f"{SERVER_URL}/{DB}",
+    "DB_POOL_MAX": "8",  # as deploy/systemd/heatsite-web.service
     "DJANGO_SETTINGS_MODULE": "heatsite.settings",
 }
 SERVERS = {

@@ -154,6 +154,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+# A pool of PostgreSQL connections per process (psycopg's), for the ASGI web servers: there
+# Django runs each request's sync code on a thread of its own, and a persistent connection per
+# thread (CONN_MAX_AGE) let 50 engineers on one Daphne open more than 70 connections and run
+# PostgreSQL out of them (benchmarks/README.md, "The web tier under load"). DB_POOL_MAX
+# connections at most per process (deploy/systemd/heatsite-web.service sets it; 0: no pool,
+# as Celery's forked workers want); a request waits up to DB_POOL_TIMEOUT s for one.
+DB_POOL_MAX = int(os.environ.get("DB_POOL_MAX", "0"))
+if DB_POOL_MAX > 0 and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool replaces persistent connections
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX,
+        "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "10")),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
