@@ -135,10 +135,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def totp(secret: str, offset: int = 0) -> str:
+# Each code is accepted once, and a wrong one counts towards the lockout: the periods already
+# typed per user are kept across servers and runs (the server accepts one step of drift).
+TYPED = Path("/tmp/heatsite-web-load-totp.json")
+
+
+def totp(username: str, secret: str) -> str:
     from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 
-    return format_hotp_value(hotp_value(secret, int(time.time()) // 30 + offset))
+    typed = json.loads(TYPED.read_text()) if TYPED.exists() else {}
+    now = int(time.time()) // 30
+    counter = now if typed.get(username, 0) < now else now + 1
+    if typed.get(username, 0) >= counter:
+        raise RuntimeError(f"{username} logged in twice within 30 s: wait and run again")
+    typed[username] = counter
+    TYPED.write_text(json.dumps(typed))
+    return format_hotp_value(hotp_value(secret, counter))
 
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -151,7 +163,7 @@ async def log_in(client: httpx.AsyncClient, username: str, secret: str) -> None:
     step = await client.post("/login/", data=form, headers={"Referer": str(page.url)})
     step = await client.get(step.headers["location"]) if step.is_redirect else step
     if "csrfmiddlewaretoken" in step.text and 'name="code"' in step.text:
-        form = {"csrfmiddlewaretoken": CSRF.search(step.text)[1], "code": totp(secret)}
+        form = {"csrfmiddlewaretoken": CSRF.search(step.text)[1], "code": totp(username, secret)}
         done = await client.post(str(step.url), data=form, headers={"Referer": str(step.url)})
         if done.status_code >= 400 or "/login" in done.headers.get("location", "/login"):
             raise RuntimeError(f"{username}: the TOTP step failed ({done.status_code})")
@@ -160,11 +172,18 @@ async def log_in(client: httpx.AsyncClient, username: str, secret: str) -> None:
         raise RuntimeError(f"{username} could not log in: /sites/ answered {check.status_code}")
 
 
-async def subscriber(base: str, cookies: httpx.Cookies, site_id: int, arrivals: list, stop):
+async def subscriber(base: str, cookies: httpx.Cookies, site_id: int, arrivals: list, stop,
+                     opened: asyncio.Queue):  # fmt: skip
     url = base.replace("http", "ws", 1) + f"/ws/sites/{site_id}/"
     cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
     headers = {"Cookie": cookie, "Origin": base}
-    async with websockets.connect(url, additional_headers=headers, open_timeout=60) as ws:
+    try:
+        ws = await websockets.connect(url, additional_headers=headers, open_timeout=60)
+    except Exception:
+        await opened.put(False)
+        raise
+    await opened.put(True)
+    async with ws:
         while not stop.is_set():
             try:
                 raw = await asyncio.wait_for(ws.recv(), timeout=1)
@@ -221,16 +240,25 @@ async def load(base: str, fleet: dict, users: int, seconds: float) -> dict:
     samples: list = []
     arrivals: list = []
     stop = asyncio.Event()
+    opened: asyncio.Queue = asyncio.Queue()
     subs = [
-        asyncio.create_task(subscriber(base, c.cookies, sites[i % len(sites)], arrivals, stop))
+        asyncio.create_task(
+            subscriber(base, c.cookies, sites[i % len(sites)], arrivals, stop, opened)
+        )
         for i, c in enumerate(clients)
     ]
+    # every engineer's site page has its live socket open before the page load starts
+    connected = sum([await opened.get() for _ in subs])
+    print(f"  {connected} of {len(subs)} websockets open", flush=True)
     ping = asyncio.create_task(pinger(sites, stop))
     t0 = time.perf_counter()
     await asyncio.gather(*(engineer(c, paths, seconds, samples) for c in clients))
     elapsed = time.perf_counter() - t0
     stop.set()
-    await asyncio.gather(ping, *subs, return_exceptions=True)
+    ended = await asyncio.gather(ping, *subs, return_exceptions=True)
+    failed = [repr(e)[:200] for e in ended if isinstance(e, BaseException)]
+    if failed:  # a subscriber that could not connect, or was closed: said, not hidden
+        print(f"  {len(failed)} websocket subscribers ended in error, e.g. {failed[0]}", flush=True)
     for c in clients:
         await c.aclose()
     return {"samples": samples, "elapsed": elapsed, "login_s": login_s, "arrivals": arrivals}
