@@ -309,6 +309,10 @@ GATEWAY_START_MARGIN = float(os.environ.get("GATEWAY_START_MARGIN", "60"))
 # A TPM quote or enrolment step through a gateway: its nodes are recorded unreachable ("site
 # gateway offline") if it has not answered within GATEWAY_QUOTE_DEADLINE s.
 GATEWAY_QUOTE_DEADLINE = float(os.environ.get("GATEWAY_QUOTE_DEADLINE", "180"))
+# A firmware update's Redfish call through a gateway (inventory, send, task poll): answered
+# within GATEWAY_FIRMWARE_DEADLINE s or the update fails "site gateway offline" (a send must
+# start 6 minutes before it: an upload may take 5).
+GATEWAY_FIRMWARE_DEADLINE = float(os.environ.get("GATEWAY_FIRMWARE_DEADLINE", "900"))
 GATEWAY_EXPIRE_INTERVAL = float(os.environ.get("GATEWAY_EXPIRE_INTERVAL", "30"))
 # A gateway without a heartbeat for this long shows "site gateway offline" (apps.gateways).
 GATEWAY_OFFLINE_AFTER = float(os.environ.get("GATEWAY_OFFLINE_AFTER", "120"))

@@ -131,6 +131,31 @@ TEXTS = (
         "Staged, but after the node's reset it still runs %(running)s (expected %(expected)s)."
     ),
     gettext_noop("no version"),
+    # apps.gateways.firmware and its gateway half (agent_firmware): an update through a gateway
+    gettext_noop(
+        "The site gateway %(gateway)s was revoked before it answered; check the node's firmware."
+    ),
+    gettext_noop(
+        "site gateway offline: %(gateway)s did not answer by the deadline (%(deadline)s UTC) and "
+        "will not send the image later; if it sent it before losing its uplink the BMC may hold "
+        "a task for it. Check the node's firmware."
+    ),
+    gettext_noop(
+        "site gateway offline: %(gateway)s did not answer by the deadline (%(deadline)s UTC) and "
+        "will not ask the BMC later."
+    ),
+    gettext_noop(
+        "The site gateway stopped while the image was being sent; it was not sent again (the BMC "
+        "may hold a task for it). Check the node's firmware and request the update again."
+    ),
+    gettext_noop("The site gateway failed while asking the BMC (%(error)s)."),
+    gettext_noop("The site gateway could not fetch the image: %(error)s"),
+    gettext_noop("The image fetched did not match its digest; not sent."),
+    gettext_noop("The image link does not name this image."),
+    gettext_noop("The site gateway could not fetch the image (or it did not match its digest)."),
+    gettext_noop("Heatsite refused the image link (%(status)s)."),
+    gettext_noop("The site gateway's answer is malformed."),
+    gettext_noop("The site gateway gave no reason."),
     gettext_noop("Not confirmed after the node's reset: the campaign node failed (%(why)s)"),
     gettext_noop(
         "Staged, never reset: the campaign node failed first (%(why)s); the BMC may still apply "

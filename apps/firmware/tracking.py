@@ -10,6 +10,9 @@ and the reset is requested once, under the row lock, its power action stored wit
 
 BMC task monitors are lossy (see `apps.hardware.drivers.redfish.update`): a task that is gone,
 or a BMC silent for ``FIRMWARE_LOST_MINUTES``, is not a failure: the version read back decides.
+
+For a node whose site has a gateway, the BMC calls go through it (`apps.gateways.firmware`): a
+step asks, stops (`GatewayPending`), and runs again with the answer; the decisions stay here.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from apps.core.crypto import CredentialError
 from apps.core.realtime import broadcast
 from apps.firmware.image_urls import image_url_build
 from apps.firmware.models import FirmwareUpdate
+from apps.gateways import firmware as via_gateway
 from apps.hardware.drivers.base import BmcDriver, BmcError, TaskRef, TaskStatus, driver_for
 from apps.hardware.models import PowerAction
 from apps.hardware.protocols import endpoint_for
@@ -55,7 +59,10 @@ class Step:
     retry_in: float | None = None
 
 
-def _driver(update: FirmwareUpdate) -> BmcDriver:
+def _driver(update: FirmwareUpdate) -> BmcDriver | via_gateway.GatewayBmc:
+    port = via_gateway.port_for(update)  # a gateway site's node: its gateway calls the BMC
+    if port is not None:
+        return port
     return driver_for(endpoint_for(update.node, "redfish"), timeout=settings.BMC_TIMEOUT)
 
 
@@ -202,14 +209,17 @@ def firmware_update_advance(update_id: int, *, now: datetime | None = None) -> S
         State.APPLYING: _apply,
         State.VERIFYING: _verify,
     }
+    started = timezone.now()
     try:
-        return handlers[update.state](update, now)
+        step = handlers[update.state](update, now)
+    except via_gateway.GatewayPending:
+        return Step(update)  # the gateway's answer, or its deadline, brings the next step
     except (BmcError, CredentialError) as error:
-        return _bmc_error(update, now, error)
+        step = _bmc_error(update, now, error)
     except Exception as error:
         # A bug or a broken reply must not leave the update "running" for ever.
         logger.exception("firmware update %s failed unexpectedly", update_id)
-        return _fail(
+        step = _fail(
             update_id,
             update.state,
             now,
@@ -217,6 +227,8 @@ def firmware_update_advance(update_id: int, *, now: datetime | None = None) -> S
             f"Heatsite failed while {update.get_state_display().lower()} "
             f"({type(error).__name__}); check the node before retrying.",
         )
+    via_gateway.step_done(update_id, started)  # the gateway answers this step read are spent
+    return step
 
 
 def _bmc_error(update: FirmwareUpdate, now: datetime, error: Exception) -> Step:
@@ -276,11 +288,17 @@ def _start(update: FirmwareUpdate, now: datetime) -> Step:
     update.refresh_from_db()
     _audit_transition(update, State.PENDING)
     firmware_update_announce(update)
+    return _send(update, now)
+
+
+def _send(update: FirmwareUpdate, now: datetime, driver: Any = None) -> Step:
     # Redfish ``Targets``: the component's FirmwareInventory member, when the inventory said.
     targets = (update.target_uri,) if update.target_uri else ()
     try:
-        driver = _driver(update)
-        if update.method == FirmwareUpdate.Method.PUSH:
+        driver = driver or _driver(update)
+        if isinstance(driver, via_gateway.GatewayBmc):
+            ref = driver.firmware_send(targets)  # the gateway sends it (pulled or pushed)
+        elif update.method == FirmwareUpdate.Method.PUSH:
             with update.image.file.open("rb") as stored:
                 image = stored.read()
             ref = driver.firmware_update_push(image, targets, apply_time=update.apply_time)
@@ -317,6 +335,9 @@ def _interrupted_send(update: FirmwareUpdate, now: datetime) -> Step:
     """Found sending: the worker died after the image may have reached the BMC. Sending it
     again could start a second task on the BMC; the engineer decides instead. (An upload may
     take minutes: a send younger than ``SEND_BOUND`` may still be alive in another worker.)"""
+    port = via_gateway.send_port(update)
+    if port is not None:  # a site gateway has the send: its answer decides
+        return _send(update, now, port)
     if update.sent_at is not None and now - update.sent_at < SEND_BOUND:
         return Step(update, retry_in=_bounded(settings.FIRMWARE_POLL_MAX))
     return _fail(

@@ -31,7 +31,7 @@ from celery.signals import task_postrun, task_prerun, worker_ready
 from kombu import Exchange, Queue
 from prometheus_client import start_http_server
 
-from apps.gateways import crypto, images, tpm, wire
+from apps.gateways import agent_firmware, crypto, images, tpm, wire
 from apps.gateways.agent_meters import SiteMeters
 from apps.gateways.spool import Spool
 from apps.hardware.drivers.base import BmcEndpoint, BmcError, BootDevice, driver_for
@@ -298,6 +298,7 @@ class Gateway:
             return self.spool_ack_call(ack)
 
         tpm.register(app, self)  # TPM quotes and enrolment, asked of the site's node agents
+        agent_firmware.register(app, self)  # Redfish firmware-update calls (apps.gateways.firmware)
         return app
 
     # -- answering -------------------------------------------------------------------------

@@ -9,6 +9,11 @@ against the SHA-256 in the URL (the central side's digest of the stored image), 
 in ``state_dir/images``, and served; with the image already kept, the relay asks for the yes
 only (``?have=<sha256>``: 204, no bytes), so a site's BMCs flashing the same image cost one
 download over the uplink.
+
+The store is bounded (`store_prune`, after every download and at start): images not used for
+``max_age_days`` go, then the least recently used until it holds at most ``max_bytes``; an
+image a firmware call of a running update named within ``keep_active_hours`` (its pin, touched
+by every such call: `store_pin`) is never removed.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import re
 import shutil
 import ssl
 import threading
+import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +36,7 @@ from urllib.parse import urlsplit
 
 logger = logging.getLogger("heatsite.gateway")
 PATH_RE = re.compile(r"^/images/([0-9a-f]{64})/([A-Za-z0-9_:\-]{1,1000})/?$")
+DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 1 << 16
 
 
@@ -50,6 +57,9 @@ class RelayConfig:
     cache_dir: Path
     ca_file: str = ""  # the central side's CA, if not the system's
     timeout: float = 60.0
+    max_bytes: int = 10 * 1024**3  # the store's bound: least recently used images go first
+    max_age_days: float = 30.0  # an image unused this long goes
+    keep_active_hours: float = 48.0  # an image a running update named this recently stays
 
 
 def url_valid(url: Any) -> bool:
@@ -72,8 +82,13 @@ def relay_config(table: dict[str, Any], state_dir: Path) -> RelayConfig | None:
         raise ValueError("[images] listen must name the address the site's BMCs reach")
     try:
         port, timeout = int(table.get("port", 8089)), float(table.get("timeout", 60.0))
+        max_bytes = int(table.get("max_bytes", 10 * 1024**3))
+        max_age_days = float(table.get("max_age_days", 30.0))
+        keep_active_hours = float(table.get("keep_active_hours", 48.0))
     except (TypeError, ValueError):
-        raise ValueError("[images] port and timeout must be numbers") from None
+        raise ValueError("[images] port, timeout and the store's bounds must be numbers") from None
+    if max_bytes < 0 or max_age_days <= 0 or keep_active_hours <= 0:
+        raise ValueError("[images] max_bytes, max_age_days and keep_active_hours must be positive")
     if not 0 <= port <= 65535:
         raise ValueError("[images] port must be between 0 and 65535")
     return RelayConfig(
@@ -84,7 +99,58 @@ def relay_config(table: dict[str, Any], state_dir: Path) -> RelayConfig | None:
         cache_dir=state_dir / "images",
         ca_file=str(table.get("ca_file", "")),
         timeout=timeout,
+        max_bytes=max_bytes,
+        max_age_days=max_age_days,
+        keep_active_hours=keep_active_hours,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Pruned:
+    removed: list[str]  # digests, least recently used first
+    kept_bytes: int
+
+
+def store_pin(cache_dir: Path, digest: str, *, now: float | None = None) -> None:
+    """Marks ``digest`` as named by a running update now (its pin's mtime)."""
+    if not DIGEST_RE.match(digest):
+        raise ValueError("not a SHA-256 digest")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    pin = cache_dir / f"{digest}.pin"
+    pin.touch()
+    if now is not None:
+        os.utime(pin, (now, now))
+
+
+def store_prune(config: RelayConfig, *, now: float | None = None) -> Pruned:
+    """Bounds the store (see the module docstring); returns what went and what is left."""
+    now = time.time() if now is None else now
+    keep_after = now - config.keep_active_hours * 3600
+    kept: list[tuple[float, str, int]] = []  # (last use, digest, size)
+    removed: list[str] = []
+    for path in list(config.cache_dir.iterdir()):
+        if path.suffix == ".pin" and path.stat().st_mtime < keep_after:
+            path.unlink(missing_ok=True)  # an update that stopped naming it long ago
+        if not DIGEST_RE.match(path.name):
+            continue
+        stat = path.stat()
+        kept.append((stat.st_mtime, path.name, stat.st_size))
+    kept.sort()
+
+    def pinned(digest: str) -> bool:
+        pin = config.cache_dir / f"{digest}.pin"
+        return pin.exists() and pin.stat().st_mtime >= keep_after
+
+    total = sum(size for _, _, size in kept)
+    for used, digest, size in list(kept):
+        too_old = used < now - config.max_age_days * 86400
+        if (too_old or total > config.max_bytes) and not pinned(digest):
+            (config.cache_dir / digest).unlink(missing_ok=True)
+            removed.append(digest)
+            total -= size
+    if removed:
+        logger.info("image relay: %d image(s) pruned, %d bytes kept", len(removed), total)
+    return Pruned(removed, total)
 
 
 class ImageRelay:
@@ -129,6 +195,7 @@ class ImageRelay:
             if path.exists():
                 with self._central(token, have=digest) as answer:
                     if answer.status == 204:
+                        os.utime(path)  # last use: the store prunes the least recent first
                         return path
                     # the central side sent the bytes anyway: take them as a fresh download
                     self._download(answer, digest, path)
@@ -154,10 +221,16 @@ class ImageRelay:
             )
         os.replace(tmp, path)
         self.downloads += 1
+        store_prune(self.config)
+
+    def prune(self) -> Pruned:
+        with self._guard:
+            return store_prune(self.config)
 
     def start(self) -> ThreadingHTTPServer:
         """Serves the site's BMCs on ``listen:port`` in a daemon thread."""
         relay = self
+        self.prune()
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "heatsite-gateway"

@@ -202,6 +202,10 @@ def call_expire(call_id: str, *, now: datetime | None = None) -> bool:
             from apps.gateways import quotes
 
             quotes.call_expired(call)
+        if call.kind.startswith("fw_"):  # its firmware update fails at its next step
+            from apps.gateways import firmware
+
+            firmware.call_closed(call)
         if call.action_id is None:
             return True
         action = _locked_action(call.action_id)
@@ -235,6 +239,12 @@ def calls_of_revoked(gateway: Gateway) -> int:
 
                 reason = f"the site gateway {gateway.name} was revoked before it answered"
                 quotes.call_ended(call, "gateway_revoked", reason)
+            if call.kind.startswith("fw_"):
+                from apps.gateways import firmware
+
+                call.detail = {**call.detail, "ended": "revoked"}
+                call.save(update_fields=["detail"])
+                firmware.call_closed(call)
             if call.action_id is None:
                 continue
             action = _locked_action(call.action_id)

@@ -76,6 +76,10 @@ def result_receive(document: Any, signature: Any) -> str:
         from apps.gateways import quotes
 
         return quotes.answer(gateway, kind, str(document.get("call_id")), payload)
+    if kind == "firmware":
+        from apps.gateways import firmware
+
+        return firmware.firmware_answer(gateway, str(document.get("call_id")), payload)
     if kind == "bmc_poll":
         from apps.gateways import polling
 

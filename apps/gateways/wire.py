@@ -24,6 +24,7 @@ SPOOL_ACK_TASK = "gw.spool_ack"  # spooled readings up to a sequence number are 
 METER_READINGS_KIND = "meter_readings"  # a batch of spooled readings, oldest first
 TPM_QUOTE_TASK = "gw.tpm_quote"
 TPM_ENROL_TASK = "gw.tpm_enrol"
+FIRMWARE_TASK = "gw.firmware"  # one Redfish firmware-update call (inventory, send, task, power)
 HEARTBEAT_KIND = "heartbeat"
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")

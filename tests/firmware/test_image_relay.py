@@ -3,6 +3,7 @@ gateway fetches each image from Heatsite once (its digest checked), and Heatsite
 or no to every one-time link. The lab BMC pulls through the relay over real HTTP."""
 
 import hashlib
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -11,12 +12,13 @@ from apps.audit.models import AuditEvent
 from apps.firmware import services
 from apps.firmware.image_urls import image_url_build
 from apps.firmware.models import FirmwareUpdate
-from apps.gateways import crypto, images, results, wire
+from apps.gateways import crypto, dispatch, images, results, wire
 from apps.gateways.models import Gateway, GatewaySite
 from apps.hardware import tasks as hardware_tasks
 from apps.lab.redfish.updates import build_image
 from tests.factories import NodeFactory, SiteFactory
-from tests.firmware.conftest import UPDATE_SECONDS, advance, request, store
+from tests.firmware.conftest import advance, request, store
+from tests.firmware.gateway_kit import SiteGateway, drive, pump
 
 State = FirmwareUpdate.State
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,6 +43,7 @@ def relay(live_server, site, settings, tmp_path):
         tmp_path / "state",
     )
     running = images.ImageRelay(config)
+    running.keys = keys  # the gateway's, for the test that runs its worker too
     port = running.start().server_port
     # the gateway's heartbeat tells Heatsite where its site's BMCs reach the relay
     document = wire.envelope(
@@ -100,8 +103,18 @@ def test_an_image_that_does_not_match_its_digest_is_not_served(relay, site, engi
 
 
 def test_the_lab_bmc_pulls_its_image_through_the_gateway_and_applies_it_at_the_reset(
-    relay, lab, fw_node, engineer, clock, lab_redfish_clock, no_workers
+    relay, lab, fw_node, site, engineer, clock, lab_redfish_clock, monkeypatch, tmp_path
 ):
+    """The SimpleUpdate itself, the task and the reset go through the gateway (in-process)."""
+    sent, enqueued = [], []
+    monkeypatch.setattr(
+        dispatch, "gateway_send", lambda name, task, call, expires: sent.append((name, task, call))
+    )
+    monkeypatch.setattr(dispatch, "deadline_send", lambda call_id, eta: None)
+    monkeypatch.setattr(services, "firmware_update_enqueue", enqueued.append)
+    monkeypatch.setattr(hardware_tasks.power_execute_task, "delay", lambda action_id: None)
+    gateway = SiteGateway("gw-a", site, tmp_path, keys=relay.keys, relay=relay.config)
+    world = SimpleNamespace(sent=sent, gw={"gw-a": gateway}, bmc_clock=lab_redfish_clock, lab=lab)
     fetched = []
     service = lab.redfish.service(0)
     real_opener = service.image_opener
@@ -111,17 +124,23 @@ def test_the_lab_bmc_pulls_its_image_through_the_gateway_and_applies_it_at_the_r
         return real_opener(uri, timeout=timeout)
 
     service.image_opener = staticmethod(opener)
-    update = request(engineer, fw_node, store(engineer, "BIOS", "3.0.8"), method="simple")
+    image = store(engineer, "BIOS", "3.0.8")
+    update = request(engineer, fw_node, image, method="simple")
+    for _ in range(2):  # the version read, then the SimpleUpdate, each answered by the gateway
+        update, _ = advance(update, clock)
+        assert pump(world) == ["answered"]
     update, _ = advance(update, clock)
     assert update.state == State.RUNNING
+    assert [call["op"] for _, call in gateway.received] == ["inventory", "simple"]
     task = service.tasks[update.task_uri.rsplit("/", 1)[1]]
     assert task.fetched.wait(30) and task.error is None
     relay_url = Gateway.objects.get(name="gw-a").image_base_url
     assert len(fetched) == 1 and fetched[0].startswith(relay_url + "/images/")
     assert relay.downloads == 1
+    # the relay keeps the image while the update runs: every call of it renews the pin
+    assert (relay.config.cache_dir / f"{image.sha256}.pin").exists()
 
-    lab_redfish_clock.advance(UPDATE_SECONDS)
-    update, _ = advance(update, clock)
-    update, _ = advance(update, clock)
-    # the BMC took the image; the reset that applies it is the gateway's power action now
-    assert update.state == State.APPLYING and update.power_action_id is not None
+    update, asked = drive(world, update, clock)
+    # the BMC took the image; the reset that applies it is the gateway's power action
+    assert (update.state, update.version_read_back) == (State.SUCCEEDED, "3.0.8")
+    assert wire.POWER_TASK in asked and update.power_action.status == "succeeded"
