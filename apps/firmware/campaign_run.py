@@ -47,6 +47,7 @@ from apps.firmware.campaign_steps import (
 )
 from apps.firmware.campaign_windows import window_next, window_open
 from apps.firmware.campaigns import Campaign, CampaignNode, CampaignWave
+from apps.gateways.firmware import GatewayPending
 from apps.sites.models import Node
 
 logger = logging.getLogger(__name__)
@@ -317,7 +318,13 @@ def _start_nodes(campaign: Campaign, pending, now: datetime) -> list[int]:
             if loss * 100 / output[site.pk] > float(max_pct):
                 waiting[site.code] = f"would lose more than {float(max_pct):g} % of its heat"
                 continue
-        campaign_node_start(cn, now)
+        try:
+            campaign_node_start(cn, now)
+        except GatewayPending:
+            # its site gateway reads the node first: it starts in a later round, its slot kept
+            down[site.pk].append(cn.node.power_w)
+            in_flight += 1
+            continue
         _advance_node(cn.pk, now)
         down[site.pk].append(cn.node.power_w)
         in_flight += 1

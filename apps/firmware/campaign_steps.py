@@ -49,6 +49,7 @@ from apps.firmware import campaign_flash as flash
 from apps.firmware.campaign_checks import hook_body, hook_post, site_supply_c
 from apps.firmware.campaigns import CampaignNode
 from apps.firmware.models import BundlePrediction, FirmwareUpdate
+from apps.gateways import firmware as via_gateway
 from apps.hardware.drivers.base import BmcError, driver_for
 from apps.hardware.protocols import endpoint_for
 
@@ -185,6 +186,11 @@ def campaign_node_fail(cn: CampaignNode, now: datetime, failed: NodeFailed) -> C
 
 
 def node_driver(cn: CampaignNode):
+    """The node's BMC; for a gateway site's node, its gateway (a read asked in one round is
+    answered in a later one: `GatewayPending` until then, the round waits)."""
+    port = via_gateway.campaign_port(cn)
+    if port is not None:
+        return port
     return driver_for(endpoint_for(cn.node, "redfish"), timeout=settings.BMC_TIMEOUT)
 
 
@@ -270,6 +276,7 @@ def campaign_node_start(cn: CampaignNode, now: datetime) -> CampaignNode:
 def campaign_node_advance(cn_id: int, *, now: datetime | None = None) -> float | None:
     """One round of a running node's step; seconds until the next look (None: finished)."""
     now = now or timezone.now()
+    started = timezone.now()
     with transaction.atomic():
         cn = (
             CampaignNode.objects.select_for_update(of=("self",))
@@ -292,6 +299,9 @@ def campaign_node_advance(cn_id: int, *, now: datetime | None = None) -> float |
                 return None
             try:
                 retry = handler(cn, conf, now)
+            except via_gateway.GatewayPending:
+                retry = WAIT  # asked of the site gateway: read in a later round
+                break
             except NodeFailed as failed:
                 campaign_node_fail(cn, now, failed)
                 return None
@@ -302,6 +312,7 @@ def campaign_node_advance(cn_id: int, *, now: datetime | None = None) -> float |
                     )
                     return None
                 retry = WAIT  # the BMC may be rebooting: the step's timeout decides
+            via_gateway.step_done(f"cnode:{cn.pk}", started)  # its gateway answers are spent
             if retry != 0.0 or cn.state != NState.RUNNING or cn.step == step:
                 break
         if cn.state == NState.RUNNING and cn.step_started_at is not None:
@@ -437,6 +448,28 @@ def _configure(cn: CampaignNode, release_version: str, also: str) -> None:
         )
 
 
+def _gateway_verdict(cn: CampaignNode, now: datetime):
+    """The latest verdict recorded for the node since this attempt first asked its gateway
+    (the first ask only notes where the attempt's verdicts begin)."""
+    from apps.attestation.models import Attestation
+
+    attempt = f"{cn.phase}:{cn.attempts}"
+    noted = cn.detail.get("gateway_quotes") or {}
+    if noted.get("attempt") != attempt:
+        last = Attestation.objects.filter(node_id=cn.node_id).order_by("-pk").first()
+        cn.detail = {
+            **cn.detail,
+            "gateway_quotes": {"attempt": attempt, "after": last.pk if last else 0},
+        }
+        campaign_node_record(cn, now, detail=cn.detail)
+        return None
+    return (
+        Attestation.objects.filter(node_id=cn.node_id, pk__gt=noted["after"])
+        .order_by("-pk")
+        .first()
+    )
+
+
 def _attesting(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
     """Step 5: a fresh quote equals the prediction of what the node should now run."""
     prediction, release, other = _expected(cn)
@@ -449,6 +482,11 @@ def _attesting(cn: CampaignNode, conf: StepSettings, now: datetime) -> float:
     _configure(cn, release, other)
     try:
         result = attestation.attest(node_id=cn.node_id)
+        if result is None:  # sent to the site's gateway: judged once a verdict came back
+            result = _gateway_verdict(cn, now)
+            if result is None:
+                campaign_node_record(cn, now, reason="Waiting for the site gateway's quote.")
+                return WAIT
     except attestation.EnrolmentFailed as error:
         # not enrolled yet and its agent does not answer: as good as unreachable
         result, unreachable = None, str(error)

@@ -131,6 +131,7 @@ TEXTS = (
         "Staged, but after the node's reset it still runs %(running)s (expected %(expected)s)."
     ),
     gettext_noop("no version"),
+    gettext_noop("Waiting for the site gateway's quote."),
     # apps.gateways.firmware and its gateway half (agent_firmware): an update through a gateway
     gettext_noop(
         "The site gateway %(gateway)s was revoked before it answered; check the node's firmware."

@@ -227,7 +227,7 @@ def firmware_update_advance(update_id: int, *, now: datetime | None = None) -> S
             f"Heatsite failed while {update.get_state_display().lower()} "
             f"({type(error).__name__}); check the node before retrying.",
         )
-    via_gateway.step_done(update_id, started)  # the gateway answers this step read are spent
+    via_gateway.step_done(f"update:{update_id}", started)  # its gateway answers are spent
     return step
 
 

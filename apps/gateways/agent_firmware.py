@@ -25,7 +25,7 @@ from apps.gateways import crypto, images
 from apps.hardware.drivers.base import BmcEndpoint, BmcError, TaskRef, driver_for
 
 logger = logging.getLogger("heatsite.gateway")
-OPS = ("inventory", "task", "power_state", "simple", "push")
+OPS = ("inventory", "task", "power_state", "power_watts", "simple", "push")
 SENDS = ("simple", "push")
 MAX_IMAGE = 512 * 1024 * 1024  # a pushed image is held in memory: refused above this
 
@@ -94,6 +94,8 @@ class GatewayFirmware:
                 return {"ok": True, "result": dataclasses.asdict(status)}
             if op == "power_state":
                 return {"ok": True, "result": dataclasses.asdict(driver.power_state())}
+            if op == "power_watts":
+                return {"ok": True, "result": driver.system_power_watts()}
             targets, apply_time = tuple(args.get("targets") or ()), args["apply_time"]
             if op == "simple":
                 ref = driver.firmware_update_simple(

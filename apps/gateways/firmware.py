@@ -76,8 +76,24 @@ def port_for(update: Any) -> GatewayBmc | None:
     return GatewayBmc(update, gateway) if gateway is not None else None
 
 
-def _calls(update_id: int):
-    return GatewayCall.objects.filter(kind__startswith="fw_", detail__update_id=update_id)
+def campaign_port(cn: Any) -> GatewayBmc | None:
+    """The same for a campaign node's own reads (its versions, draw, power state): asked in
+    one executor round, read in a later one (a new answer per step, attempt and round)."""
+    gateway = services.gateway_for_site(cn.node.site_id)
+    if gateway is None:
+        return None
+    return GatewayBmc(
+        None,
+        gateway,
+        node=cn.node,
+        subject=f"cnode:{cn.pk}",
+        state=f"{cn.state}:{cn.step}:{cn.attempts}",
+        actor=cn.campaign.approved_by,
+    )
+
+
+def _calls(subject: str):
+    return GatewayCall.objects.filter(kind__startswith="fw_", detail__subject=subject)
 
 
 # stored as the update's reason (English data; `firmware.campaign_text` translates at display)
@@ -101,11 +117,25 @@ def offline_reason(call: GatewayCall) -> str:
 
 
 class GatewayBmc:
-    """What `tracking` asks of a gateway site's BMC, through its gateway (one call per BMC
-    request, the answer read back on the step after)."""
+    """What `tracking` (or a campaign node's step) asks of a gateway site's BMC, through its
+    gateway: one call per BMC request, the answer read back when the step runs again.
+    ``subject`` and ``state`` say which step's answers are whose."""
 
-    def __init__(self, update: Any, gateway: Gateway):
+    def __init__(
+        self,
+        update: Any,
+        gateway: Gateway,
+        *,
+        node: Any = None,
+        subject: str = "",
+        state: str = "",
+        actor: Any = None,
+    ):
         self.update, self.gateway = update, gateway
+        self.node = node if update is None else update.node
+        self.subject = subject or f"update:{update.pk}"
+        self.state = state or (update.state if update is not None else "")
+        self.actor = actor if update is None else update.requested_by
 
     # -- the driver's methods tracking uses ------------------------------------------------
 
@@ -121,6 +151,10 @@ class GatewayBmc:
 
     def power_state(self) -> PowerState:
         return PowerState(**self._ask("power_state", {}))
+
+    def system_power_watts(self) -> float | None:
+        watts = self._ask("power_watts", {})
+        return float(watts) if isinstance(watts, int | float) else None
 
     def firmware_send(self, targets: tuple[str, ...]) -> TaskRef:
         """SimpleUpdate (the BMC pulls from the site's relay, or from us) or push (the gateway
@@ -140,8 +174,8 @@ class GatewayBmc:
         error if its deadline passed, otherwise asked now (or already asked): pending."""
         kind = f"fw_{op}"
         call = (
-            _calls(self.update.pk)
-            .filter(kind=kind, detail__state=self.update.state)
+            _calls(self.subject)
+            .filter(kind=kind, detail__state=self.state)
             .filter(detail__used=False)
             .select_related("gateway")
             .order_by("-sent_at")
@@ -163,7 +197,7 @@ class GatewayBmc:
 
     def _send(self, op: str, args: dict[str, Any], extra: dict[str, Any]) -> GatewayCall:
         update, gateway = self.update, self.gateway
-        endpoint = endpoint_for(update.node, "redfish")  # CredentialError: the step's to handle
+        endpoint = endpoint_for(self.node, "redfish")  # CredentialError: the step's to handle
         now = timezone.now()
         budget = settings.GATEWAY_FIRMWARE_DEADLINE
         margin = UPLOAD_MARGIN if op in SENDS else settings.GATEWAY_START_MARGIN
@@ -175,10 +209,11 @@ class GatewayBmc:
             start_by=deadline - timedelta(seconds=min(margin, budget / 2)),
             deadline=deadline,
             detail={
-                "update_id": update.pk,
-                "state": update.state,
-                "node_id": update.node_id,
+                "subject": self.subject,
+                "state": self.state,
+                "node_id": self.node.pk,
                 "used": False,
+                **({"update_id": update.pk} if update is not None else {}),
             },
         )
         call_id = str(call.pk)
@@ -187,7 +222,8 @@ class GatewayBmc:
             "gateway": gateway.name,
             "op": op,
             "args": args,
-            "image_sha256": update.image.sha256,  # the relay keeps it while the update runs
+            # the relay keeps the image while the update runs
+            "image_sha256": update.image.sha256 if update is not None else "",
             "start_by": call.start_by.timestamp(),
             "sealed": services.seal_for(
                 gateway, call_id, {"endpoint": services.endpoint_plain(endpoint), **extra}
@@ -195,9 +231,9 @@ class GatewayBmc:
         }
         if op in SENDS:
             audit_record(
-                actor=update.requested_by,
+                actor=self.actor,
                 action="firmware.update.gateway_send",
-                target=update.node,
+                target=self.node,
                 result=AuditEvent.Result.PENDING,
                 detail={"update_id": update.pk, "gateway": gateway.name, "call_id": call_id},
             )
@@ -225,7 +261,7 @@ def send_port(update: Any) -> GatewayBmc | None:
     gateway's answer, not the interrupted-send rule, decides (the gateway journals a send and
     never makes it twice), even if the site has since lost its gateway (revoked: it fails)."""
     call = (
-        _calls(update.pk)
+        _calls(f"update:{update.pk}")
         .filter(kind__in=[f"fw_{op}" for op in SENDS], detail__state=update.state)
         .filter(detail__used=False)
         .select_related("gateway")
@@ -234,11 +270,11 @@ def send_port(update: Any) -> GatewayBmc | None:
     return GatewayBmc(update, call.gateway) if call is not None else None
 
 
-def step_done(update_id: int, started: datetime) -> int:
-    """Spends the answers a finished step of ``update_id`` could have read (closed before it
-    started): the next step asks the gateway afresh."""
+def step_done(subject: str, started: datetime) -> int:
+    """Spends the answers a finished step of ``subject`` (``update:<id>``, ``cnode:<id>``)
+    could have read (closed before it started): the next step asks the gateway afresh."""
     spent = 0
-    unused = _calls(update_id).filter(detail__used=False).exclude(status=GatewayCall.Status.SENT)
+    unused = _calls(subject).filter(detail__used=False).exclude(status=GatewayCall.Status.SENT)
     for call in unused:
         closed = call.answered_at or call.deadline
         if call.status == GatewayCall.Status.EXPIRED:
@@ -251,7 +287,8 @@ def step_done(update_id: int, started: datetime) -> int:
 
 
 def call_closed(call: GatewayCall) -> None:
-    """An answered or expired call: its update goes back to a worker (after the commit)."""
+    """An answered or expired call: its update goes back to a worker (after the commit); a
+    campaign node's is read by the executor's next round."""
     from apps.firmware import services as firmware
 
     update_id = call.detail.get("update_id")

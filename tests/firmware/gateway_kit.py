@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 from apps.gateways import agent, crypto, results, wire
 from apps.gateways.models import Gateway, GatewaySite
+from apps.hardware.drivers import redfish
 from apps.hardware.services import power_execute
 from tests.firmware.conftest import UPDATE_SECONDS, advance
 
@@ -92,3 +93,16 @@ def drive(world, update, clock, *, limit=30):
         else:
             world.bmc_clock.advance(UPDATE_SECONDS)  # the BMC's task runs
     raise AssertionError(f"still {update.state} after {limit} steps")
+
+
+def central_drivers(monkeypatch) -> list[str]:
+    """Records every Redfish driver built outside a gateway task (there must be none)."""
+    built, real = [], redfish.RedfishDriver
+
+    def driver(endpoint, **options):
+        if not where.gateway:
+            built.append(endpoint.host)
+        return real(endpoint, **options)
+
+    monkeypatch.setattr(redfish, "RedfishDriver", driver)
+    return built

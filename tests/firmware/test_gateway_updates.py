@@ -16,11 +16,11 @@ from apps.firmware.models import FirmwareUpdate
 from apps.gateways import agent_firmware, crypto, dispatch, power, wire
 from apps.gateways.models import GatewayCall
 from apps.hardware import tasks as hardware_tasks
-from apps.hardware.drivers import driver_for, redfish
+from apps.hardware.drivers import driver_for
 from apps.hardware.protocols import endpoint_for
 from tests.factories import SiteFactory
 from tests.firmware.conftest import UPDATE_SECONDS, advance, request, store
-from tests.firmware.gateway_kit import SiteGateway, drive, on_gateway, pump, where
+from tests.firmware.gateway_kit import SiteGateway, central_drivers, drive, on_gateway, pump
 from tests.hardware.redfish_nodes import dual_lab_node
 
 State = FirmwareUpdate.State
@@ -29,16 +29,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def central_never_calls_the_bmc(monkeypatch):
-    """Every Redfish driver built outside a gateway task is recorded (there must be none)."""
-    built, real = [], redfish.RedfishDriver
-
-    def driver(endpoint, **options):
-        if not where.gateway:
-            built.append(endpoint.host)
-        return real(endpoint, **options)
-
-    monkeypatch.setattr(redfish, "RedfishDriver", driver)
-    return built
+    return central_drivers(monkeypatch)
 
 
 @pytest.fixture
