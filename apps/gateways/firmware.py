@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -342,8 +343,6 @@ def firmware_answer(gateway: Gateway, call_id: str, answer: dict[str, Any]) -> s
 
 
 def _uuid(text: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(text)
     except (ValueError, TypeError):

@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.fields.json import KeyTransform
 from django.utils.translation import pgettext_lazy
 
 
@@ -81,7 +82,12 @@ class GatewayCall(models.Model):
     detail = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "deadline"])]
+        indexes = [
+            models.Index(fields=["status", "deadline"]),
+            # a firmware update's (or campaign node's) calls: `gateways.firmware` finds them by
+            # the subject in ``detail`` on every step
+            models.Index(KeyTransform("subject", "detail"), name="gatewaycall_fw_subject"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id} via {self.gateway_id}"
