@@ -213,7 +213,9 @@ def firmware_update_advance(update_id: int, *, now: datetime | None = None) -> S
     try:
         step = handlers[update.state](update, now)
     except via_gateway.GatewayPending:
-        return Step(update)  # the gateway's answer, or its deadline, brings the next step
+        # the gateway's answer, or its deadline, brings the next step (not the resume sweep)
+        FirmwareUpdate.objects.filter(pk=update_id).update(activity_at=now)
+        return Step(update)
     except (BmcError, CredentialError) as error:
         step = _bmc_error(update, now, error)
     except Exception as error:

@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import ssl
+import tempfile
 import threading
 import time
 import urllib.error
@@ -129,17 +130,23 @@ def store_prune(config: RelayConfig, *, now: float | None = None) -> Pruned:
     kept: list[tuple[float, str, int]] = []  # (last use, digest, size)
     removed: list[str] = []
     for path in list(config.cache_dir.iterdir()):
-        if path.suffix == ".pin" and path.stat().st_mtime < keep_after:
-            path.unlink(missing_ok=True)  # an update that stopped naming it long ago
-        if not DIGEST_RE.match(path.name):
+        try:  # (another thread may prune or download at the same time)
+            stat = path.stat()
+            if path.suffix == ".pin" and stat.st_mtime < keep_after:
+                path.unlink(missing_ok=True)  # an update that stopped naming it long ago
+            if path.suffix == ".part" and stat.st_mtime < now - 86400:
+                path.unlink(missing_ok=True)  # a download a crash left behind
+        except FileNotFoundError:
             continue
-        stat = path.stat()
-        kept.append((stat.st_mtime, path.name, stat.st_size))
+        if DIGEST_RE.match(path.name):
+            kept.append((stat.st_mtime, path.name, stat.st_size))
     kept.sort()
 
     def pinned(digest: str) -> bool:
-        pin = config.cache_dir / f"{digest}.pin"
-        return pin.exists() and pin.stat().st_mtime >= keep_after
+        try:
+            return (config.cache_dir / f"{digest}.pin").stat().st_mtime >= keep_after
+        except FileNotFoundError:
+            return False
 
     total = sum(size for _, _, size in kept)
     for used, digest, size in list(kept):
@@ -205,9 +212,11 @@ class ImageRelay:
             return path
 
     def _download(self, answer: Any, digest: str, path: Path) -> None:
-        tmp = path.with_suffix(".part")
+        # a name of its own: the gateway's firmware calls (a push) may download the same image
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{digest}.", suffix=".part")
+        tmp = Path(name)
         sha = hashlib.sha256()
-        with open(tmp, "wb") as out:
+        with os.fdopen(fd, "wb") as out:
             while chunk := answer.read(CHUNK):
                 sha.update(chunk)
                 out.write(chunk)

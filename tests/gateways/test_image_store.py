@@ -41,6 +41,9 @@ def test_the_oldest_unpinned_images_go_first_until_the_store_fits(tmp_path):
     newest = _image(config, b"d" * 1000, used=now - 60)
     images.store_pin(config.cache_dir, running, now=now - 600)  # a running update named it
     (config.cache_dir / f"{newest}.part").write_bytes(b"x")  # a download in progress: kept
+    crashed = config.cache_dir / f"{oldest}.1.part"  # one a crash left two days ago: removed
+    crashed.write_bytes(b"y")
+    os.utime(crashed, (now - 2 * DAY, now - 2 * DAY))
 
     pruned = images.store_prune(config, now=now)
     # 4000 bytes for 2500: the oldest goes, the pinned one stays, then the next oldest
