@@ -277,10 +277,9 @@ def step_done(subject: str, started: datetime) -> int:
     spent = 0
     unused = _calls(subject).filter(detail__used=False).exclude(status=GatewayCall.Status.SENT)
     for call in unused:
-        closed = call.answered_at or call.deadline
-        if call.status == GatewayCall.Status.EXPIRED:
-            closed = call.deadline
-        if closed <= started:
+        # an expired call is spent by any step that ends after it expired (the next asks anew)
+        expired = call.status == GatewayCall.Status.EXPIRED
+        if expired or (call.answered_at is not None and call.answered_at <= started):
             call.detail = {**call.detail, "used": True}
             call.save(update_fields=["detail"])
             spent += 1
