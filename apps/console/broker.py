@@ -12,188 +12,33 @@ Browsers reach it only through the Channels layer (see `apps.console.protocol`).
 * one pump thread driving pyghmi's event loop (``wait_for_rsp``: replies, SOL data, acks);
 * a small pool for the blocking pyghmi calls: login, sending input (``send_data`` waits for
   the BMC's ack), liveness probes, closing. Each SOL session sends from one worker at a time.
+
+A node whose site has a gateway is never reached from here: its link is a
+`apps.gateways.console.GatewaySolLink` (same interface), and the site's gateway opens the SOL
+session (decision 26).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime
 import logging
 import secrets
 import threading
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from pyghmi.ipmi import console as ipmi_console
-from pyghmi.ipmi.private import session as ipmi_session
 
-from apps.console import conf, services
+from apps.console import conf, services, sol
 from apps.console.protocol import BROKER_CHANNEL, KEYBOARD_ACTIONS, MAX_INPUT_BYTES, output_group
-from apps.hardware import pyghmi_compat
-from apps.hardware.drivers.base import BmcEndpoint
-from apps.hardware.drivers.ipmi import retransmits_within
-
-pyghmi_compat.apply()
+from apps.console.sol import LinkError, SolLink, classify
 
 log = logging.getLogger(__name__)
 
 TICK = 0.2  # housekeeping period of the loop, seconds
-NO_SESSION = ("insufficient resources", "maximum sol session", "active for another client")
-BAD_CREDENTIALS = ("incorrect password", "unauthorized name", "rakp4", "unauthorized role")
-
-
-class LinkError(Exception):
-    """A SOL session could not be opened or was lost; the message is the BMC's reason."""
-
-
-def classify(error: str) -> tuple[str, str]:
-    """(state, reason shown to the engineer) for a pyghmi error text."""
-    low = error.lower()
-    if any(fragment in low for fragment in NO_SESSION):
-        return "no_session", f"The BMC has no free session: {error}."
-    if any(fragment in low for fragment in BAD_CREDENTIALS):
-        return "failed", f"The BMC refused the stored credentials: {error}."
-    if low in ("", "none", "timeout", "session failed to initialize"):
-        return "lost", "The BMC does not answer."
-    return "lost", f"BMC session lost: {error}."
-
-
-class SolLink:
-    """One pyghmi SOL session to one BMC.
-
-    `on_data(bytes)` and `on_error(text)` are called from pyghmi's threads; every blocking
-    method runs in the broker's pool, never on its event loop.
-    """
-
-    def __init__(
-        self,
-        endpoint: BmcEndpoint,
-        *,
-        on_data: Callable[[bytes], None],
-        on_error: Callable[[str], None],
-        pool: ThreadPoolExecutor,
-        timeout: float,
-    ):
-        self.endpoint = endpoint
-        self.on_data = on_data
-        self.on_error = on_error
-        self.pool = pool
-        self.timeout = timeout
-        self.sol: ipmi_console.Console | None = None
-        self.last_error = ""
-        self.opened = False
-        self.closed = False
-        self._lock = threading.Lock()
-        self._input = bytearray()
-        self._sending = False
-
-    def _io(self, data: Any) -> None:
-        if isinstance(data, bytes | bytearray):
-            if not self.closed:
-                self.on_data(bytes(data))
-            return
-        if isinstance(data, dict) and "error" in data:
-            self.last_error = str(data["error"])
-            # errors while opening are the open() caller's to report
-            if self.opened and not self.closed:
-                self.on_error(self.last_error)
-
-    def open(self) -> None:
-        """Log in and activate the SOL payload (blocking; LinkError on failure)."""
-        if not self.endpoint.host:
-            raise LinkError("no BMC address is configured for this node")
-        try:
-            sol = ipmi_console.Console(
-                self.endpoint.host,
-                self.endpoint.username,
-                self.endpoint.password,
-                self._io,
-                port=self.endpoint.port,
-                force=True,  # a stale activation of ours (a crashed broker) is taken back
-            )
-        except Exception as exc:
-            raise LinkError(str(exc) or exc.__class__.__name__) from exc
-        self.sol = sol
-        deadline = time.monotonic() + self.timeout * 2
-        while not (sol.connected or sol.broken):
-            if time.monotonic() > deadline or self.closed:
-                self._abandon()
-                raise LinkError("timeout")
-            time.sleep(0.01)
-        if sol.broken:
-            raise LinkError(self.last_error or "timeout")
-        sess = sol.ipmi_session
-        # notice a dead BMC within the budget instead of pyghmi's ~30 s; no silent relogin
-        sess.maxtimeout = retransmits_within(self.timeout) + 0.25
-        sess.logontries = 0
-        self.opened = True
-
-    def probe(self) -> str:
-        """The node's power state ("on"/"off"), checking that our SOL activation holds."""
-        sol = self.sol
-        sess = sol.ipmi_session if sol is not None else None
-        if sol is None or sess is None or sol.broken:
-            raise LinkError(self.last_error or "Session Disconnected")
-        try:
-            status = sess.raw_command(netfn=0, command=1)
-            owner = sess.raw_command(netfn=6, command=0x4B, data=(1, 1))
-        except Exception as exc:
-            raise LinkError(str(exc) or "timeout") from exc
-        if status.get("code") or "error" in status:
-            raise LinkError(str(status.get("error", "chassis status refused")))
-        if not owner.get("code") and bytes(owner["data"][:4]) != sess.sessionid.to_bytes(
-            4, "little"
-        ):
-            raise LinkError("SOL deactivated")
-        return "on" if status["data"][0] & 1 else "off"
-
-    def send(self, data: bytes) -> None:
-        """Queue keyboard input; one pool worker at a time feeds it to the BMC in order."""
-        with self._lock:
-            self._input += data
-            if self._sending or self.closed:
-                return
-            self._sending = True
-        self.pool.submit(self._drain)
-
-    def _drain(self) -> None:
-        while True:
-            with self._lock:
-                if not self._input or self.closed or self.sol is None:
-                    self._sending = False
-                    return
-                chunk = bytes(self._input)
-                self._input.clear()
-            try:
-                self.sol.send_data(chunk)
-            except Exception as exc:  # the session died under us: the probe will notice
-                log.info("console input to %s dropped: %s", self.endpoint, exc)
-
-    def close(self) -> None:
-        """Deactivate the payload and log out, freeing the BMC slot (blocking, best effort)."""
-        self.closed = True
-        sol = self.sol
-        if sol is None:
-            return
-        sess = sol.ipmi_session
-        with contextlib.suppress(Exception):
-            sol.close()
-        with contextlib.suppress(Exception):
-            if sess is not None and sess.logged and not sess.broken:
-                sess.logout()
-
-    def _abandon(self) -> None:
-        sol = self.sol
-        sess = sol.ipmi_session if sol is not None else None
-        if sess is not None:
-            with contextlib.suppress(Exception):
-                sess._mark_broken("abandoned")
 
 
 class ConsoleLogWriter:
@@ -329,12 +174,7 @@ class ConsoleBroker:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
     def _pump(self) -> None:
-        while self._running:
-            try:
-                ipmi_session.Session.wait_for_rsp(timeout=0.2)
-            except Exception:  # one session's bad packet must not stop every console
-                log.exception("pyghmi event loop")
-                time.sleep(0.1)
+        sol.pump(lambda: self._running)
 
     # --- messages from consumers ---------------------------------------------------------
 
@@ -521,7 +361,7 @@ class ConsoleBroker:
                 await self._status(console)
                 return
             console.name = target.name
-            link = self._make_link(console, target.endpoint)
+            link = self._make_link(console, target)
             try:
                 await self.loop.run_in_executor(self.pool, link.open)
             except LinkError as error:
@@ -543,7 +383,7 @@ class ConsoleBroker:
             console.connecting = False
             console.early_input.clear()
 
-    def _make_link(self, console: NodeConsole, endpoint: BmcEndpoint) -> SolLink:
+    def _make_link(self, console: NodeConsole, target: services.ConsoleTarget) -> SolLink:
         loop = self.loop
         holder: dict[str, SolLink] = {}
 
@@ -553,9 +393,13 @@ class ConsoleBroker:
         def on_error(text: str) -> None:
             loop.call_soon_threadsafe(self._lost, console, holder["link"], text)
 
-        holder["link"] = SolLink(
-            endpoint, on_data=on_data, on_error=on_error, pool=self.pool, timeout=conf.bmc_timeout()
-        )
+        options = {"on_data": on_data, "on_error": on_error, "pool": self.pool}
+        if target.gateway is not None:  # the site's gateway opens the SOL session, not us
+            from apps.gateways.console import GatewaySolLink
+
+            holder["link"] = GatewaySolLink(target, timeout=conf.bmc_timeout(), **options)
+        else:
+            holder["link"] = SolLink(target.endpoint, timeout=conf.bmc_timeout(), **options)
         return holder["link"]
 
     def _output(self, console: NodeConsole, link: SolLink, data: bytes) -> None:
@@ -606,7 +450,7 @@ class ConsoleBroker:
             base = conf.reconnect_max()  # credentials do not fix themselves quickly
         console.retry_delay = min(max(base, console.retry_delay * 2), conf.reconnect_max())
         console.retry_at = self.loop.time() + console.retry_delay
-        if state == "lost":
+        if state in ("lost", "gateway_offline"):
             reason = f"{reason} Reconnecting in {console.retry_delay:g} s."
         if link is not None:
             console.log.mark(f"console lost: {error}")

@@ -7,8 +7,10 @@ holds the keyboard, calls `console_keyboard_record`. Each writes its audit event
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,12 +26,25 @@ KEYBOARD_CHANGES = ("granted", "taken", "released", "requested")
 
 
 @dataclasses.dataclass(frozen=True)
+class ConsoleGateway:
+    """The site gateway that opens a node's console: its name, public keys, and whether its
+    last contact is older than GATEWAY_OFFLINE_AFTER."""
+
+    name: str
+    box_public_key: str
+    signing_public_key: str
+    offline: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class ConsoleTarget:
-    """What the broker needs to open a node's console (no model instance leaves this module)."""
+    """What the broker needs to open a node's console (no model instance leaves this module);
+    ``gateway`` set: the site's gateway opens the SOL session, the broker never does."""
 
     node_id: int
     name: str
     endpoint: BmcEndpoint
+    gateway: ConsoleGateway | None = None
 
 
 def console_session_open(*, user: Any, node: Node) -> ConsoleSession:
@@ -93,12 +108,28 @@ def console_keyboard_record(
 
 
 def console_target(*, node_id: int) -> ConsoleTarget:
-    """The node's name and BMC endpoint for the broker; LookupError if the node is gone."""
+    """The node's name, BMC endpoint and site gateway (if any) for the broker; LookupError if
+    the node is gone."""
+    from apps.gateways.services import gateway_for_site
+
     node = Node.objects.filter(pk=node_id).first()
     if node is None:
         raise LookupError(f"No node {node_id}.")
+    found = gateway_for_site(node.site_id)
+    gateway = None
+    if found is not None:
+        limit = timezone.now() - timedelta(seconds=settings.GATEWAY_OFFLINE_AFTER)
+        gateway = ConsoleGateway(
+            name=found.name,
+            box_public_key=found.box_public_key,
+            signing_public_key=found.signing_public_key,
+            offline=found.last_contact_at is None or found.last_contact_at < limit,
+        )
     return ConsoleTarget(
-        node_id=node.pk, name=node.name, endpoint=endpoint_for(node, protocol="ipmi")
+        node_id=node.pk,
+        name=node.name,
+        endpoint=endpoint_for(node, protocol="ipmi"),
+        gateway=gateway,
     )
 
 

@@ -31,7 +31,7 @@ from celery.signals import task_postrun, task_prerun, worker_ready
 from kombu import Exchange, Queue
 from prometheus_client import start_http_server
 
-from apps.gateways import agent_firmware, crypto, images, tpm, wire
+from apps.gateways import agent_console, agent_firmware, crypto, images, tpm, wire
 from apps.gateways.agent_meters import SiteMeters
 from apps.gateways.spool import Spool
 from apps.hardware.drivers.base import BmcEndpoint, BmcError, BootDevice, driver_for
@@ -475,6 +475,7 @@ class Gateway:
         metrics_serve()  # WORKER_METRICS_PORT set: /metrics of this gateway (see below)
         # meters are read from the start, before (and whether or not) the broker answers
         self.meters.start(threading.Event())
+        agent_console.consoles_start(self)  # the site's serial consoles, on gw.<name>.console
         if self.config.image_relay is not None:
             images.ImageRelay(self.config.image_relay).start()  # the site's BMCs fetch images here
         worker_ready.connect(lambda **_: self.heartbeat_start(), weak=False)

@@ -12,6 +12,7 @@
     off: [gettext("Node powered off"), "text-bg-dark"],
     lost: [gettext("BMC session lost — reconnecting"), "text-bg-warning"],
     no_session: [gettext("No free BMC session"), "text-bg-danger"],
+    gateway_offline: [gettext("Site gateway offline — reconnecting"), "text-bg-warning"],
     failed: [gettext("Console unavailable"), "text-bg-danger"],
     closed: [gettext("Closed (idle)"), "text-bg-secondary"],
     offline: [gettext("Connection to Heatsite lost — reconnecting"), "text-bg-warning"],
