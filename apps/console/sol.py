@@ -187,7 +187,13 @@ class SolLink:
 
 def pump(running: Callable[[], bool]) -> None:
     """pyghmi's event loop, while ``running()`` (one thread per process that opens links)."""
+    idle = threading.Event()
     while running():
+        if not ipmi_session.iothreadready:
+            # no session yet: pyghmi's wait would block until its I/O thread exists (a broker
+            # whose consoles all go through gateways never starts it, and could not stop)
+            idle.wait(0.2)
+            continue
         try:
             ipmi_session.Session.wait_for_rsp(timeout=0.2)
         except Exception:  # one session's bad packet must not stop every console

@@ -297,7 +297,7 @@ class GatewayConsoles:
 
     def _send_loop(self) -> None:
         publish: Callable[[str, str, dict[str, Any]], None] | None = None
-        conn = None
+        conn: Connection | None = None
         while not self.stop.is_set():
             try:
                 what, item = self.outbox.get(timeout=1)
@@ -305,21 +305,27 @@ class GatewayConsoles:
                 continue
             messages = self._batches(item) if what == "flush" else [item]
             for session_id, kind, payload in messages:
-                try:
-                    if publish is None:
-                        conn = self._connection()
-                        producer = Producer(
-                            conn.channel(),
-                            exchange=Exchange(wire.RESULTS_EXCHANGE, "direct"),
-                            auto_declare=False,
-                        )
-                        publish = self._publisher(producer)
-                    publish(session_id, kind, payload)
-                except Exception as error:  # the uplink: central notices (no answer to pings)
-                    logger.warning("console message not sent: %s", error)
-                    publish = None
-                    if conn is not None:
-                        conn.release()
+                for attempt in (1, 2):  # a connection gone stale is replaced once
+                    try:
+                        if publish is None:
+                            # no AMQP heartbeat: this connection is written to, never drained
+                            conn = Connection(
+                                self.broker_url, ssl=self.ssl, connect_timeout=10, heartbeat=0
+                            )
+                            producer = Producer(
+                                conn.channel(),
+                                exchange=Exchange(wire.RESULTS_EXCHANGE, "direct"),
+                                auto_declare=False,
+                            )
+                            publish = self._publisher(producer)
+                        publish(session_id, kind, payload)
+                        break
+                    except Exception as error:
+                        publish = None
+                        if conn is not None:
+                            conn.release()
+                        if attempt == 2:  # the uplink: central notices (its pings go unanswered)
+                            logger.warning("console message not sent: %s", error)
 
     def _publisher(self, producer: Producer) -> Callable[[str, str, dict[str, Any]], None]:
         def publish(session_id: str, kind: str, payload: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from kombu import Connection, Exchange, Queue
 
 from apps.audit.models import AuditEvent
-from apps.gateways import crypto, wire
+from apps.gateways import crypto, dispatch, wire
 from apps.gateways.agent_console import console_queue, stream_aad, stream_seal
 from apps.gateways.console import ConsoleRelay, GatewaySolLink
 from apps.lab.bmc import LabBmcServer
@@ -54,7 +54,7 @@ def udp_ports(pid: int | str) -> set[int]:
 
 @pytest.fixture(scope="module")
 def lab():
-    with LabBmcServer(count=2) as server:
+    with LabBmcServer(count=3) as server:
         yield server
 
 
@@ -62,6 +62,8 @@ def lab():
 def gateway_a(rabbit):
     with tempfile.TemporaryDirectory(prefix="heatsite-gwc-") as tmp:
         process = GatewayProcess(rabbit.a, Path(tmp, "a"))
+        with Connection(rabbit.url) as conn:  # as enrolment does, before any gateway runs
+            dispatch.RESULTS.bind(conn.default_channel).declare()
         try:
             process.start()
             yield process
@@ -98,10 +100,39 @@ async def test_a_gatewayed_nodes_console_is_opened_by_its_gateway(
     assert peer_port not in udp_ports("self")
     # the session is probed through the gateway too (the power state is read there)
     await viewer.until(lambda v: (v.last("status") or {}).get("power") == "on")
+    lab.bmc(0).set_power("off")  # powered off: the gateway's probe tells, the console says so
+    status = await viewer.until_state("off")
+    assert status["reason"] == "The node is powered off."
+    lab.bmc(0).set_power("on")
     opened = await sync_to_async(
         lambda: list(AuditEvent.objects.filter(action="console.gateway_open").values("detail"))
     )()
     assert [e["detail"]["gateway"] for e in opened] == [rabbit.a.name]
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_revoked_gateways_console_ends(
+    gateway_a, rabbit, lab, gateway_settings, broker, viewers, engineer, monkeypatch
+):
+    from apps.gateways import console
+    from apps.gateways.models import Gateway
+
+    monkeypatch.setattr(console, "REVOCATION_RECHECK", 0.0)  # checked at every probe
+    site = await sync_to_async(SiteFactory)()
+    gateway = await sync_to_async(rabbit.a.row)(site)
+    gateway.last_contact_at = timezone.now()
+    await sync_to_async(gateway.save)()
+    node = await sync_to_async(NodeFactory)(
+        site=site, name="lab-node-003", bmc_host="127.0.0.1", bmc_port=lab.port(2)
+    )
+    viewer = await viewers(engineer, node.pk)
+    await viewer.until(lambda v: BANNER in v.text)
+
+    # revoked (its RabbitMQ user is kept here: other tests share it)
+    await sync_to_async(Gateway.objects.filter(pk=gateway.pk).update)(status="revoked")
+    status = await viewer.until_state("failed")
+    assert status["reason"] == f"Site gateway refused: {rabbit.a.name} was revoked."
 
 
 @pytest.mark.asyncio
