@@ -5,7 +5,7 @@ node behind a gateway it asks the gateway to open the SOL session, and IPMI neve
 site. Messages (JSON):
 
 central -> ``gw.NAME.console`` (exchange ``gw.NAME``), each with ``gateway`` and ``session``:
-    open   start_by, keepalive, sealed {endpoint, key}  (sealed to this gateway, one session)
+    open   start_by, keepalive, timeout, sealed {endpoint, key}  (sealed to this gateway only)
     input  seq, nonce, ct      keyboard bytes, AES-GCM with the session key, in order
     ping   n                   "are you there": the gateway probes the BMC and answers status
     close
@@ -199,9 +199,11 @@ class GatewayConsoles:
             return
         session = _Session(session_id, key, float(body.get("keepalive", 60)))
         self.sessions[session_id] = session
-        self.pool.submit(self._connect, session, secret["endpoint"])
+        # the central side's BMC budget: a lost BMC is told before its ping gives up
+        timeout = min(max(float(body.get("timeout", self.timeout)), 1.0), 60.0)
+        self.pool.submit(self._connect, session, secret["endpoint"], timeout)
 
-    def _connect(self, session: _Session, endpoint: dict[str, Any]) -> None:
+    def _connect(self, session: _Session, endpoint: dict[str, Any], timeout: float) -> None:
         from apps.console.sol import LinkError, SolLink
         from apps.hardware.drivers.base import BmcEndpoint
 
@@ -210,7 +212,7 @@ class GatewayConsoles:
             on_data=lambda data: self._output(session, data),
             on_error=lambda text: self._lost(session, link, text),
             pool=self.pool,
-            timeout=self.timeout,
+            timeout=timeout,
         )
         try:
             link.open()

@@ -218,7 +218,8 @@ class GatewaySolLink:
         self.relay.send(self.gateway.name, body, expires=expires)
 
     def open(self) -> None:
-        """Asks the gateway to open the SOL session and waits for its answer (blocking)."""
+        """Asks the gateway to open the SOL session (with our BMC budget, ``timeout``) and waits
+        for its answer (blocking)."""
         name, deadline = self.gateway.name, open_deadline()
         if self.gateway.offline:
             raise LinkError(f"{GATEWAY_OFFLINE}: {name} has not been heard from recently")
@@ -239,6 +240,7 @@ class GatewaySolLink:
                 deadline,
                 start_by=time.time() + deadline,
                 keepalive=max(60.0, 10 * float(getattr(settings, "CONSOLE_PROBE_INTERVAL", 5))),
+                timeout=self.timeout,
                 sealed=sealed,
             )
         except Exception as error:
@@ -298,7 +300,8 @@ class GatewaySolLink:
             if not _gateway_active(self.gateway.name):
                 raise LinkError(f"{GATEWAY_REFUSED}: {self.gateway.name} was revoked")
             self._recheck_at = now + REVOCATION_RECHECK
-        wait = max(3 * float(self.timeout), 10.0)
+        # the gateway's probe gives up on the BMC within ~2 timeouts (then answers "lost")
+        wait = 3 * float(self.timeout) + 5.0
         with self._cond:
             if self._state != "opened":
                 raise LinkError(self._error or "Session Disconnected")

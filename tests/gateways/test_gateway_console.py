@@ -98,16 +98,25 @@ async def test_a_gatewayed_nodes_console_is_opened_by_its_gateway(
     peer_port = sol.sockaddr[1]
     assert peer_port in udp_ports(gateway_a.proc.pid)
     assert peer_port not in udp_ports("self")
+    opened = await sync_to_async(
+        lambda: list(AuditEvent.objects.filter(action="console.gateway_open").values("detail"))
+    )()
+    assert [e["detail"]["gateway"] for e in opened] == [rabbit.a.name]
     # the session is probed through the gateway too (the power state is read there)
     await viewer.until(lambda v: (v.last("status") or {}).get("power") == "on")
     lab.bmc(0).set_power("off")  # powered off: the gateway's probe tells, the console says so
     status = await viewer.until_state("off")
     assert status["reason"] == "The node is powered off."
     lab.bmc(0).set_power("on")
-    opened = await sync_to_async(
-        lambda: list(AuditEvent.objects.filter(action="console.gateway_open").values("detail"))
-    )()
-    assert [e["detail"]["gateway"] for e in opened] == [rabbit.a.name]
+    await viewer.until_state("connected")
+
+    lab.bmc(0).faults.unreachable = True  # the BMC, not the gateway, stops answering
+    lost = await viewer.until_state("lost")
+    assert "Reconnecting" in lost["reason"] and "gateway" not in lost["reason"]
+    lab.bmc(0).faults.unreachable = False
+    await viewer.until_state("connected")
+    await viewer.type("echo back-again\r")
+    await viewer.until(lambda v: "\r\nback-again\r\n" in v.text)
 
 
 @pytest.mark.asyncio
@@ -180,6 +189,18 @@ def test_another_gateway_cannot_receive_a_gateways_console_traffic(rabbit):
         console_queue(b.name).bind(conn.channel()).declare()
     with Connection(a.broker_url) as conn:
         assert conn.channel().basic_get(queue=wire.console_queue_name(a.name)) is None
+
+
+def test_a_gateways_permissions_match_its_own_queues_only():
+    import re
+
+    configure, write, read = wire.permissions("a")
+    for pattern in (configure, write, read):
+        for own in ("gw.a", "gw.a.console"):
+            assert re.match(pattern, own)
+        for other in ("gw.a-b", "gw.a-b.console", "gw.ab.console", "gw.a.console.x", "gw.b"):
+            assert not re.match(pattern, other)
+    assert re.match(write, wire.RESULTS_EXCHANGE) and not re.match(read, wire.RESULTS_EXCHANGE)
 
 
 class _Target:
