@@ -253,6 +253,14 @@ class GatewayConsoles:
         self._flush_later(session)  # what the BMC said last goes before the state
         self._state(session.id, state, error)
 
+    def close_all(self) -> None:
+        """Closes every session (the gateway stops): the BMCs' session slots are freed now
+        rather than at their own idle timeout (the pool finishes the closes before exit)."""
+        from apps.console.sol import GATEWAY_OFFLINE
+
+        for session in list(self.sessions.values()):
+            self._close(session, "closed", f"{GATEWAY_OFFLINE}: {self.name} stopped")
+
     def _sweep(self) -> None:
         """Closes sessions central stopped asking about (its broker died or lost its uplink),
         freeing the BMC's session slot."""
@@ -350,6 +358,8 @@ class GatewayConsoles:
 
 def consoles_start(gateway: Any) -> GatewayConsoles:
     """The consoles of a running `apps.gateways.agent.Gateway` (its broker, TLS, keys)."""
+    from celery.signals import worker_shutdown
+
     from apps.gateways.agent import VERSION, _ssl_options
 
     config = gateway.config
@@ -362,4 +372,5 @@ def consoles_start(gateway: Any) -> GatewayConsoles:
         version=VERSION,
     )
     consoles.start()
+    worker_shutdown.connect(lambda **_: consoles.close_all(), weak=False)
     return consoles
