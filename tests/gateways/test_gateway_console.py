@@ -236,3 +236,18 @@ def test_console_bytes_signed_by_another_gateway_are_refused(rabbit):
     assert relay.receive(message(a.keys, a.name, 1, b"replayed")) == "ok"  # taken, not shown
     assert seen == [b"genuine"]
     assert AuditEvent.objects.filter(action="gateway.answer", result="refused").count() == 2
+
+
+def test_a_gateway_failure_is_not_worded_as_the_bmcs():
+    from apps.console.sol import classify
+
+    assert classify("site gateway offline: gw-1 did not answer") == (
+        "gateway_offline",
+        "Site gateway offline: gw-1 did not answer.",
+    )
+    assert classify("site gateway refused: gw-1 was revoked") == (
+        "failed",
+        "Site gateway refused: gw-1 was revoked.",
+    )
+    # what the gateway reports of the BMC keeps the BMC's wording
+    assert classify("timeout") == ("lost", "The BMC does not answer.")
