@@ -39,7 +39,7 @@ from apps.hardware.sweep import sweep
 from apps.ops import metrics
 
 logger = logging.getLogger("heatsite.gateway")
-VERSION = "1.1"  # 1.1: meter readings spooled and uploaded (meter_readings, gw.spool_ack)
+VERSION = "1.2"  # 1.1: meter readings spooled and uploaded; 1.2: firmware calls, serial consoles
 NOT_REPEATABLE = ("reset", "cycle")
 POWER_ATTEMPTS = 3
 
