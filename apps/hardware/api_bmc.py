@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from apps.accounts import access
 from apps.accounts.policy import Action
 from apps.core.rest import error, field_errors
-from apps.hardware import certificates, rotation, selectors
+from apps.hardware import certificates, reach, rotation, selectors
 from apps.hardware.drivers.base import BmcError
 from apps.hardware.protocols import node_protocol
 from apps.hardware.serializers import (
@@ -99,6 +99,12 @@ def node_certificate_accept(request, pk):
     responses={
         202: OpenApiResponse(RefreshQueuedSerializer, description="Queued."),
         403: _NO_HARDWARE,
+        409: error(
+            "The node is reached through a site gateway, which does not read details yet.",
+            "Not available through a site gateway yet: reading the BMC details (inventory, "
+            "firmware, boot device, BIOS settings, log). node-17 is reached through the site "
+            "gateway lyon-gw, and its BMC is never contacted from here.",
+        ),
     },
 )
 @api_view(["POST"])
@@ -106,6 +112,9 @@ def node_refresh(request, pk):
     from apps.hardware.tasks import bmc_details_refresh_task
 
     node = access.node_for_user(request.user, pk, Action.VIEW_HARDWARE)
+    refusal = reach.gateway_refusal(node, "details")
+    if refusal:
+        return Response({"detail": refusal}, status=status.HTTP_409_CONFLICT)
     transaction.on_commit(lambda: bmc_details_refresh_task.delay(node.pk))
     return Response({"node": node.pk, "status": "queued"}, status=status.HTTP_202_ACCEPTED)
 

@@ -25,6 +25,7 @@ from apps.accounts.policy import Action
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.crypto import CredentialError
+from apps.hardware import reach
 from apps.hardware.details import bios_dict
 from apps.hardware.drivers.base import BiosValue, BmcError, driver_for
 from apps.hardware.models import BmcFacts
@@ -221,9 +222,20 @@ def bios_change_request(*, actor: Any, node: Node, changes: Any) -> BmcFacts:
     next reset), stores the settings the BMC reports afterwards, and audits the request.
 
     Raises `BiosChangeInvalid` (nothing sent) or `BiosChangeRefused` (the BMC said no, or did
-    not answer); both are audited as refused or failed.
+    not answer, or the node is reached through a site gateway: `reach`); audited as refused or
+    failed.
     """
     access.require(actor, Action.CONFIGURE_BMC)
+    refusal = reach.gateway_refusal(node, "bios")
+    if refusal:
+        audit_record(
+            actor=actor,
+            action="bmc.bios_change",
+            target=node,
+            result=AuditEvent.Result.REFUSED,
+            detail={"cause": reach.CAUSE, "reason": refusal},
+        )
+        raise BiosChangeRefused(refusal, cause=reach.CAUSE, refused=True)
     facts = BmcFacts.objects.filter(node=node).first()
     try:
         wanted = bios_changes_check(facts, changes)

@@ -35,7 +35,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.crypto import CredentialError
 from apps.core.realtime import broadcast
-from apps.hardware import certificates, protocols
+from apps.hardware import certificates, protocols, reach
 from apps.hardware.drivers.base import BiosSettings, BmcError, BootDevice, LogEntry, driver_for
 from apps.hardware.models import BmcFacts
 from apps.hardware.protocols import endpoint_for
@@ -57,7 +57,8 @@ FATAL_CAUSES = ("unreachable", "timeout", "bad_credentials", "no_session_slot")
 def nodes_never_read(node_ids: Iterable[int]) -> QuerySet[Node]:
     """Nodes among these that answered their last poll and whose details were never read (a
     read stores the ``inventory`` feature, available or not, whatever the BMC answers)."""
-    return (
+    # A site gateway's nodes are not read from here (`reach`): their BMC is never contacted.
+    return reach.reached_directly(
         Node.objects.filter(pk__in=list(node_ids), reachable=True)
         .exclude(bmc_host="")
         .exclude(bmc_facts__features__has_key="inventory")
@@ -124,8 +125,15 @@ def bmc_details_refresh(node_id: int) -> BmcFacts:
     re-detected). A Redfish BMC whose certificate is not accepted, or changed, is not read at
     all: the refusal and the certificate it presents are recorded for the node page (they are
     not "feature unavailable").
+
+    A site gateway's node is not read (no gateway path yet: `reach`); its stored facts are
+    returned as they are.
     """
     node = Node.objects.select_related("site").get(pk=node_id)
+    refusal = reach.gateway_refusal(node, "details")
+    if refusal:
+        logger.info("node %s: details not read: %s", node.pk, refusal)
+        return BmcFacts.objects.get_or_create(node=node)[0]
     if node.bmc_protocol == Node.BmcProtocol.AUTO:
         protocols.bmc_protocol_detect(node=node)
     driver = driver_for(endpoint_for(node), timeout=settings.BMC_TIMEOUT)
@@ -291,12 +299,14 @@ def bmc_logs_check(*, node_ids: Iterable[int], limit: int = LOG_CHECK_ENTRIES) -
     poll and whose log was read before and is available), merges them into the stored log and
     alarms new chassis intrusions (`intrusion_alarm`): an opened cover is noticed within
     ``BMC_LOG_INTERVAL``, not only when someone reads the node. A BMC that fails is skipped
-    (the sweep reports it); counts for the task's log."""
+    (the sweep reports it), and so is a site gateway's node (`reach`: not read from here);
+    counts for the task's log."""
     nodes = list(
-        Node.objects.filter(pk__in=list(node_ids), reachable=True)
-        .exclude(bmc_host="")
-        .filter(bmc_facts__features__bmc_log=True)
-        .select_related("site")
+        reach.reached_directly(
+            Node.objects.filter(pk__in=list(node_ids), reachable=True)
+            .exclude(bmc_host="")
+            .filter(bmc_facts__features__bmc_log=True)
+        ).select_related("site")
     )
     counts = {"checked": 0, "failed": 0, "intrusions": 0}
     for node in nodes:

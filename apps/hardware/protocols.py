@@ -68,7 +68,12 @@ def needs_probe(node: Node, now: datetime) -> bool:
 
 def bmc_protocol_detect(*, node: Node, now: datetime | None = None) -> str:
     """Probes an ``auto`` node's Redfish service root and records what answered ("redfish" or
-    "ipmi") and, for Redfish, the certificate presented (to be accepted, never trusted here)."""
+    "ipmi") and, for Redfish, the certificate presented (to be accepted, never trusted here).
+    A site gateway's node is not probed from here: its protocol stays what it was."""
+    from apps.hardware import reach
+
+    if reach.through_gateway(node):
+        return node_protocol(node)
     root = probe(node.bmc_host, node.redfish_port, timeout=settings.BMC_TIMEOUT)
     return _detected(node, root, now or timezone.now())
 

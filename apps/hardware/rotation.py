@@ -42,6 +42,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core import crypto
 from apps.core.crypto import CredentialError
+from apps.hardware import reach
 from apps.hardware.drivers.base import CAUSES, BmcError, driver_for
 from apps.hardware.protocols import endpoint_for, node_protocol
 from apps.sites.models import Node
@@ -126,13 +127,13 @@ def bmc_password_rotate(*, node: Node, actor: Any, now: datetime | None = None) 
         access.require(actor, Action.CONFIGURE_BMC)
     now = now or timezone.now()
     node = Node.objects.select_related("site").get(pk=node.pk)
-    missing = _missing_configuration(node)
-    if missing:
+    refusal = _refusal(node)
+    if refusal:
         audit_record(
             actor=actor, action=ACTION, target=node, result=AuditEvent.Result.REFUSED,
-            detail={"reason": missing},
+            detail={"reason": refusal},
         )  # fmt: skip
-        return RotationResult(node.pk, node.name, "failed", missing)
+        return RotationResult(node.pk, node.name, "failed", refusal)
     _claim(node, now)
     resumed = bool(node.bmc_password_pending_encrypted)
     protocol = node_protocol(node)
@@ -168,6 +169,12 @@ def bmc_password_rotate(*, node: Node, actor: Any, now: datetime | None = None) 
     )
     logger.info("BMC password of %s rotated (%s, %s)", node.name, protocol, outcome)
     return RotationResult(node.pk, node.name, outcome, message)
+
+
+def _refusal(node: Node) -> str:
+    """Why ``node`` is not rotated at all (nothing stored, nothing sent), or empty."""
+    # A site gateway's node: setting the password would need the BMC from here (`reach`).
+    return _missing_configuration(node) or reach.gateway_refusal(node, "rotation")
 
 
 def _missing_configuration(node: Node) -> str:
@@ -365,13 +372,13 @@ def bmc_password_rotate_request(*, actor: User, node: Node, source: str) -> None
             detail={"source": source, "reason": str(busy)},
         )  # fmt: skip
         raise busy
-    missing = _missing_configuration(node)
-    if missing:
+    refusal = _refusal(node)
+    if refusal:
         audit_record(
             actor=actor, action=ACTION, target=node, result=AuditEvent.Result.REFUSED,
-            detail={"source": source, "reason": missing},
+            detail={"source": source, "reason": refusal},
         )  # fmt: skip
-        raise RotationFailed(missing)
+        raise RotationFailed(refusal)
     audit_record(
         actor=actor, action=ACTION, target=node, result=AuditEvent.Result.PENDING,
         detail={"step": "queued", "source": source},

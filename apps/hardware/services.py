@@ -25,7 +25,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.crypto import CredentialError
 from apps.core.realtime import broadcast
-from apps.hardware import certificates, protocols
+from apps.hardware import certificates, protocols, reach
 from apps.hardware.details import boot_dict
 from apps.hardware.drivers.base import BmcError, BootDevice, driver_for
 from apps.hardware.electrical import (
@@ -403,6 +403,8 @@ def _state_after(driver, kind: str) -> str | None:
 
 
 def _state_after_safe(node: Node) -> str | None:
+    if reach.through_gateway(node):
+        return None  # a gateway was enrolled meanwhile: its BMC is not contacted from here
     try:
         return driver_for(endpoint_for(node), timeout=settings.BMC_TIMEOUT).power_state().state
     except Exception:  # best effort: the action's own outcome is already decided

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts import access
 from apps.accounts.policy import Action
-from apps.hardware import certificates, rotation, selectors, services
+from apps.hardware import certificates, reach, rotation, selectors, services
 from apps.hardware.drivers.base import BOOT_DEVICES, BmcError
 from apps.hardware.models import PowerAction
 from apps.hardware.protocols import node_protocol
@@ -115,6 +115,10 @@ def node_details_refresh(request: HttpRequest, node_id: int) -> HttpResponse:
     from apps.hardware.tasks import bmc_details_refresh_task
 
     node = access.node_for_user(request.user, node_id, Action.VIEW_HARDWARE)
+    refusal = reach.gateway_refusal(node, "details")
+    if refusal:
+        messages.error(request, refusal)
+        return redirect("node-detail", node_id=node.pk)
     transaction.on_commit(lambda: bmc_details_refresh_task.delay(node.pk))
     messages.info(
         request, _("Reading inventory, firmware, boot device, BIOS settings and log from the BMC…")

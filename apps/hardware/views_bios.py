@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts import access
 from apps.accounts.policy import Action
-from apps.hardware import bios, selectors
+from apps.hardware import bios, reach, selectors
 from apps.sites.models import Node
 
 FIELD = "attr:"
@@ -125,11 +125,12 @@ def node_bios_change(request: HttpRequest, node_id: int) -> HttpResponse:
         return _form(request, node, values=changes, errors=invalid.errors, status=400)
     except bios.BiosChangeRefused as refused:
         words = "The BMC refused the change" if refused.refused else "The BMC did not take it"
+        said = refused.message if refused.cause == reach.CAUSE else f"{words}: {refused.message}"
         return _form(
             request,
             node,
             values=changes,
-            errors={"attributes": f"{words}: {refused.message}"},
+            errors={"attributes": said},
             status=409 if refused.refused else 502,
         )
     pending = facts.bios.get("pending") or {}

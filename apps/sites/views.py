@@ -15,6 +15,7 @@ from apps.firmware import notices as firmware_notices
 from apps.gateways import selectors as gateway_selectors
 from apps.hardware import certificates as hardware_certificates
 from apps.hardware import protocols as hardware_protocols
+from apps.hardware import reach as hardware_reach
 from apps.hardware import selectors as hardware_selectors
 from apps.hardware.figures import SENSOR_WINDOW, sensor_figure
 from apps.heat import live as heat_live
@@ -134,6 +135,8 @@ def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
         "certificate": hardware_certificates.certificate_display(node),
         "can_accept_certificate": access.can(request.user, Action.MANAGE_INVENTORY),
         "protocol_in_use": hardware_protocols.node_protocol(node),
+        # a site gateway's node: why its details are not read (rather than "not read yet")
+        "details_not_read": hardware_reach.gateway_refusal(node, "details"),
         "can_configure_bmc": access.can(request.user, Action.CONFIGURE_BMC),
         **hardware_selectors.node_bmc_panels(facts),
         "attestation": attestation_selectors.node_card(node)
