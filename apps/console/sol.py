@@ -53,7 +53,45 @@ def classify(error: str) -> tuple[str, str]:
     return "lost", f"BMC session lost: {error}."
 
 
-class SolLink:
+class KeyboardQueue:
+    """Keyboard input of a console link, written in order by one pool worker at a time (the
+    broker's pool: a write may block). A link sets ``pool``, ``closed``, ``_lock``, ``_input``
+    (a bytearray) and ``_sending``, and says what a chunk becomes (`_frame`, under the lock)
+    and how it is written (`_write`)."""
+
+    def send(self, data: bytes) -> None:
+        """Queue keyboard input; one pool worker at a time writes it, in order."""
+        with self._lock:
+            self._input += data
+            if self._sending or self.closed:
+                return
+            self._sending = True
+        self.pool.submit(self._drain)
+
+    def _writable(self) -> bool:
+        return True
+
+    def _frame(self, chunk: bytes) -> Any:
+        return chunk
+
+    def _write(self, frame: Any) -> None:
+        raise NotImplementedError
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._input or self.closed or not self._writable():
+                    self._sending = False
+                    return
+                frame = self._frame(bytes(self._input))
+                self._input.clear()
+            try:
+                self._write(frame)
+            except Exception as exc:  # the link died under us: the next probe notices
+                log.info("console input to %s dropped: %s", self, exc)
+
+
+class SolLink(KeyboardQueue):
     """One pyghmi SOL session to one BMC.
 
     `on_data(bytes)` and `on_error(text)` are called from pyghmi's threads; every blocking
@@ -142,27 +180,14 @@ class SolLink:
             raise LinkError("SOL deactivated")
         return "on" if status["data"][0] & 1 else "off"
 
-    def send(self, data: bytes) -> None:
-        """Queue keyboard input; one pool worker at a time feeds it to the BMC in order."""
-        with self._lock:
-            self._input += data
-            if self._sending or self.closed:
-                return
-            self._sending = True
-        self.pool.submit(self._drain)
+    def _writable(self) -> bool:
+        return self.sol is not None
 
-    def _drain(self) -> None:
-        while True:
-            with self._lock:
-                if not self._input or self.closed or self.sol is None:
-                    self._sending = False
-                    return
-                chunk = bytes(self._input)
-                self._input.clear()
-            try:
-                self.sol.send_data(chunk)
-            except Exception as exc:  # the session died under us: the probe will notice
-                log.info("console input to %s dropped: %s", self.endpoint, exc)
+    def _write(self, frame: bytes) -> None:
+        self.sol.send_data(frame)  # waits for the BMC's ack
+
+    def __str__(self) -> str:
+        return str(self.endpoint)
 
     def close(self) -> None:
         """Deactivate the payload and log out, freeing the BMC slot (blocking, best effort)."""

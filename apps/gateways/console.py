@@ -26,7 +26,7 @@ from kombu import Connection, Exchange, Producer, Queue
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
-from apps.console.sol import GATEWAY_OFFLINE, GATEWAY_REFUSED, LinkError
+from apps.console.sol import GATEWAY_OFFLINE, GATEWAY_REFUSED, KeyboardQueue, LinkError
 from apps.gateways import crypto, wire
 from apps.gateways.agent_console import console_queue, stream_aad, stream_open, stream_seal
 from apps.gateways.models import Gateway
@@ -185,7 +185,7 @@ class ConsoleRelay:
                         raise
 
 
-class GatewaySolLink:
+class GatewaySolLink(KeyboardQueue):
     """A node's SOL session held by its site's gateway, driven like `apps.console.sol.SolLink`
     by the broker (blocking methods run in its pool; callbacks from the relay's thread)."""
 
@@ -319,30 +319,14 @@ class GatewaySolLink:
                 raise LinkError(f"{GATEWAY_OFFLINE}: {self.gateway.name} did not answer")
             return self._power
 
-    def send(self, data: bytes) -> None:
-        """Queues keyboard input; one pool worker at a time sends it, in order."""
-        with self._lock:
-            self._input += data
-            if self._sending or self.closed:
-                return
-            self._sending = True
-        self.pool.submit(self._drain)
+    def _frame(self, chunk: bytes) -> tuple[int, bytes]:
+        self._seq_in += 1  # under the queue's lock: numbered in the order typed
+        return self._seq_in, chunk
 
-    def _drain(self) -> None:
-        while True:
-            with self._lock:
-                if not self._input or self.closed:
-                    self._sending = False
-                    return
-                chunk = bytes(self._input)
-                self._input.clear()
-                self._seq_in += 1
-                seq = self._seq_in
-            aad = stream_aad(self.gateway.name, self.session, "in", seq)
-            try:
-                self._send("input", 30.0, seq=seq, **stream_seal(self.key, chunk, aad=aad))
-            except Exception as exc:  # the next probe notices a dead link
-                logger.info("console input to %s dropped: %s", self, exc)
+    def _write(self, frame: tuple[int, bytes]) -> None:
+        seq, chunk = frame
+        aad = stream_aad(self.gateway.name, self.session, "in", seq)
+        self._send("input", 30.0, seq=seq, **stream_seal(self.key, chunk, aad=aad))
 
     def close(self) -> None:
         """Asks the gateway to close the session (blocking, best effort), once."""

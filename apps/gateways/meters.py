@@ -113,18 +113,7 @@ def meter_poll_answer(gateway, call_id: str, payload: dict[str, Any]) -> str:
     """Stores a gateway's meter readings (its own open call, its own sites' meters only)."""
     from apps.heat.polling import heat_poll_and_broadcast
 
-    with transaction.atomic():
-        updated = GatewayCall.objects.filter(
-            pk=call_id, gateway=gateway, kind="meter_poll", answered_at__isnull=True
-        ).update(answered_at=timezone.now(), status=GatewayCall.Status.ANSWERED)
-    if not updated:
-        audit_record(
-            actor=None,
-            action="gateway.answer",
-            target=gateway,
-            result=AuditEvent.Result.REFUSED,
-            detail={"call_id": call_id, "reason": "not an open meter poll of this gateway"},
-        )
+    if not services.answer_claim(gateway, call_id, "meter_poll", "meter poll"):
         return "refused"
     items = {int(i["meter_id"]): i for i in payload.get("meters", []) if "meter_id" in i}
     own_sites = GatewaySite.objects.filter(gateway=gateway).values_list("site_id", flat=True)

@@ -14,11 +14,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
-from apps.audit.models import AuditEvent
-from apps.audit.services import audit_record
 from apps.core.crypto import CredentialError
 from apps.gateways import dispatch, services, wire
 from apps.gateways.models import Gateway, GatewayCall, GatewaySite
@@ -103,18 +100,7 @@ def bmc_poll_answer(gateway: Gateway, call_id: str, payload: dict[str, Any]) -> 
     """Stores a gateway's poll results (its own call, its own sites' nodes only)."""
     from apps.hardware.services import bmc_sweep_store, sweep_nodes_load
 
-    with transaction.atomic():
-        updated = GatewayCall.objects.filter(
-            pk=call_id, gateway=gateway, kind="bmc_poll", answered_at__isnull=True
-        ).update(answered_at=timezone.now(), status=GatewayCall.Status.ANSWERED)
-    if not updated:
-        audit_record(
-            actor=None,
-            action="gateway.answer",
-            target=gateway,
-            result=AuditEvent.Result.REFUSED,
-            detail={"call_id": call_id, "reason": "not an open poll of this gateway"},
-        )
+    if not services.answer_claim(gateway, call_id, "bmc_poll", "poll"):
         return "refused"
     items = {int(i["node_id"]): i for i in payload.get("results", []) if "node_id" in i}
     own_sites = set(GatewaySite.objects.filter(gateway=gateway).values_list("site_id", flat=True))

@@ -21,7 +21,7 @@ from apps.accounts.policy import Action
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.gateways import crypto, dispatch, rabbit, wire
-from apps.gateways.models import Gateway, GatewaySite
+from apps.gateways.models import Gateway, GatewayCall, GatewaySite
 from apps.sites.models import Node, Site
 
 
@@ -206,3 +206,22 @@ def seal_for(gateway: Gateway, call_id: str, data: Any) -> dict[str, str]:
 
 def node_gateway(node: Node) -> Gateway | None:
     return gateway_for_site(node.site_id)
+
+
+def answer_claim(gateway: Gateway, call_id: str, kind: str, what: str) -> bool:
+    """Marks ``gateway``'s open call ``call_id`` of ``kind`` answered; False (audited as a
+    refused answer) when it is no open call of that kind of this gateway: another gateway's, one
+    answered already, or none."""
+    with transaction.atomic():
+        claimed = GatewayCall.objects.filter(
+            pk=call_id, gateway=gateway, kind=kind, answered_at__isnull=True
+        ).update(answered_at=timezone.now(), status=GatewayCall.Status.ANSWERED)
+    if not claimed:
+        audit_record(
+            actor=None,
+            action="gateway.answer",
+            target=gateway,
+            result=AuditEvent.Result.REFUSED,
+            detail={"call_id": call_id, "reason": f"not an open {what} of this gateway"},
+        )
+    return bool(claimed)
