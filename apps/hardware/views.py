@@ -222,6 +222,8 @@ def _bmc_password_card(request: HttpRequest, node) -> dict:
         "node": node,
         "site": node.site,
         "can_configure_bmc": access.can(request.user, Action.CONFIGURE_BMC),
+        # a site gateway's node: why there is no rotation (rather than a button that refuses)
+        "rotation_refused": reach.gateway_refusal(node, "rotation"),
     }
 
 

@@ -137,6 +137,8 @@ def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
         "protocol_in_use": hardware_protocols.node_protocol(node),
         # a site gateway's node: why its details are not read (rather than "not read yet")
         "details_not_read": hardware_reach.gateway_refusal(node, "details"),
+        "rotation_refused": hardware_reach.gateway_refusal(node, "rotation"),
+        "bios_refused": hardware_reach.gateway_refusal(node, "bios"),
         "can_configure_bmc": access.can(request.user, Action.CONFIGURE_BMC),
         **hardware_selectors.node_bmc_panels(facts),
         "attestation": attestation_selectors.node_card(node)

@@ -13,7 +13,7 @@ from apps.gateways.models import Gateway, GatewaySite
 from apps.hardware import bios, certificates, details, protocols, reach, rotation, services
 from apps.hardware.models import BmcFacts
 from apps.sites.models import Node
-from tests.factories import NodeFactory
+from tests.factories import NodeFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -156,6 +156,22 @@ def test_the_pages_say_why(client, gw_node, engineer, no_central_bmc):
         assert [str(m) for m in get_messages(response.wsgi_request)][-1].startswith(REASON)
     node_page = client.get(reverse("node-detail", args=[gw_node.pk])).content.decode()
     assert 'data-testid="details-not-read"' in node_page and "lyon-gw" in node_page
+
+
+def test_the_node_page_offers_no_button_that_would_be_refused(client, gw_node, engineer, site):
+    direct = NodeFactory(site=SiteFactory(), reachable=True)
+    client.force_login(engineer)
+    pages = {
+        node: client.get(reverse("node-detail", args=[node.pk])).content.decode()
+        for node in (gw_node, direct)
+    }
+    for marker in ("Read inventory", 'data-testid="rotate-bmc-password"'):
+        assert marker not in pages[gw_node] and marker in pages[direct], marker
+    assert 'data-testid="bmc-password-refused"' in pages[gw_node]
+    assert "BMC password rotation" in pages[gw_node]  # the reason, in its place
+    fragment = client.get(reverse("node-bmc-password", args=[gw_node.pk])).content.decode()
+    assert 'data-testid="bmc-password-refused"' in fragment
+    assert 'data-testid="rotate-bmc-password"' not in fragment
 
 
 def test_the_reason_is_translated(gw_node):
