@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
-import uvicorn
 from channels.layers import channel_layers
 from django.conf import settings as django_settings
 from django.db import connections
@@ -41,6 +37,7 @@ from apps.firmware.tasks import campaign_advance
 from apps.lab.firmware import LAB_SKU
 from apps.lab.tpm.node import start_fleet
 from tests.celery_worker import celery_worker, database_url, wait_for
+from tests.e2e.asgi import asgi_served
 from tests.firmware.bundle_kit import ec_key, ed_key, trusted  # noqa: F401 (fixtures)
 from tests.firmware.campaign_run_kit import NEW, OLD, make_world, with_tpms  # noqa: F401
 
@@ -91,23 +88,8 @@ def layer(settings, image_root):
 @pytest.fixture
 def asgi_server(layer):
     """The application on a free loopback port, websockets included; yields its base URL."""
-    from heatsite.asgi import application
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(application, ws="wsproto", lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60  # bounds a broken start only
-    while not server.started:
-        assert time.monotonic() < deadline, "the ASGI server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with asgi_served() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

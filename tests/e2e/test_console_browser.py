@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import threading
-import time
 
 import pytest
 import redis
-import uvicorn
 from channels.layers import channel_layers
 from playwright.sync_api import Page, expect
 
 from apps.console.broker import ConsoleBroker
 from apps.lab.bmc import LabBmcServer
+from tests.e2e.asgi import asgi_served
 from tests.e2e.login import log_in
 from tests.factories import NodeFactory, SiteFactory, UserFactory
 
@@ -51,23 +49,8 @@ def redis_layer(settings, tmp_path):
 @pytest.fixture
 def asgi_server(redis_layer):
     """The application on a free loopback port, websockets included; yields its base URL."""
-    from heatsite.asgi import application
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(application, ws="wsproto", lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60  # bounds a broken start only
-    while not server.started:
-        assert time.monotonic() < deadline, "the ASGI server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with asgi_served() as url:
+        yield url
 
 
 @pytest.fixture
