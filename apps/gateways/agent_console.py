@@ -62,6 +62,48 @@ def stream_aad(gateway: str, session: str, direction: str, seq: int) -> str:
     return f"{gateway}:{session}:{direction}:{seq}"
 
 
+def consume_forever(
+    connect: Callable[[], Connection],
+    queue: Queue,
+    handle: Callable[[Any], Any],
+    *,
+    stop: threading.Event,
+    ready: threading.Event,
+    what: str,
+    prepare: Callable[[Connection], None] | None = None,
+) -> None:
+    """Consumes ``queue`` until ``stop``, each message acknowledged then given to ``handle``
+    (whose failure is logged, never fatal); a lost broker is tried again with back-off up to
+    30 s, ``ready`` set while consuming. Both sides of the console stream run one."""
+
+    def message(body: Any, msg: Any) -> None:
+        msg.ack()
+        try:
+            handle(body)
+        except Exception:
+            logger.exception("%s: message failed", what)
+
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            with connect() as conn:
+                if prepare is not None:
+                    prepare(conn)
+                with conn.Consumer(queue, callbacks=[message], accept=["json"]):
+                    ready.set()
+                    delay = 1.0
+                    while not stop.is_set():
+                        try:
+                            conn.drain_events(timeout=1)
+                        except TimeoutError:
+                            conn.heartbeat_check()
+        except Exception as error:
+            ready.clear()
+            logger.warning("%s unavailable (%s); again in %g s", what, error, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, 30.0)
+
+
 def console_queue(gateway: str) -> Queue:
     """The gateway's console queue (central declares it too, with the same arguments)."""
     return Queue(
@@ -124,33 +166,10 @@ class GatewayConsoles:
     # -- from central ----------------------------------------------------------------------
 
     def _consume(self) -> None:
-        delay = 1.0
-        while not self.stop.is_set():
-            try:
-                with self._connection() as conn:
-                    consumer = conn.Consumer(
-                        console_queue(self.name), callbacks=[self._message], accept=["json"]
-                    )
-                    with consumer:
-                        self.ready.set()
-                        delay = 1.0
-                        while not self.stop.is_set():
-                            try:
-                                conn.drain_events(timeout=1)
-                            except TimeoutError:
-                                conn.heartbeat_check()
-            except Exception as error:
-                self.ready.clear()
-                logger.warning("console queue unavailable (%s); again in %g s", error, delay)
-                self.stop.wait(delay)
-                delay = min(delay * 2, 30.0)
-
-    def _message(self, body: Any, message: Any) -> None:
-        message.ack()
-        try:
-            self.handle(body)
-        except Exception:
-            logger.exception("console message failed")
+        consume_forever(
+            self._connection, console_queue(self.name), self.handle,
+            stop=self.stop, ready=self.ready, what="console queue",
+        )  # fmt: skip
 
     def handle(self, body: Any) -> None:
         if not isinstance(body, dict) or body.get("gateway") != self.name:

@@ -28,7 +28,13 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.console.sol import GATEWAY_OFFLINE, GATEWAY_REFUSED, KeyboardQueue, LinkError
 from apps.gateways import crypto, wire
-from apps.gateways.agent_console import console_queue, stream_aad, stream_open, stream_seal
+from apps.gateways.agent_console import (
+    console_queue,
+    consume_forever,
+    stream_aad,
+    stream_open,
+    stream_seal,
+)
 from apps.gateways.models import Gateway
 from apps.gateways.services import endpoint_plain
 from apps.sites.models import Node
@@ -102,32 +108,15 @@ class ConsoleRelay:
         threading.Thread(target=self._consume, name="console-relay", daemon=True).start()
 
     def _consume(self) -> None:
-        delay = 1.0
-        while not self.stop.is_set():
-            try:
-                with Connection(self.url, connect_timeout=10, heartbeat=30) as conn:
-                    # the results exchange exists before any gateway answers into it
-                    Exchange(wire.RESULTS_EXCHANGE, "direct").bind(conn.default_channel).declare()
-                    with conn.Consumer(CONSOLE_RESULTS, callbacks=[self._message], accept=["json"]):
-                        self.ready.set()
-                        delay = 1.0
-                        while not self.stop.is_set():
-                            try:
-                                conn.drain_events(timeout=1)
-                            except TimeoutError:
-                                conn.heartbeat_check()
-            except Exception as error:
-                self.ready.clear()
-                logger.warning("console relay: broker unavailable (%s)", error)
-                self.stop.wait(delay)
-                delay = min(delay * 2, 30.0)
+        def declare(conn: Connection) -> None:
+            # the results exchange exists before any gateway answers into it
+            Exchange(wire.RESULTS_EXCHANGE, "direct").bind(conn.default_channel).declare()
 
-    def _message(self, body: Any, message: Any) -> None:
-        message.ack()
-        try:
-            self.receive(body)
-        except Exception:
-            logger.exception("console relay: message failed")
+        consume_forever(
+            lambda: Connection(self.url, connect_timeout=10, heartbeat=30),
+            CONSOLE_RESULTS, self.receive, stop=self.stop, ready=self.ready,
+            what="console relay: broker", prepare=declare,
+        )  # fmt: skip
 
     def receive(self, body: Any) -> str:
         """One message from a gateway: refused unless its session is ours and it is signed by
