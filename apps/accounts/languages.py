@@ -2,10 +2,15 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.cookies import SimpleCookie
 from typing import Any
 
 from django.conf import settings
 from django.utils import translation
+from django.utils.translation.trans_real import (
+    get_supported_language_variant,
+    parse_accept_lang_header,
+)
 
 
 def user_language(user: Any) -> str:
@@ -19,6 +24,29 @@ def user_language(user: Any) -> str:
 def language_for(user: Any) -> str:
     """The language to write to a user outside a request (e-mails, documents, tasks)."""
     return user_language(user) or settings.LANGUAGE_CODE
+
+
+def scope_language(scope: dict[str, Any]) -> str:
+    """The socket's reader's language, as `LocaleMiddleware` + `UserLanguageMiddleware` pick a
+    page's: the user's choice, else the language cookie, else ``Accept-Language``."""
+    chosen = user_language(scope.get("user"))
+    if chosen:
+        return chosen
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    cookie = SimpleCookie()
+    cookie.load(headers.get("cookie", ""))
+    candidates = []
+    if settings.LANGUAGE_COOKIE_NAME in cookie:
+        candidates.append(cookie[settings.LANGUAGE_COOKIE_NAME].value)
+    candidates += [
+        code for code, _q in parse_accept_lang_header(headers.get("accept-language", ""))
+    ]
+    for code in candidates:
+        try:
+            return get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return settings.LANGUAGE_CODE
 
 
 @contextmanager

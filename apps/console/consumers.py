@@ -17,12 +17,15 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.http import Http404
-from django.utils.translation import gettext_noop
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 
 from apps.accounts import access
+from apps.accounts.languages import scope_language
 from apps.accounts.models import User
 from apps.accounts.policy import Action
 from apps.console import conf, services
+from apps.console.console_text import said
 from apps.console.protocol import BROKER_CHANNEL, KEYBOARD_ACTIONS, MAX_INPUT_BYTES, output_group
 from apps.core.consumers import (
     CLOSE_FORBIDDEN,
@@ -90,6 +93,7 @@ class NodeConsoleConsumer(AuthorisedConsumer):
     session_id: int | None = None
 
     async def authorise(self, user: Any) -> list[str]:
+        self.language = scope_language(self.scope)
         self.node_id, self.has_console = await _console_node(
             user, int(self.scope["url_route"]["kwargs"]["node_id"])
         )
@@ -174,7 +178,12 @@ class NodeConsoleConsumer(AuthorisedConsumer):
             await _still_allowed(self.scope["user"].pk, self.node_id)
         except (PermissionError, LookupError) as refusal:
             code = CLOSE_FORBIDDEN if isinstance(refusal, PermissionError) else CLOSE_NOT_FOUND
-            await self.send_json({"type": "revoked", "text": "Your access to this console ended."})
+            await self.send_json(
+                {
+                    "type": "revoked",
+                    "text": self._text(gettext_noop("Your access to this console ended.")),
+                }
+            )
             await self.close(code=code)
             await self._end("access revoked")
             return False
@@ -184,12 +193,12 @@ class NodeConsoleConsumer(AuthorisedConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
-            await self._error("Send JSON text frames.")
+            await self._error(gettext_noop("Send JSON text frames."))
             return
         try:
             content = json.loads(text_data)
         except ValueError:
-            await self._error("Malformed JSON.")
+            await self._error(gettext_noop("Malformed JSON."))
             return
         await self.receive_json(content)
 
@@ -198,7 +207,10 @@ class NodeConsoleConsumer(AuthorisedConsumer):
         if kind == "input" and isinstance(content.get("data"), str):
             data = content["data"].encode("utf-8")
             if len(data) > MAX_INPUT_BYTES:
-                await self._error(f"At most {MAX_INPUT_BYTES} bytes of input per message.")
+                await self._error(
+                    gettext_noop("At most %(bytes)s bytes of input per message."),
+                    bytes=MAX_INPUT_BYTES,
+                )
                 return
             # a revoked engineer must not type for up to a whole recheck interval
             if (
@@ -211,10 +223,15 @@ class NodeConsoleConsumer(AuthorisedConsumer):
             if await self._recheck():
                 await self._to_broker("console.keyboard", action=content["action"])
         else:
-            await self._error("Unknown message: expected input or keyboard.")
+            await self._error(gettext_noop("Unknown message: expected input or keyboard."))
 
-    async def _error(self, text: str) -> None:
-        await self.send_json({"type": "error", "text": text})
+    def _text(self, msgid: str, **values: Any) -> str:
+        """One of the consumer's own sentences in the socket's reader's language."""
+        with translation.override(self.language):
+            return gettext(msgid) % values if values else gettext(msgid)
+
+    async def _error(self, msgid: str, **values: Any) -> None:
+        await self.send_json({"type": "error", "text": self._text(msgid, **values)})
 
     # --- from the broker -----------------------------------------------------------------
 
@@ -248,7 +265,12 @@ class NodeConsoleConsumer(AuthorisedConsumer):
         await self.send(bytes_data=data)
 
     async def console_status(self, event: dict[str, Any]) -> None:
-        await self.send_json({**event, "type": "status"})
+        # the broker's reason is English (shared by every viewer, logged): each reader gets theirs
+        with translation.override(self.language):
+            reason_text = said(event.get("reason", ""))
+        await self.send_json({**event, "type": "status", "reason_text": reason_text})
 
     async def console_notice(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "notice", "text": event["text"]})
+        with translation.override(self.language):
+            text = said(event["text"])
+        await self.send_json({"type": "notice", "text": text})

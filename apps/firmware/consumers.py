@@ -6,18 +6,12 @@ the same sentence in the reader's language (`campaign_text.said`), for the page 
 
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
 from typing import Any
 
-from django.conf import settings
 from django.utils import translation
-from django.utils.translation.trans_real import (
-    get_supported_language_variant,
-    parse_accept_lang_header,
-)
 
 from apps.accounts import access
-from apps.accounts.languages import user_language
+from apps.accounts.languages import scope_language
 from apps.core.consumers import AuthorisedConsumer, sync_authorise
 from apps.firmware.campaign_steps import campaign_group
 from apps.firmware.campaign_text import said
@@ -27,29 +21,6 @@ from apps.firmware.campaign_text import said
 def _campaign_groups(user: Any, campaign_id: int) -> list[str]:
     campaign = access.campaign_for_user(user, campaign_id)  # partners 404, planners 403
     return [campaign_group(campaign.pk)]
-
-
-def scope_language(scope: dict[str, Any]) -> str:
-    """The socket's reader's language, as `LocaleMiddleware` + `UserLanguageMiddleware` pick a
-    page's: the user's choice, else the language cookie, else ``Accept-Language``."""
-    chosen = user_language(scope.get("user"))
-    if chosen:
-        return chosen
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    cookie = SimpleCookie()
-    cookie.load(headers.get("cookie", ""))
-    candidates = []
-    if settings.LANGUAGE_COOKIE_NAME in cookie:
-        candidates.append(cookie[settings.LANGUAGE_COOKIE_NAME].value)
-    candidates += [
-        code for code, _q in parse_accept_lang_header(headers.get("accept-language", ""))
-    ]
-    for code in candidates:
-        try:
-            return get_supported_language_variant(code)
-        except LookupError:
-            continue
-    return settings.LANGUAGE_CODE
 
 
 class CampaignLiveConsumer(AuthorisedConsumer):

@@ -99,7 +99,7 @@
       if (ev.type === "hello") {
         sessionId = ev.session_id;
       } else if (ev.type === "status") {
-        setState(ev.state, ev.reason);
+        setState(ev.state, ev.reason_text || ev.reason);
         showKeyboard(ev);
       } else if (ev.type === "reset") {
         term.reset();
