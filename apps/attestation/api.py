@@ -10,6 +10,7 @@ from apps.accounts import access
 from apps.accounts.policy import Action
 from apps.attestation import selectors, services
 from apps.attestation.models import Attestation
+from apps.attestation.reason_text import said as reason_said
 from apps.attestation.serializers import (
     AttestationQueuedSerializer,
     NodeAttestationSerializer,
@@ -30,6 +31,7 @@ def _attestation(a: Attestation) -> dict:
         "verdict": a.verdict,
         "reason_code": a.reason_code,
         "reason": a.reason,
+        "reason_text": reason_said(a.reason),
         "nonce": a.nonce,
         "release": a.release_version,
         "pcrs": a.pcrs,
@@ -37,7 +39,9 @@ def _attestation(a: Attestation) -> dict:
         "restart_count": a.restart_count,
         "clock": a.clock,
         "rebooted": a.rebooted,
-        "divergences": a.divergences,
+        "divergences": [
+            {**d, "message_text": reason_said(d.get("message", ""))} for d in a.divergences or []
+        ],
         "duration_ms": a.duration_ms,
     }
 

@@ -13,7 +13,12 @@ class AttestationSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     verdict = serializers.ChoiceField(choices=Attestation.Verdict.choices)
     reason_code = serializers.CharField(help_text="Machine-readable cause; empty when trusted.")
-    reason = serializers.CharField(help_text="The cause in plain words; empty when trusted.")
+    reason = serializers.CharField(
+        help_text="The cause in plain words, in English (stable for machines); empty when trusted."
+    )
+    reason_text = serializers.CharField(
+        help_text="The same cause in the reader's language (Accept-Language or their choice)."
+    )
     nonce = serializers.CharField()
     release = serializers.CharField(help_text="Firmware release the evidence was checked against.")
     pcrs = serializers.JSONField(help_text='PCR values as quoted: {"sha256": {"0": hex, ...}}.')
@@ -21,7 +26,10 @@ class AttestationSerializer(serializers.Serializer):
     restart_count = serializers.IntegerField(allow_null=True)
     clock = serializers.IntegerField(allow_null=True)
     rebooted = serializers.BooleanField(help_text="The node rebooted since its last quote.")
-    divergences = serializers.JSONField(help_text="Where the evidence differs from the model.")
+    divergences = serializers.JSONField(
+        help_text="Where the evidence differs from the model; each `message` (English) comes "
+        "with its `message_text` in the reader's language."
+    )
     duration_ms = serializers.FloatField()
 
 

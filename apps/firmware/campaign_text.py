@@ -358,5 +358,11 @@ def said(text: str, depth: int = 0) -> str:
         return gettext(msgid) % parts
     if " · " in text:  # a hardware class's label: each part on its own
         return " · ".join(said(part, depth + 1) for part in text.split(" · "))
-    # a constant of another module (a step's name, an attestation reason, "unknown")
+    # an attestation's reason (a verdict's divergences), rebuilt by its own table
+    from apps.attestation.reason_text import said as attestation_said
+
+    rebuilt = attestation_said(text)
+    if rebuilt != text:
+        return rebuilt
+    # a constant of another module (a step's name, "unknown")
     return gettext(text) if len(text) > 2 else text
