@@ -4,6 +4,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext, gettext_noop
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
@@ -13,28 +14,30 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
+from apps.core.api_text import said
 from apps.core.rest import error, field_errors
 from apps.tokens import services as tokens
 from apps.tokens.models import Scope
 
 
 def exception_handler(exc, context):
-    # Keep the reason the access module gave ("Your role may not ...") in the 403 body.
+    # Keep the reason the access module gave ("Your role may not ...") in the 403 body, in the
+    # request's language (the reason itself is English: apps.core.api_text).
     if isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied(str(exc) or None)
+        exc = exceptions.PermissionDenied(said(str(exc)) or None)
     elif isinstance(exc, Http404):
-        exc = exceptions.NotFound(str(exc) or None)
+        exc = exceptions.NotFound(said(str(exc)) or None)
     return drf_exception_handler(exc, context)
 
 
 # -- the token endpoint -----------------------------------------------------------------------
 
-WRONG_CREDENTIALS = "Wrong username or password."
-OTP_REQUIRED = (
+WRONG_CREDENTIALS = gettext_noop("Wrong username or password.")
+OTP_REQUIRED = gettext_noop(
     "This account has a second factor: send `otp`, the current code of your authenticator app."
 )
-OTP_WRONG = "Wrong or already used `otp` code."
-ENROL_FIRST = (
+OTP_WRONG = gettext_noop("Wrong or already used `otp` code.")
+ENROL_FIRST = gettext_noop(
     "Your role requires a second factor: enrol an authenticator app in the console "
     "(account page) before asking for API tokens."
 )
@@ -75,7 +78,11 @@ class IssuedTokenSerializer(serializers.Serializer):
 
 def _refused(status_code: int, detail: str) -> Response:
     headers = {"WWW-Authenticate": "Token"} if status_code == 401 else None
-    return Response({"detail": detail}, status=status_code, headers=headers)
+    # ``detail`` is English (the audit keeps it); the answer is in the request's language
+    text = said(detail)
+    if text == detail:
+        text = gettext(detail)
+    return Response({"detail": text}, status=status_code, headers=headers)
 
 
 class TokenView(APIView):

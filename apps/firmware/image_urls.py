@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
@@ -25,7 +26,8 @@ DEFAULT_BASE = "http://127.0.0.1:8000"
 
 
 class ImageUrlRefused(Exception):
-    """A fetch that gets no image: ``status`` 403 (not a valid token) or 410 (expired or used)."""
+    """A fetch that gets no image: ``status`` 403 (not a valid token) or 410 (expired or used).
+    ``reason`` is an English msgid (the audit log keeps it); the view answers it translated."""
 
     def __init__(self, status: int, reason: str):
         super().__init__(reason)
@@ -60,26 +62,26 @@ def image_url_open(token: str, *, remote: str = "") -> FirmwareUpdate:
         )
     except signing.SignatureExpired:
         raise ImageUrlRefused(
-            410, "This image link has expired; request the update again."
+            410, gettext_noop("This image link has expired; request the update again.")
         ) from None
     except signing.BadSignature:
-        raise ImageUrlRefused(403, "This is not a valid image link.") from None
+        raise ImageUrlRefused(403, gettext_noop("This is not a valid image link.")) from None
     if not isinstance(payload, dict) or not all(k in payload for k in ("i", "u", "n")):
-        raise ImageUrlRefused(403, "This is not a valid image link.")
+        raise ImageUrlRefused(403, gettext_noop("This is not a valid image link."))
     update = (
         FirmwareUpdate.objects.select_related("image", "node", "node__site")
         .filter(pk=payload["u"], image_id=payload["i"])
         .first()
     )
     if update is None or update.url_nonce != payload["n"]:
-        raise ImageUrlRefused(410, "This image link was replaced by a newer one.")
+        raise ImageUrlRefused(410, gettext_noop("This image link was replaced by a newer one."))
     if not update.is_active:
-        raise ImageUrlRefused(410, "The update this image link was made for is over.")
+        raise ImageUrlRefused(410, gettext_noop("The update this image link was made for is over."))
     claimed = FirmwareUpdate.objects.filter(
         pk=update.pk, url_nonce=payload["n"], url_fetched_at__isnull=True
     ).update(url_fetched_at=timezone.now())
     if not claimed:
-        reason = "This image link was already used: it is good for one fetch."
+        reason = gettext_noop("This image link was already used: it is good for one fetch.")
         audit_record(
             actor=None,
             action="firmware.image_fetched",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from apps.accounts import access
@@ -38,7 +39,7 @@ def firmware_image(request, token: str):
     try:
         update = image_url_open(token, remote=request.META.get("REMOTE_ADDR", ""))
     except ImageUrlRefused as refused:
-        return JsonResponse({"detail": refused.reason}, status=refused.status)
+        return JsonResponse({"detail": gettext(refused.reason)}, status=refused.status)
     image = update.image
     if request.GET.get("have") == image.sha256:
         # a site gateway's relay that keeps these bytes: the yes (consumed, audited) is enough
