@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from apps.attestation import predict
 from apps.core import crypto
@@ -31,6 +32,8 @@ class PlatformProfile(models.Model):
     pcrs = models.JSONField(default=list, help_text="PCR indices attested, e.g. [0, 1, ..., 7].")
 
     class Meta:
+        verbose_name = pgettext_lazy("admin model name", "platform profile")
+        verbose_name_plural = pgettext_lazy("admin model name", "platform profiles")
         ordering = ["sku"]
 
     def __str__(self) -> str:
@@ -64,6 +67,8 @@ class FirmwareRelease(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = pgettext_lazy("admin model name", "firmware release")
+        verbose_name_plural = pgettext_lazy("admin model name", "firmware releases")
         ordering = ["profile__sku", "version"]
         constraints = [
             models.UniqueConstraint(fields=["profile", "version"], name="attest_release_version")
@@ -151,6 +156,10 @@ class NodeConfiguration(models.Model):
 
     objects = NodeConfigurationQuerySet.as_manager()
 
+    class Meta:
+        verbose_name = pgettext_lazy("admin model name", "node configuration")
+        verbose_name_plural = pgettext_lazy("admin model name", "node configurations")
+
     def __str__(self) -> str:
         return f"configuration of {self.node}"
 
@@ -180,6 +189,10 @@ class AgentEndpoint(models.Model):
     token_encrypted = models.TextField(editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = pgettext_lazy("admin model name", "agent endpoint")
+        verbose_name_plural = pgettext_lazy("admin model name", "agent endpoints")
+
     def __str__(self) -> str:
         return f"agent of {self.node} at {self.host}:{self.port}"
 
@@ -207,6 +220,8 @@ class Enrolment(models.Model):
     superseded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = pgettext_lazy("admin model name", "TPM enrolment")
+        verbose_name_plural = pgettext_lazy("admin model name", "TPM enrolments")
         ordering = ["-enrolled_at", "-id"]
         constraints = [
             models.UniqueConstraint(

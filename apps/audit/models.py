@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class AuditEvent(models.Model):
@@ -49,6 +50,8 @@ class AuditEvent(models.Model):
     hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
+        verbose_name = pgettext_lazy("admin model name", "audit event")
+        verbose_name_plural = pgettext_lazy("admin model name", "audit events")
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["target_type", "target_id", "-at"])]
 

@@ -213,6 +213,8 @@ class MaintenanceWindow(models.Model):
     end = models.TimeField(help_text="Local end time (≤ start: the next day).")
 
     class Meta:
+        verbose_name = pgettext_lazy("admin model name", "maintenance window")
+        verbose_name_plural = pgettext_lazy("admin model name", "maintenance windows")
         ordering = ["site", "weekday", "start"]
         constraints = [
             models.CheckConstraint(

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from apps.core import crypto
 
@@ -191,6 +192,8 @@ class Node(models.Model):
     power_w = models.FloatField(null=True, blank=True)
 
     class Meta:
+        verbose_name = pgettext_lazy("admin model name", "node")
+        verbose_name_plural = pgettext_lazy("admin model name", "nodes")
         ordering = ["site__code", "name"]
         indexes = [models.Index(fields=["site", "name"])]
 
@@ -258,6 +261,8 @@ class HeatMeter(models.Model):
     )
 
     class Meta:
+        verbose_name = pgettext_lazy("admin model name", "heat meter")
+        verbose_name_plural = pgettext_lazy("admin model name", "heat meters")
         ordering = ["site__code", "serial"]
 
     def __str__(self) -> str:

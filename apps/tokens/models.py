@@ -46,6 +46,8 @@ class ApiToken(models.Model):
     objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
+        verbose_name = pgettext_lazy("admin model name", "API token")
+        verbose_name_plural = pgettext_lazy("admin model name", "API tokens")
         ordering = ["-created", "-id"]
 
     def __str__(self) -> str:
