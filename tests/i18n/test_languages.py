@@ -52,3 +52,23 @@ def test_seed_demo_makes_the_first_partner_french_speaking():
     french = User.objects.get(username="partner-urbaine")
     assert french.language == "fr" and french.organisation.name == "Réseau Chaleur Urbaine"
     assert User.objects.get(username="partner-nord").language == ""
+
+
+def test_the_login_speaks_the_users_language_from_the_moment_they_are_known(client, partner):
+    from django.contrib.messages import get_messages
+
+    from tests.factories import PASSWORD
+
+    partner.language = "fr"
+    partner.save(update_fields=["language"])
+    form = client.get(reverse("login"))  # an English browser: the form is English
+    assert form["Content-Language"] != "fr"
+    response = client.post(
+        reverse("login"), {"login": partner.username, "password": PASSWORD}, follow=True
+    )
+    said = [str(m) for m in get_messages(response.wsgi_request)] or [
+        line for line in response.content.decode().splitlines() if partner.username in line
+    ]
+    assert response.status_code == 200 and response["Content-Language"] == "fr"
+    assert not any("Successfully signed in" in line for line in said), said
+    assert any(partner.username in line for line in said), said
