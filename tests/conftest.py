@@ -73,6 +73,16 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a request (or a login) in a user's language
+    leaves that language active in the thread, as Django does between requests."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     # Sign-in lockout counts (per username and per address, 127.0.0.1 for every test client)
     # and allauth's rate limits live in the cache: each test starts with none.
