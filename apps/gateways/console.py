@@ -93,9 +93,25 @@ class ConsoleRelay:
         with cls._instance_lock:
             if cls._instance is None or cls._instance.url != settings.GATEWAY_BROKER_URL:
                 if cls._instance is not None:
-                    cls._instance.stop.set()
+                    cls._instance.close()
                 cls._instance = cls(settings.GATEWAY_BROKER_URL)
             return cls._instance
+
+    @classmethod
+    def close_current(cls) -> None:
+        """Closes the process's relay, if one was started (the next `get` starts another)."""
+        with cls._instance_lock:
+            relay, cls._instance = cls._instance, None
+        if relay is not None:
+            relay.close()
+
+    def close(self) -> None:
+        """Stops consuming and closes the publishing connection."""
+        self.stop.set()
+        with self._lock:
+            if self._publisher is not None:
+                self._publisher.release()
+            self._publisher = None
 
     def __init__(self, url: str):
         self.url = url

@@ -251,3 +251,11 @@ def test_a_gateway_failure_is_not_worded_as_the_bmcs():
     )
     # what the gateway reports of the BMC keeps the BMC's wording
     assert classify("timeout") == ("lost", "The BMC does not answer.")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _console_relay_stopped():
+    """The process's console relay (started by these tests) ends with the module: its
+    consumer must not go on retrying a test vhost deleted at the session's end."""
+    yield
+    ConsoleRelay.close_current()

@@ -112,7 +112,9 @@ def test_concurrent_sweeps_from_several_threads_agree(make_lab):
 
     def run():
         for _ in range(5):
-            outcomes.append([r.power_state for r in sweep(lab.endpoints(), max_concurrency=6)])
+            # generous: 24 polls in flight on a busy machine must not time out (3 s default)
+            polled = sweep(lab.endpoints(), max_concurrency=6, timeout=30)
+            outcomes.append([r.power_state for r in polled])
 
     threads = [threading.Thread(target=run) for _ in range(4)]
     for t in threads:
@@ -120,7 +122,7 @@ def test_concurrent_sweeps_from_several_threads_agree(make_lab):
     for t in threads:
         t.join(120)
     assert len(outcomes) == 20
-    assert all(o == expected for o in outcomes)
+    assert [o for o in outcomes if o != expected] == []
     # sessions are reused: one per BMC, not one per poll
     assert all(len(lab.bmc(i).sessions) == 1 for i in range(12))
 
