@@ -7,7 +7,8 @@ A placeholder named in ``nested`` is itself translated the same way (a BMC error
 reason); one named in ``numbers`` is written with the reader's decimal mark; any other is data
 (a node's or a gateway's name) and kept. A text matching no msgid (a BMC's own words) is
 returned as it came. The console's reasons (`apps.console.console_text`) and attestation
-divergences (`apps.attestation.reason_text`) use it; `apps.firmware.campaign_text` predates it.
+divergences (`apps.attestation.reason_text`) use it; `apps.firmware.campaign_text` shares its
+`pattern` and `specificity`.
 """
 
 from __future__ import annotations

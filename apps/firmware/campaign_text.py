@@ -18,6 +18,8 @@ from functools import cache
 
 from django.utils.translation import gettext, gettext_noop, pgettext
 
+from apps.core import sentences
+
 TEXTS = (
     # campaign_steps
     gettext_noop(
@@ -278,31 +280,12 @@ TEXTS = (
     gettext_noop("unknown versions"),
     gettext_noop("no option-ROM cards"),
 )
-_FIELD = re.compile(r"%\((\w+)\)s")
 DEPTH = 4  # nested reasons (a retry of a timeout of ...) translated this deep
-
-
-def _pattern(msgid: str) -> re.Pattern[str]:
-    out, seen, pos = [], set(), 0
-    for match in _FIELD.finditer(msgid):
-        out.append(re.escape(msgid[pos : match.start()].replace("%%", "%")))
-        name = match[1]
-        out.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
-        seen.add(name)
-        pos = match.end()
-    out.append(re.escape(msgid[pos:].replace("%%", "%")))
-    return re.compile("".join(out), re.DOTALL)
-
-
-def _specificity(msgid: str) -> tuple[bool, int]:
-    """Sentences that open with words before those that open with a placeholder, longer
-    wording first: "Retry 1/2 after: <a timeout>" is a retry, not a timeout of step "Retry…"."""
-    return (msgid.startswith("%("), -len(_FIELD.sub("", msgid)))
 
 
 @cache
 def _patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
-    return tuple((msgid, _pattern(msgid)) for msgid in sorted(TEXTS, key=_specificity))
+    return tuple((m, sentences.pattern(m)) for m in sorted(TEXTS, key=sentences.specificity))
 
 
 def _named(name: str, value: str) -> str | None:
