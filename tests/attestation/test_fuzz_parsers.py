@@ -29,11 +29,18 @@ from tests.attestation.eventlog_samples import sample, samples
 
 # pyghmi's session thread (alive once any IPMI test ran in this process) calls random.random()
 # for its keep-alive jitter; when it does while Hypothesis generates an example, Hypothesis sees
-# the global random state change and blames the strategy. Ours use no `random`.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Do not use the `random` module inside strategies"
-    ":hypothesis.errors.HypothesisDeprecationWarning"
-)
+# the global random state change and blames the strategy. Ours use no `random`. Building that
+# warning's text prints the strategy, whose seeds (the public logs) make a repr of hundreds of
+# kB: Hypothesis warns about that too, first.
+pytestmark = [
+    pytest.mark.filterwarnings(
+        "ignore:Do not use the `random` module inside strategies"
+        ":hypothesis.errors.HypothesisDeprecationWarning"
+    ),
+    pytest.mark.filterwarnings(
+        "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning"
+    ),
+]
 
 # The prefix keeps cases fast; every structure appears early.
 SEEDS = [s.raw[:6000] for s in samples()]
